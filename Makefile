@@ -1,0 +1,54 @@
+# Canopy: single sign-on for a parent domain and all its subdomains.
+GO          ?= go
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# The issuer's URL and the relying examples of `make run`.
+ISSUER_URL  ?= http://domain.localhost:8080
+
+.PHONY: all build run test vet staticcheck fmt-check bench fuzz clean
+
+all: build
+
+build:
+	@mkdir -p bin
+	$(GO) build -o bin/issuer ./issuer
+	$(GO) build -o bin/relying ./relying
+
+# Runs the issuer on :8080, the per-user relying example on :8081 and a
+# fixed-host relying example on :8082 until Ctrl-C. State lives in var/.
+run: build
+	@mkdir -p var
+	@trap 'kill $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
+	./bin/issuer serve --listen 127.0.0.1:8080 --url $(ISSUER_URL) --db var/issuer.db --keys var/keys & \
+	sleep 1; \
+	./bin/relying --listen 127.0.0.1:8081 --issuer $(ISSUER_URL) --host '{username}.domain.localhost' & \
+	./bin/relying --listen 127.0.0.1:8082 --issuer $(ISSUER_URL) --host app.domain.localhost & \
+	sleep 1; \
+	echo; \
+	echo "Canopy is running. Open these in your browser:"; \
+	echo "  http://alice.domain.localhost:8081   a user's own page (any username works: bob., carol., ...)"; \
+	echo "  http://app.domain.localhost:8082     an app on another subdomain, same sign-in"; \
+	echo "  http://domain.localhost:8080         the issuer: sign up, sign in, your account"; \
+	echo "Press Ctrl-C to stop."; \
+	echo; \
+	wait
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(STATICCHECK) ./...
+
+# Every test, with the race detector. Browser tests need Chromium: they are
+# skipped loudly without it, and fail with CANOPY_REQUIRE_BROWSER=1.
+test: fmt-check vet staticcheck
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin var

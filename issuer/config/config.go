@@ -1,0 +1,205 @@
+// Package config holds the issuer's configuration and the one Validate that
+// reports every problem with it at once.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/net/publicsuffix"
+)
+
+// Config is every setting of the issuer. Flags and CANOPY_ISSUER_* variables fill it.
+type Config struct {
+	Listen         string
+	URL            string
+	CookieDomain   string
+	DB             string
+	Keys           string
+	Alg            string
+	AccessTTL      time.Duration
+	JWKSMaxAge     time.Duration
+	SessionTTL     time.Duration
+	IdleTTL        time.Duration
+	RefreshGrace   time.Duration
+	Registration   string
+	ReservedNames  string
+	MetricsListen  string
+	TrustedProxies string
+	LogFormat      string
+}
+
+// Default returns the configuration of SPEC.md's defaults.
+func Default() Config {
+	return Config{
+		Listen:       "127.0.0.1:8080",
+		URL:          "http://domain.localhost:8080",
+		DB:           "var/issuer.db",
+		Keys:         "var/keys",
+		Alg:          "EdDSA",
+		AccessTTL:    5 * time.Minute,
+		JWKSMaxAge:   5 * time.Minute,
+		SessionTTL:   720 * time.Hour,
+		IdleTTL:      168 * time.Hour,
+		RefreshGrace: 30 * time.Second,
+		Registration: "open",
+		LogFormat:    "text",
+	}
+}
+
+// MaxAccessTTL is the longest access token lifetime: relying services reject
+// tokens whose exp-iat exceeds their maximum, one hour by default.
+const MaxAccessTTL = time.Hour
+
+// Validate reports every problem of c in one error, one problem a line.
+// It fills CookieDomain from URL when empty.
+func (c *Config) Validate() error {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+
+	u, err := url.Parse(c.URL)
+	switch {
+	case err != nil || u.Host == "" || u.Opaque != "":
+		add("--url %q is not an absolute URL such as https://domain.com", c.URL)
+		u = nil
+	case u.Scheme != "https" && u.Scheme != "http":
+		add("--url %q must use https (or http under .localhost for development)", c.URL)
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/"):
+		add("--url %q must be a bare origin: no user, path, query or fragment", c.URL)
+	}
+	host := ""
+	if u != nil {
+		host = strings.ToLower(u.Hostname())
+		c.URL = u.Scheme + "://" + u.Host
+		if u.Scheme == "http" && !devHost(host) {
+			add("--url %q: http is allowed only for a host under .localhost with at least two labels (http://domain.localhost:8080); use https", c.URL)
+		}
+		if strings.HasSuffix(host, ".") || net.ParseIP(host) != nil {
+			add("--url %q: the host must be a domain name without a trailing dot, not an IP address", c.URL)
+		}
+	}
+	if c.CookieDomain == "" {
+		c.CookieDomain = host
+	}
+	c.CookieDomain = strings.ToLower(c.CookieDomain)
+	if msg := checkCookieDomain(c.CookieDomain, host); msg != "" {
+		add("%s", msg)
+	}
+
+	if c.Alg != "EdDSA" && c.Alg != "ES256" {
+		add("--alg %q: must be EdDSA or ES256", c.Alg)
+	}
+	if c.AccessTTL < time.Second || c.AccessTTL > MaxAccessTTL {
+		add("--access-ttl %s: must be between 1s and %s", c.AccessTTL, MaxAccessTTL)
+	}
+	if c.JWKSMaxAge < 0 || c.JWKSMaxAge > 24*time.Hour {
+		add("--jwks-max-age %s: must be between 0 and 24h", c.JWKSMaxAge)
+	}
+	if c.SessionTTL < c.AccessTTL {
+		add("--session-ttl %s: must be at least --access-ttl (%s)", c.SessionTTL, c.AccessTTL)
+	}
+	if c.IdleTTL <= 0 {
+		add("--idle-ttl %s: must be positive", c.IdleTTL)
+	}
+	if c.RefreshGrace < 0 || c.RefreshGrace > 5*time.Minute {
+		add("--refresh-grace %s: must be between 0 and 5m", c.RefreshGrace)
+	}
+	if c.Registration != "open" && c.Registration != "closed" {
+		add("--registration %q: must be open or closed", c.Registration)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		add("--log-format %q: must be text or json", c.LogFormat)
+	}
+	if _, err := ParseCIDRs(c.TrustedProxies); err != nil {
+		add("--trusted-proxies: %v", err)
+	}
+	if c.Listen == "" {
+		add("--listen must not be empty")
+	}
+	if c.DB == "" {
+		add("--db must not be empty")
+	}
+	if c.Keys == "" {
+		add("--keys must not be empty")
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return errors.New("invalid configuration:\n  - " + strings.Join(problems, "\n  - "))
+}
+
+// devHost reports whether host is a development name under .localhost with at
+// least two labels: bare "localhost" cannot share cookies (Chromium rejects Domain=localhost).
+func devHost(host string) bool {
+	return strings.HasSuffix(host, ".localhost") && len(host) > len(".localhost") &&
+		!strings.HasPrefix(host, ".")
+}
+
+func checkCookieDomain(domain, host string) string {
+	switch {
+	case domain == "":
+		return "--cookie-domain is empty and --url has no host"
+	case strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, "."):
+		return fmt.Sprintf("--cookie-domain %q: no leading or trailing dot", domain)
+	case !strings.Contains(domain, "."):
+		return fmt.Sprintf("--cookie-domain %q: a single-label domain cannot carry cookies across subdomains", domain)
+	case host != "" && host != domain && !strings.HasSuffix(host, "."+domain):
+		return fmt.Sprintf("--cookie-domain %q: must be the host of --url (%s) or a parent of it", domain, host)
+	}
+	if suffix, _ := publicsuffix.PublicSuffix(domain); suffix == domain {
+		return fmt.Sprintf("--cookie-domain %q is a public suffix: browsers refuse cookies for it", domain)
+	}
+	return ""
+}
+
+// Secure reports whether the issuer runs on https (production cookie names, Secure, HSTS).
+func (c *Config) Secure() bool { return strings.HasPrefix(c.URL, "https://") }
+
+// Scheme is the issuer URL's scheme.
+func (c *Config) Scheme() string {
+	if c.Secure() {
+		return "https"
+	}
+	return "http"
+}
+
+// CookieNames are the three cookie names for the issuer's scheme (SPEC.md, Cookies).
+type CookieNames struct{ Access, Refresh, CSRF string }
+
+// Cookies returns the cookie names: __Secure-/__Host- prefixed on https, plain in development.
+func (c *Config) Cookies() CookieNames {
+	if c.Secure() {
+		return CookieNames{Access: "__Secure-canopy", Refresh: "__Host-canopy-refresh", CSRF: "__Host-canopy-csrf"}
+	}
+	return CookieNames{Access: "canopy", Refresh: "canopy-refresh", CSRF: "canopy-csrf"}
+}
+
+// ParseCIDRs parses a comma-separated list of CIDRs (a bare address means a single host).
+func ParseCIDRs(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if !strings.Contains(part, "/") {
+			a, err := netip.ParseAddr(part)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not a CIDR or address", part)
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR", part)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}

@@ -1,0 +1,340 @@
+// Package sqlite implements store.Store on a SQLite file, safe to share
+// between several issuer processes on one host.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/canopy-sso/canopy/issuer/store"
+)
+
+var _ store.Store = (*Store)(nil)
+
+// busyTimeout is how long a connection waits for another writer (in this or
+// another process) before giving up with SQLITE_BUSY. Writes are short, so
+// waiting this long means the database is stuck, not merely contended.
+const busyTimeout = 10 * time.Second
+
+// defaultMaxOpenConns bounds the pool: SQLite has one writer at a time, so
+// more connections only add lock contention, while a few let reads proceed
+// next to a write under WAL.
+const defaultMaxOpenConns = 8
+
+// Options tune Open. The zero value is ready to use.
+type Options struct {
+	// Now is the clock for bookkeeping times the caller does not pass in
+	// (migrations, secrets, events without a time); time.Now when nil.
+	Now func() time.Time
+	// MaxOpenConns bounds the connection pool; defaultMaxOpenConns when <= 0.
+	MaxOpenConns int
+}
+
+// Store is the SQLite backend of store.Store.
+type Store struct {
+	db      *sqlx.DB
+	now     func() time.Time
+	maxOpen int
+}
+
+// Open opens (creating when missing) the database file at path and brings its
+// schema up to date. The file and its parent directory are private to the
+// owner: the database holds password hashes and the refresh-token secret.
+func Open(path string, opts Options) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: open: empty database path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: open %q: create directory: %w", path, err)
+	}
+	// SQLite would create the file with the umask's mode (usually 0644); make
+	// it 0600 first. SQLite gives the -wal and -shm files the same mode.
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %q: %w: %w", path, store.ErrUnavailable, err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
+	}
+
+	db := sqlx.NewDb(sql.OpenDB(newConnector(abs)), "sqlite3")
+	maxOpen := opts.MaxOpenConns
+	if maxOpen <= 0 {
+		maxOpen = defaultMaxOpenConns
+	}
+	db.SetMaxOpenConns(maxOpen)
+	db.SetMaxIdleConns(maxOpen)
+	// Idle connections are cheap but hold file descriptors and page caches;
+	// drop them after a quiet spell.
+	db.SetConnMaxIdleTime(5 * time.Minute)
+
+	s := &Store{db: db, now: opts.Now, maxOpen: maxOpen}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*busyTimeout)
+	defer cancel()
+	if err := s.migrate(ctx); err != nil {
+		_ = db.Close() // the migration error is the one worth reporting
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
+	}
+	return s, nil
+}
+
+// dsn builds a file: URI so that any character in the path (even '?' or
+// '#') is escaped rather than parsed as parameters. The parameters are applied
+// by mattn/go-sqlite3 to every connection it opens, so no pooled connection
+// ever runs without them:
+//   - synchronous=FULL makes a commit durable before it returns, because a
+//     revocation must survive a crash once the response is sent;
+//   - foreign_keys is off by default in SQLite, per connection;
+//   - _txlock=immediate makes every transaction BEGIN IMMEDIATE, taking the
+//     write lock up front, so a read-modify-write never fails half-way with
+//     SQLITE_BUSY and exactly one concurrent writer wins.
+//
+// WAL is set by enableWAL instead, see there.
+func dsn(abs string) string {
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}
+	q := url.Values{}
+	q.Set("_synchronous", "FULL")
+	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
+	q.Set("_foreign_keys", "on")
+	q.Set("_txlock", "immediate")
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// connector opens every pooled connection with the DSN's settings and then
+// enableWAL. It is local to one Store, unlike a driver registered globally.
+type connector struct {
+	dsn    string
+	driver *sqlite3.SQLiteDriver
+}
+
+func newConnector(abs string) connector {
+	return connector{dsn: dsn(abs), driver: &sqlite3.SQLiteDriver{ConnectHook: enableWAL}}
+}
+
+// Connect opens one connection.
+func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return c.driver.Open(c.dsn)
+}
+
+// Driver returns the underlying driver.
+func (c connector) Driver() driver.Driver { return c.driver }
+
+// enableWAL switches the connection to WAL, which lets readers proceed during
+// a write. Switching a new database's journal mode needs an exclusive lock
+// that SQLite takes without calling the busy handler, so when several
+// processes create the file at once all but one would fail with SQLITE_BUSY
+// (as mattn's _journal_mode parameter does); this retries until busyTimeout.
+// On a database already in WAL the pragma is a no-op that succeeds at once.
+func enableWAL(conn *sqlite3.SQLiteConn) error {
+	deadline := time.Now().Add(busyTimeout)
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		mode, err := setJournalMode(conn, "WAL")
+		if err == nil && strings.EqualFold(mode, "wal") {
+			return nil
+		}
+		if err == nil {
+			// SQLite answers with the old mode when it cannot switch, for
+			// example on a file system without shared memory.
+			err = fmt.Errorf("journal_mode is %q, not wal", mode)
+		} else if !isBusy(err) {
+			return fmt.Errorf("enable WAL: %w", err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("enable WAL: %w", err)
+		}
+		time.Sleep(wait)
+	}
+}
+
+func setJournalMode(conn *sqlite3.SQLiteConn, mode string) (string, error) {
+	rows, err := conn.Query("PRAGMA journal_mode = "+mode, nil)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = rows.Close() }() // the pragma is done once read
+	dest := make([]driver.Value, 1)
+	if err := rows.Next(dest); err != nil {
+		return "", err
+	}
+	got, _ := dest[0].(string)
+	return got, nil
+}
+
+func isBusy(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked)
+}
+
+// Close releases the database. Closing twice is harmless.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("sqlite: close: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that the database answers. It reads the schema version rather
+// than only pinging a pooled connection, so it exercises the file itself.
+func (s *Store) Ping(ctx context.Context) error {
+	var v int
+	if err := s.db.GetContext(ctx, &v, `SELECT COALESCE(MAX(version), 0) FROM migrations`); err != nil {
+		return wrap("ping", err)
+	}
+	return nil
+}
+
+// ConnPragmas are the settings one pooled connection runs with.
+type ConnPragmas struct {
+	JournalMode string // "wal"
+	Synchronous int    // 2 is FULL
+	ForeignKeys int    // 1 is on
+	BusyTimeout int    // milliseconds
+}
+
+// Pragmas reads the settings of as many connections as the pool may hold, all
+// checked out at once so that each is a distinct connection. It lets a test
+// (or an operator's check) prove that no connection runs with SQLite's unsafe
+// defaults.
+func (s *Store) Pragmas(ctx context.Context) ([]ConnPragmas, error) {
+	conns := make([]*sqlx.Conn, 0, s.maxOpen)
+	defer func() {
+		for _, c := range conns {
+			_ = c.Close() // returns the connection to the pool
+		}
+	}()
+	for range s.maxOpen {
+		c, err := s.db.Connx(ctx)
+		if err != nil {
+			return nil, wrap("pragmas: connect", err)
+		}
+		conns = append(conns, c)
+	}
+	out := make([]ConnPragmas, 0, len(conns))
+	for _, c := range conns {
+		var p ConnPragmas
+		for _, q := range []struct {
+			pragma string
+			dst    any
+		}{
+			{"journal_mode", &p.JournalMode},
+			{"synchronous", &p.Synchronous},
+			{"foreign_keys", &p.ForeignKeys},
+			{"busy_timeout", &p.BusyTimeout},
+		} {
+			if err := c.QueryRowContext(ctx, "PRAGMA "+q.pragma).Scan(q.dst); err != nil {
+				return nil, wrap("pragma "+q.pragma, err)
+			}
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// inTx runs fn in one transaction (BEGIN IMMEDIATE, see dsn) and commits when
+// fn returns nil; any error from fn rolls everything back, so no change is
+// ever half-written.
+func (s *Store) inTx(ctx context.Context, op string, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return wrap(op+": begin", err)
+	}
+	if err := fn(tx); err != nil {
+		// The rollback error adds nothing: fn's error says why, and a
+		// connection that cannot roll back is discarded by database/sql.
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return wrap(op+": commit", err)
+	}
+	return nil
+}
+
+// wrap names the operation and translates driver errors that mean the
+// database cannot be used at all into store.ErrUnavailable, keeping the
+// driver's error in the chain for the log.
+func wrap(op string, err error) error {
+	if unavailable(err) {
+		return fmt.Errorf("sqlite: %s: %w: %w", op, store.ErrUnavailable, err)
+	}
+	return fmt.Errorf("sqlite: %s: %w", op, err)
+}
+
+// unavailable reports whether err means the database file is gone, broken or
+// locked beyond the busy timeout, rather than a problem with one request.
+func unavailable(err error) bool {
+	var se sqlite3.Error
+	if !errors.As(err, &se) {
+		return errors.Is(err, sql.ErrConnDone)
+	}
+	switch se.Code {
+	case sqlite3.ErrCantOpen, sqlite3.ErrIoErr, sqlite3.ErrCorrupt, sqlite3.ErrNotADB,
+		sqlite3.ErrFull, sqlite3.ErrReadonly, sqlite3.ErrPerm, sqlite3.ErrBusy,
+		sqlite3.ErrLocked, sqlite3.ErrNomem, sqlite3.ErrNoLFS, sqlite3.ErrAuth:
+		return true
+	}
+	return false
+}
+
+// isConstraint reports whether err is one of the given constraint violations.
+func isConstraint(err error, codes ...sqlite3.ErrNoExtended) bool {
+	var se sqlite3.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	for _, c := range codes {
+		if se.ExtendedCode == c {
+			return true
+		}
+	}
+	return false
+}
+
+// Times are stored as Unix microseconds in UTC: the precision PostgreSQL's
+// timestamptz keeps, so every backend rounds alike, and the zero time.Time
+// survives the round trip.
+
+func toDB(t time.Time) int64 { return t.UnixMicro() }
+
+func fromDB(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func toNullDB(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: toDB(*t), Valid: true}
+}
+
+func fromNullDB(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromDB(v.Int64)
+	return &t
+}
+
+// trunc rounds t down to the stored precision, so that values returned from
+// a write equal what a later read returns.
+func trunc(t time.Time) time.Time { return fromDB(toDB(t)) }

@@ -1,0 +1,218 @@
+package storetest
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/canopy-sso/canopy/issuer/store"
+)
+
+func testRevokedSince(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	alice := mustUser(t, s, "alice")
+	since := base.Add(time.Hour)
+	add := func(sid string, accessUntil time.Time, revoke bool) {
+		sess := newSession(alice.ID, sid, base)
+		sess.AccessUntil = accessUntil
+		mustSession(t, s, sess)
+		if revoke {
+			if err := s.RevokeSession(ctx, sid, store.ReasonLogout, base.Add(30*time.Minute)); err != nil {
+				t.Fatalf("RevokeSession(%s): %v", sid, err)
+			}
+		}
+	}
+	add("live", since.Add(time.Hour), false)
+	add("revoked-fresh", since.Add(time.Hour), true)
+	add("revoked-just-after", since.Add(time.Second), true)
+	add("revoked-at-since", since, true)
+	add("revoked-old", base.Add(30*time.Minute), true)
+	// A token minted by a rotation raises the session's horizon: the feed must
+	// cover the latest exp of any access token issued in it.
+	add("rotated", base.Add(accessTTL), false)
+	r := rotateReq("rotated", 0, 1, since.Add(time.Minute))
+	mustRotate(t, s, r, store.Rotated)
+	if err := s.RevokeSession(ctx, "rotated", store.ReasonSignOutOne, since.Add(2*time.Minute)); err != nil {
+		t.Fatalf("RevokeSession(rotated): %v", err)
+	}
+
+	got, err := s.RevokedSince(ctx, since)
+	if err != nil {
+		t.Fatalf("RevokedSince: %v", err)
+	}
+	slices.SortFunc(got, func(a, b store.Revoked) int { return cmp.Compare(a.SID, b.SID) })
+	want := []store.Revoked{
+		{SID: "revoked-fresh", Until: since.Add(time.Hour)},
+		{SID: "revoked-just-after", Until: since.Add(time.Second)},
+		{SID: "rotated", Until: r.AccessExpiry},
+	}
+	if !slices.EqualFunc(got, want, func(a, b store.Revoked) bool { return a.SID == b.SID && a.Until.Equal(b.Until) }) {
+		t.Errorf("RevokedSince(%v):\n got %v\nwant %v", since, got, want)
+	}
+}
+
+func testSweep(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	alice := mustUser(t, s, "alice")
+	before := base.Add(sessionTTL + 10*24*time.Hour)
+	expired := []string{"expired-1", "expired-2", "expired-3"}
+	for _, sid := range expired {
+		mustSession(t, s, newSession(alice.ID, sid, base))
+	}
+	revokeAt := func(sid string, accessUntil time.Time) {
+		sess := newSession(alice.ID, sid, before.Add(-2*time.Hour))
+		sess.AccessUntil = accessUntil
+		mustSession(t, s, sess)
+		if err := s.RevokeSession(ctx, sid, store.ReasonLogout, before.Add(-time.Hour)); err != nil {
+			t.Fatalf("RevokeSession(%s): %v", sid, err)
+		}
+	}
+	revokedOld := []string{"revoked-1", "revoked-2"}
+	for _, sid := range revokedOld {
+		revokeAt(sid, before.Add(-55*time.Minute))
+	}
+	// Still in the revoked feed's window: it must stay.
+	revokeAt("revoked-in-feed", before.Add(10*time.Minute))
+	mustSession(t, s, newSession(alice.ID, "active", before.Add(-time.Hour)))
+
+	if n, err := s.Sweep(ctx, before, 0); err != nil || n != 0 {
+		t.Fatalf("Sweep(limit 0) = %d, %v; want 0", n, err)
+	}
+	var counts []int
+	for range 4 {
+		n, err := s.Sweep(ctx, before, 2)
+		if err != nil {
+			t.Fatalf("Sweep: %v", err)
+		}
+		counts = append(counts, n)
+	}
+	if want := []int{2, 2, 1, 0}; !slices.Equal(counts, want) {
+		t.Errorf("Sweep counts = %v, want %v (bounded by the limit)", counts, want)
+	}
+	for _, sid := range append(expired, revokedOld...) {
+		_, err := s.Session(ctx, sid)
+		wantErr(t, "Session(swept "+sid+")", err, store.ErrNotFound)
+		// Its refresh tokens went with it.
+		_, err = s.RotateRefresh(ctx, rotateReq(sid, 0, 1, before))
+		wantErr(t, "RotateRefresh(swept "+sid+")", err, store.ErrNotFound)
+	}
+	mustGetSession(t, s, "revoked-in-feed")
+	mustRotate(t, s, rotateReq("active", 0, 1, before), store.Rotated)
+}
+
+func testSecret(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const n = 20
+	var (
+		ready, done sync.WaitGroup
+		start       = make(chan struct{})
+		calls       atomic.Int32
+		values      = make([][]byte, n)
+		errs        = make([]error, n)
+	)
+	for i := range n {
+		ready.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			ready.Done()
+			<-start
+			values[i], errs[i] = s.Secret(ctx, "refresh", func() ([]byte, error) {
+				calls.Add(1)
+				return fmt.Appendf(nil, "secret from %d", i), nil
+			})
+		}()
+	}
+	ready.Wait()
+	close(start)
+	done.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("Secret in goroutine %d: %v", i, errs[i])
+		}
+		if !bytes.Equal(values[i], values[0]) {
+			t.Fatalf("Secret: goroutine %d got %q, goroutine 0 got %q", i, values[i], values[0])
+		}
+	}
+	if calls.Load() == 0 || !bytes.HasPrefix(values[0], []byte("secret from ")) {
+		t.Fatalf("Secret = %q after %d generator calls; want a generated value", values[0], calls.Load())
+	}
+
+	failing := func() ([]byte, error) { return nil, errors.New("no entropy") }
+	got, err := s.Secret(ctx, "refresh", failing)
+	if err != nil || !bytes.Equal(got, values[0]) {
+		t.Errorf("Secret once created = %q, %v; want %q without generating", got, err, values[0])
+	}
+	if _, err := s.Secret(ctx, "broken", failing); err == nil {
+		t.Error("Secret with a failing generator succeeded")
+	}
+	other := func() ([]byte, error) { return []byte("other value"), nil }
+	got, err = s.Secret(ctx, "broken", other)
+	if err != nil || string(got) != "other value" {
+		t.Errorf("Secret after a failed generation = %q, %v; want a fresh value", got, err)
+	}
+}
+
+func testEvents(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	in := []store.Event{
+		{At: base.Add(1 * time.Second), Kind: "login", UserID: "uid-alice", Username: "alice", SessionID: "s1", IP: "192.0.2.1", UserAgent: "UA 1", Detail: "password"},
+		{At: base.Add(2 * time.Second), Kind: "login_failed", Username: "mallory", IP: "198.51.100.7", UserAgent: "UA 2"},
+		{At: base.Add(3 * time.Second), Kind: "refresh_reuse", UserID: "uid-alice", Username: "alice", SessionID: "s1", IP: "203.0.113.9"},
+		{At: base.Add(4 * time.Second), Kind: "logout", UserID: "uid-alice", Username: "alice", SessionID: "s2"},
+		{At: base.Add(5 * time.Second), Kind: "login", UserID: "uid-bob", Username: "bob", SessionID: "s3"},
+	}
+	for _, e := range in {
+		if err := s.AddEvent(ctx, e); err != nil {
+			t.Fatalf("AddEvent(%s): %v", e.Kind, err)
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		user  string
+		limit int
+		want  []int // indexes into in, newest first
+	}{
+		{"all", "", 0, []int{4, 3, 2, 1, 0}},
+		{"all limited", "", 2, []int{4, 3}},
+		{"one user", "uid-alice", 0, []int{3, 2, 0}},
+		{"one user limited", "uid-alice", 2, []int{3, 2}},
+		{"unknown user", "uid-nobody", 0, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.Events(ctx, tc.user, tc.limit)
+			if err != nil {
+				t.Fatalf("Events: %v", err)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("Events returned %d events, want %d: %+v", len(got), len(tc.want), got)
+			}
+			for i, g := range got {
+				w := in[tc.want[i]]
+				if g.ID == 0 || (i > 0 && g.ID >= got[i-1].ID) {
+					t.Errorf("event %d: id %d not positive and decreasing", i, g.ID)
+				}
+				g.ID = 0
+				if !g.At.Equal(w.At) {
+					t.Errorf("event %d: at %v, want %v", i, g.At, w.At)
+				}
+				g.At = w.At
+				if g != w {
+					t.Errorf("event %d:\n got %+v\nwant %+v", i, g, w)
+				}
+			}
+		})
+	}
+}
+
+func testPing(t *testing.T, s store.Store) {
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+}

@@ -1,0 +1,120 @@
+package throttle
+
+import (
+	"testing"
+	"time"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func newTest() (*Limiter, *clock) {
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	cfg := DefaultConfig()
+	cfg.Now = c.now
+	return New(cfg), c
+}
+
+func TestPairBackoff(t *testing.T) {
+	l, c := newTest()
+	for i := 0; i < 5; i++ {
+		if ok, _ := l.Allowed("alice", "1.2.3.4"); !ok {
+			t.Fatalf("attempt %d throttled within the free tries", i)
+		}
+		l.Failure("alice", "1.2.3.4")
+	}
+	// 5 free failures used: the next failure starts the backoff.
+	l.Failure("alice", "1.2.3.4")
+	ok, wait := l.Allowed("alice", "1.2.3.4")
+	if ok || wait != time.Second {
+		t.Fatalf("after 6 failures: ok=%v wait=%s, want throttled for 1s", ok, wait)
+	}
+	l.Failure("alice", "1.2.3.4")
+	if _, wait := l.Allowed("alice", "1.2.3.4"); wait != 2*time.Second {
+		t.Fatalf("backoff did not double: %s", wait)
+	}
+	// Another address is not affected by the pair rule.
+	if ok, _ := l.Allowed("alice", "5.6.7.8"); !ok {
+		t.Fatal("another address was throttled by alice's pair")
+	}
+	// Never permanent: after the wait it is allowed again.
+	c.t = c.t.Add(2 * time.Second)
+	if ok, _ := l.Allowed("alice", "1.2.3.4"); !ok {
+		t.Fatal("still throttled after the backoff")
+	}
+}
+
+func TestBackoffCapped(t *testing.T) {
+	l, c := newTest()
+	for i := 0; i < 60; i++ {
+		l.Failure("bob", "9.9.9.9")
+	}
+	_, wait := l.Allowed("bob", "9.9.9.9")
+	if wait > 15*time.Minute || wait < 5*time.Minute {
+		t.Fatalf("wait %s, want capped at 15m", wait)
+	}
+	c.t = c.t.Add(15 * time.Minute)
+	if ok, _ := l.Allowed("bob", "9.9.9.9"); !ok {
+		t.Fatal("lock outlived its cap")
+	}
+}
+
+func TestAddressRuleAcrossAccounts(t *testing.T) {
+	l, _ := newTest()
+	for i := 0; i < 21; i++ {
+		l.Failure(string(rune('a'+i%26))+"user", "6.6.6.6")
+	}
+	if ok, _ := l.Allowed("fresh", "6.6.6.6"); ok {
+		t.Fatal("one address spraying many accounts was not throttled")
+	}
+	if ok, _ := l.Allowed("fresh", "7.7.7.7"); !ok {
+		t.Fatal("an innocent address was throttled")
+	}
+}
+
+func TestAccountRuleNeedsManyAddresses(t *testing.T) {
+	l, _ := newTest()
+	// 30 attackers with 3 tries each: under every pair and address threshold,
+	// and far under the account threshold: the owner is not locked out.
+	for a := 0; a < 30; a++ {
+		for i := 0; i < 3; i++ {
+			l.Failure("carol", "10.0.0."+string(rune('0'+a%10))+string(rune('0'+a/10)))
+		}
+	}
+	if ok, _ := l.Allowed("carol", "192.0.2.1"); !ok {
+		t.Fatal("90 distributed failures locked the account owner out")
+	}
+	for a := 0; a < 20; a++ {
+		l.Failure("carol", "203.0.113.1")
+	}
+	if ok, _ := l.Allowed("carol", "192.0.2.1"); ok {
+		t.Fatal("over 100 failures did not slow down the account")
+	}
+}
+
+func TestSuccessClearsPair(t *testing.T) {
+	l, _ := newTest()
+	for i := 0; i < 6; i++ {
+		l.Failure("dave", "1.1.1.1")
+	}
+	l.Success("dave", "1.1.1.1")
+	if ok, _ := l.Allowed("dave", "1.1.1.1"); !ok {
+		t.Fatal("success did not clear the pair")
+	}
+}
+
+func TestBoundedMemory(t *testing.T) {
+	c := &clock{t: time.Unix(0, 0)}
+	cfg := DefaultConfig()
+	cfg.Now = c.now
+	cfg.MaxEntries = 10
+	l := New(cfg)
+	for i := 0; i < 100; i++ {
+		l.Failure("u"+string(rune('a'+i%26))+string(rune('a'+i/26)), "1.1.1.1")
+		c.t = c.t.Add(time.Millisecond)
+	}
+	if n := len(l.pair.m); n > 10 {
+		t.Fatalf("pair table holds %d entries, bound is 10", n)
+	}
+}
