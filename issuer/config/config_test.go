@@ -1,0 +1,77 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name       string
+		mutate     func(*Config)
+		wantErrs   []string // substrings, each must appear; none means valid
+		wantDomain string
+	}{
+		{name: "defaults", mutate: func(*Config) {}, wantDomain: "domain.localhost"},
+		{name: "https apex", mutate: func(c *Config) { c.URL = "https://example.com" }, wantDomain: "example.com"},
+		{name: "auth subdomain with parent cookie domain", mutate: func(c *Config) {
+			c.URL, c.CookieDomain = "https://auth.example.com", "example.com"
+		}, wantDomain: "example.com"},
+		{name: "http outside localhost", mutate: func(c *Config) { c.URL = "http://example.com" }, wantErrs: []string{"http is allowed only"}},
+		{name: "bare localhost", mutate: func(c *Config) { c.URL = "http://localhost:8080" }, wantErrs: []string{"http is allowed only", "single-label"}},
+		{name: "cookie domain not a parent", mutate: func(c *Config) {
+			c.URL, c.CookieDomain = "https://auth.example.com", "other.com"
+		}, wantErrs: []string{"must be the host of --url"}},
+		{name: "cookie domain on a label boundary", mutate: func(c *Config) {
+			c.URL, c.CookieDomain = "https://authexample.com", "example.com"
+		}, wantErrs: []string{"must be the host of --url"}},
+		{name: "public suffix", mutate: func(c *Config) {
+			c.URL, c.CookieDomain = "https://example.co.uk", "co.uk"
+		}, wantErrs: []string{"public suffix"}},
+		{name: "private public suffix", mutate: func(c *Config) {
+			c.URL, c.CookieDomain = "https://me.github.io", "github.io"
+		}, wantErrs: []string{"public suffix"}},
+		{name: "URL with path", mutate: func(c *Config) { c.URL = "https://example.com/sso" }, wantErrs: []string{"bare origin"}},
+		{name: "IP address", mutate: func(c *Config) { c.URL = "https://127.0.0.1" }, wantErrs: []string{"not an IP address"}},
+		{name: "every problem at once", mutate: func(c *Config) {
+			c.Alg, c.AccessTTL, c.Registration, c.TrustedProxies = "HS256", 2*time.Hour, "maybe", "10.0.0.0/33"
+		}, wantErrs: []string{"--alg", "--access-ttl", "--registration", "--trusted-proxies"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			tt.mutate(&c)
+			err := c.Validate()
+			if len(tt.wantErrs) == 0 {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				if c.CookieDomain != tt.wantDomain {
+					t.Fatalf("cookie domain %q, want %q", c.CookieDomain, tt.wantDomain)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("Validate accepted a broken config")
+			}
+			for _, want := range tt.wantErrs {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error lacks %q:\n%v", want, err)
+				}
+			}
+		})
+	}
+}
+
+func TestCookieNames(t *testing.T) {
+	dev := Default()
+	prod := Default()
+	prod.URL = "https://example.com"
+	if got := dev.Cookies(); got != (CookieNames{"canopy", "canopy-refresh", "canopy-csrf"}) {
+		t.Errorf("dev names %+v", got)
+	}
+	if got := prod.Cookies(); got != (CookieNames{"__Secure-canopy", "__Host-canopy-refresh", "__Host-canopy-csrf"}) {
+		t.Errorf("https names %+v", got)
+	}
+}
