@@ -1,0 +1,210 @@
+// Package cli is the issuer's command line: flags and environment, the serve
+// command and the user and keys administration commands.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/canopy-sso/canopy/issuer/config"
+	"github.com/canopy-sso/canopy/pkg/envflag"
+)
+
+// Exit codes.
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+	ExitUsage   = 2
+)
+
+// Env is how the command reads its environment (os.LookupEnv in main).
+type Env func(string) (string, bool)
+
+// IO is the command's standard streams.
+type IO struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+}
+
+// usageError is a mistake in the command line: exit code 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// invocation is one parsed command line.
+type invocation struct {
+	cfg   config.Config
+	force bool
+	args  []string
+	io    IO
+	log   *slog.Logger
+}
+
+func flagSet(cfg *config.Config, force *bool) *flag.FlagSet {
+	fs := flag.NewFlagSet("issuer", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to serve on")
+	fs.StringVar(&cfg.URL, "url", cfg.URL, "the issuer's public URL; the token's iss")
+	fs.StringVar(&cfg.CookieDomain, "cookie-domain", cfg.CookieDomain, "parent domain of every relying host; the token's aud (default: host of --url)")
+	fs.StringVar(&cfg.DB, "db", cfg.DB, "SQLite file")
+	fs.StringVar(&cfg.Keys, "keys", cfg.Keys, "directory of signing keys")
+	fs.StringVar(&cfg.Alg, "alg", cfg.Alg, "signing algorithm for new keys: EdDSA or ES256")
+	fs.DurationVar(&cfg.AccessTTL, "access-ttl", cfg.AccessTTL, "lifetime of the access token")
+	fs.DurationVar(&cfg.JWKSMaxAge, "jwks-max-age", cfg.JWKSMaxAge, "Cache-Control max-age of the JWKS; a new key is published at least this long before it signs")
+	fs.DurationVar(&cfg.SessionTTL, "session-ttl", cfg.SessionTTL, "absolute lifetime of a login session")
+	fs.DurationVar(&cfg.IdleTTL, "idle-ttl", cfg.IdleTTL, "a session unused this long ends")
+	fs.DurationVar(&cfg.RefreshGrace, "refresh-grace", cfg.RefreshGrace, "how long a rotated refresh token still converges")
+	fs.StringVar(&cfg.Registration, "registration", cfg.Registration, "open or closed")
+	fs.StringVar(&cfg.ReservedNames, "reserved-names", cfg.ReservedNames, "file of extra reserved usernames, one a line")
+	fs.StringVar(&cfg.MetricsListen, "metrics-listen", cfg.MetricsListen, "address of a separate /metrics listener (off when empty)")
+	fs.StringVar(&cfg.TrustedProxies, "trusted-proxies", cfg.TrustedProxies, "comma-separated CIDRs whose X-Forwarded-For/-Proto are believed")
+	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
+	fs.BoolVar(force, "force", false, "keys rotate: rotate even if the next key is not yet published long enough")
+	return fs
+}
+
+// Main runs the issuer command line and returns the exit code.
+func Main(ctx context.Context, args []string, env Env, std IO) int {
+	inv := &invocation{cfg: config.Default(), io: std}
+	fs := flagSet(&inv.cfg, &inv.force)
+	pos, err := envflag.Parse(fs, args, "CANOPY_ISSUER_", env)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(std.Stdout, helpText(pos, fs))
+		return ExitOK
+	}
+	if err != nil {
+		fmt.Fprintf(std.Stderr, "issuer: %v\nRun 'issuer --help' for usage.\n", err)
+		return ExitUsage
+	}
+	inv.args = pos
+	inv.log = newLogger(std.Stderr, inv.cfg.LogFormat)
+	err = inv.dispatch(ctx)
+	var ue usageError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(std.Stderr, "issuer: %v\nRun 'issuer --help' for usage.\n", err)
+		return ExitUsage
+	default:
+		fmt.Fprintf(std.Stderr, "issuer: %v\n", err)
+		return ExitFailure
+	}
+}
+
+func newLogger(w io.Writer, format string) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+func (inv *invocation) dispatch(ctx context.Context) error {
+	if len(inv.args) == 0 {
+		return inv.serve(ctx)
+	}
+	cmd, rest := inv.args[0], inv.args[1:]
+	inv.args = rest
+	switch cmd {
+	case "serve":
+		if len(rest) > 0 {
+			return usagef("serve takes no arguments, got %q", rest)
+		}
+		return inv.serve(ctx)
+	case "user":
+		return inv.user(ctx)
+	case "keys":
+		return inv.keys(ctx)
+	case "help":
+		fmt.Fprint(inv.io.Stdout, helpText(rest, flagSet(&config.Config{}, new(bool))))
+		return nil
+	}
+	return usagef("unknown command %q", cmd)
+}
+
+func helpText(pos []string, fs *flag.FlagSet) string {
+	var b strings.Builder
+	topic := ""
+	if len(pos) > 0 {
+		topic = pos[0]
+	}
+	switch topic {
+	case "user":
+		b.WriteString(`Usage: issuer user COMMAND [flags]
+
+Commands:
+  add NAME             create a user; the password is the first line of stdin
+  disable NAME         disable a user and end their sessions
+  enable NAME          enable a disabled user
+  set-password NAME    set a new password (first line of stdin) and end every session
+  delete NAME          delete a user; the name stays reserved forever
+  list                 list users
+
+`)
+	case "keys":
+		b.WriteString(`Usage: issuer keys COMMAND [flags]
+
+Commands:
+  list                 list signing keys and their states
+  rotate [--force]     promote the next key to active, retire the active one, create a new next key
+  revoke KID           remove a key from the published set at once (a stolen key)
+
+`)
+	default:
+		b.WriteString(`Usage: issuer [serve] [flags]
+       issuer user add|disable|enable|set-password|delete NAME [flags]
+       issuer user list [flags]
+       issuer keys list|rotate|revoke [KID] [flags]
+
+Canopy's issuer: sign-up, login, logout and the account page at the apex domain,
+and the signed access tokens every service under it verifies locally.
+
+`)
+	}
+	b.WriteString("Flags (each also read from CANOPY_ISSUER_<FLAG>, e.g. CANOPY_ISSUER_ACCESS_TTL; flags win):\n")
+	fs.VisitAll(func(f *flag.Flag) {
+		def := ""
+		if f.DefValue != "" && f.DefValue != "false" {
+			def = fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		fmt.Fprintf(&b, "  --%-17s %s%s\n", f.Name, f.Usage, def)
+	})
+	b.WriteString("\nExit codes: 0 ok, 1 failure, 2 usage.\n")
+	return b.String()
+}
+
+// readPassword reads the first line of stdin, newline stripped.
+func readPassword(r io.Reader) (string, error) {
+	if r == nil {
+		return "", errors.New("no password on stdin")
+	}
+	var line []byte
+	buf := make([]byte, 1)
+	for len(line) <= 4096 {
+		n, err := r.Read(buf)
+		if n == 1 {
+			if buf[0] == '\n' {
+				break
+			}
+			line = append(line, buf[0])
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", fmt.Errorf("reading password from stdin: %w", err)
+		}
+	}
+	pw := strings.TrimSuffix(string(line), "\r")
+	if pw == "" {
+		return "", errors.New("no password on stdin: give it as the first line, e.g. printf '%s\\n' \"$PW\" | issuer user add NAME")
+	}
+	return pw, nil
+}

@@ -1,0 +1,124 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/canopy-sso/canopy/issuer/password"
+	"github.com/canopy-sso/canopy/issuer/server"
+	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/issuer/store/sqlite"
+	"github.com/canopy-sso/canopy/issuer/throttle"
+	"github.com/canopy-sso/canopy/keys"
+	"github.com/canopy-sso/canopy/pkg/username"
+)
+
+// env is what every command opens: the validated config, the store, the keys.
+type env struct {
+	store store.Store
+	keys  *keys.Dir
+	names *username.Rules
+}
+
+func (e *env) Close() {
+	if e.store != nil {
+		_ = e.store.Close()
+	}
+}
+
+// open validates the configuration and opens the store and the key directory,
+// reporting every problem at once. create makes the key directory and first
+// keys when missing (serve), otherwise a missing directory is an error.
+func (inv *invocation) open(ctx context.Context, create bool) (*env, error) {
+	var problems []string
+	if err := inv.cfg.Validate(); err != nil {
+		problems = append(problems, strings.TrimPrefix(err.Error(), "invalid configuration:\n  - "))
+	}
+	e := &env{}
+	var err error
+	if e.names, err = username.LoadRules(inv.cfg.ReservedNames); err != nil {
+		problems = append(problems, fmt.Sprintf("--reserved-names: %v", err))
+	}
+	kopts := keys.Options{Alg: inv.cfg.Alg, JWKSMaxAge: inv.cfg.JWKSMaxAge, AccessTTL: inv.cfg.AccessTTL}
+	if e.keys, err = keys.Open(inv.cfg.Keys, kopts); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if len(problems) > 0 {
+		return nil, errors.New("invalid configuration:\n  - " + strings.Join(problems, "\n  - "))
+	}
+	if create {
+		if err := e.keys.Ensure(); err != nil {
+			return nil, err
+		}
+	}
+	if e.store, err = openStore(inv.cfg.DB); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func openStore(dsn string) (store.Store, error) {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		return nil, errors.New("--db: PostgreSQL is not supported yet; use a SQLite file path")
+	}
+	s, err := sqlite.Open(dsn, sqlite.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("--db %s: %w", dsn, err)
+	}
+	return s, nil
+}
+
+// hashConcurrency bounds simultaneous argon2id hashes: each holds 19 MiB.
+const hashConcurrency = 4
+
+func (inv *invocation) serve(ctx context.Context) error {
+	e, err := inv.open(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	hasher, err := password.NewHasher(password.OWASP, hashConcurrency)
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(ctx, server.Deps{
+		Config: inv.cfg, Store: e.store, Keys: e.keys, Hasher: hasher,
+		Throttle: throttle.New(throttle.DefaultConfig()), Names: e.names, Log: inv.log,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", inv.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Keys changed by `issuer keys rotate|revoke` or another instance are picked up without a restart.
+	go e.keys.Watch(ctx, 2*time.Second)
+	hs := &http.Server{
+		Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
+	}
+	inv.log.Info("issuer listening", "addr", ln.Addr().String(), "url", inv.cfg.URL,
+		"cookie_domain", inv.cfg.CookieDomain, "db", inv.cfg.DB, "keys", inv.cfg.Keys)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	inv.log.Info("shutting down")
+	sctx, scancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer scancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,144 @@
+package server
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/canopy-sso/canopy/issuer/store"
+)
+
+type sessionView struct {
+	ID, Device, IP    string
+	Created, LastUsed time.Time
+	Current           bool
+}
+
+type eventView struct {
+	At   time.Time
+	What string
+	IP   string
+}
+
+func (s *Server) account(c echo.Context) error {
+	cur, ok := s.currentSession(c)
+	if !ok {
+		self := s.cfg.URL + "/"
+		if _, err := c.Cookie(s.cookies.Refresh); err == nil {
+			return c.Redirect(http.StatusSeeOther, "/refresh?return_to="+url.QueryEscape(self))
+		}
+		return c.Redirect(http.StatusSeeOther, "/login?return_to="+url.QueryEscape(self))
+	}
+	ctx := c.Request().Context()
+	now := s.now()
+	sessions, err := s.store.ListSessions(ctx, cur.User.ID, now, s.cfg.IdleTTL)
+	if err != nil {
+		return err
+	}
+	events, err := s.store.Events(ctx, cur.User.ID, 15)
+	if err != nil {
+		return err
+	}
+	d := pageData{User: cur.User.Username, CSRF: s.ensureCSRF(c), Now: now,
+		UserPage: s.userPage(cur.User.Username)}
+	for _, ss := range sessions {
+		d.Sessions = append(d.Sessions, sessionView{ID: ss.ID, Device: device(ss.UserAgent), IP: ss.IP,
+			Created: ss.CreatedAt, LastUsed: ss.LastUsedAt, Current: ss.ID == cur.Session.ID})
+	}
+	for _, e := range events {
+		d.Events = append(d.Events, eventView{At: e.At, What: describe(e), IP: e.IP})
+	}
+	return s.page(c, http.StatusOK, "account", d)
+}
+
+// userPage is the user's own host under the cookie domain, on the issuer's scheme.
+func (s *Server) userPage(name string) string {
+	return s.cfg.Scheme() + "://" + name + "." + s.cfg.CookieDomain + relyingPortHint(s.cfg.URL)
+}
+
+// relyingPortHint keeps development links working: make run serves user pages on :8081.
+func relyingPortHint(issuerURL string) string {
+	if strings.HasSuffix(issuerURL, ".localhost:8080") {
+		return ":8081"
+	}
+	return ""
+}
+
+func (s *Server) signOutSession(c echo.Context) error {
+	cur, ok := s.currentSession(c)
+	if !ok {
+		return c.Redirect(http.StatusSeeOther, "/login")
+	}
+	if !s.checkCSRF(c) {
+		return echo.NewHTTPError(http.StatusForbidden, "This form had expired. Please go back and try again.")
+	}
+	ctx := c.Request().Context()
+	sid := c.FormValue("sid")
+	now := s.now()
+	switch sid {
+	case "others":
+		if err := s.store.RevokeUserSessions(ctx, cur.User.ID, cur.Session.ID, store.ReasonSignOutOthers, now); err != nil {
+			return err
+		}
+		s.event(c, "signout_others", cur.User, cur.Session.ID, "")
+	default:
+		sess, err := s.store.Session(ctx, sid)
+		// Only the user's own sessions; anything else looks like "not found".
+		if err != nil || sess.UserID != cur.User.ID {
+			return echo.NewHTTPError(http.StatusNotFound, "That session was not found.")
+		}
+		if err := s.store.RevokeSession(ctx, sid, store.ReasonSignOutOne, now); err != nil {
+			return err
+		}
+		s.event(c, "signout", cur.User, sid, "")
+	}
+	return c.Redirect(http.StatusSeeOther, "/")
+}
+
+// device turns a User-Agent into a short label such as "Chrome on Linux".
+func device(ua string) string {
+	browser := "Unknown browser"
+	for _, b := range []struct{ token, name string }{
+		{"Edg/", "Edge"}, {"OPR/", "Opera"}, {"Firefox/", "Firefox"}, {"Chrome/", "Chrome"},
+		{"Safari/", "Safari"}, {"curl/", "curl"}, {"Go-http-client", "Go client"},
+	} {
+		if strings.Contains(ua, b.token) {
+			browser = b.name
+			break
+		}
+	}
+	for _, o := range []struct{ token, name string }{
+		{"Android", "Android"}, {"iPhone", "iPhone"}, {"iPad", "iPad"}, {"Mac OS X", "macOS"},
+		{"Windows", "Windows"}, {"CrOS", "ChromeOS"}, {"Linux", "Linux"},
+	} {
+		if strings.Contains(ua, o.token) {
+			return browser + " on " + o.name
+		}
+	}
+	return browser
+}
+
+func describe(e store.Event) string {
+	switch e.Kind {
+	case "login":
+		return "Signed in"
+	case "login_failed":
+		return "Failed sign-in attempt"
+	case "register":
+		return "Account created"
+	case "logout":
+		return "Signed out"
+	case "signout":
+		return "Signed out a session"
+	case "signout_others":
+		return "Signed out all other sessions"
+	case "refresh_reuse":
+		return "Session ended: a stolen or replayed sign-in token was detected"
+	case "password_change":
+		return "Password changed"
+	}
+	return e.Kind
+}

@@ -1,0 +1,176 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/canopy-sso/canopy/issuer/password"
+	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/pkg/username"
+)
+
+// loginFailed is the one message for unknown user, wrong password, disabled
+// account and throttling, so that none of them can be told apart.
+const loginFailed = "Incorrect username or password."
+
+// hashWait bounds how long a login waits for a free argon2id slot before 503.
+const hashWait = 10 * time.Second
+
+func (s *Server) returnTo(raw string) string { return s.returns.Clean(raw, "") }
+
+func (s *Server) redirectBack(c echo.Context, returnTo string) error {
+	if returnTo == "" {
+		returnTo = "/"
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.Redirect(http.StatusSeeOther, returnTo)
+}
+
+func (s *Server) loginForm(c echo.Context) error {
+	returnTo := s.returnTo(c.QueryParam("return_to"))
+	reauth := c.QueryParam("prompt") == "login"
+	if !reauth {
+		if _, ok := s.currentSession(c); ok {
+			return s.redirectBack(c, returnTo)
+		}
+		// An expired access token with a live refresh cookie: refresh on the spot.
+		if _, err := s.rotate(c); err == nil {
+			return s.redirectBack(c, returnTo)
+		}
+	}
+	return s.page(c, http.StatusOK, "login", pageData{CSRF: s.ensureCSRF(c), ReturnTo: returnTo,
+		RegistrationOpen: s.cfg.Registration == "open", Reauth: reauth})
+}
+
+func (s *Server) login(c echo.Context) error {
+	returnTo := s.returnTo(c.FormValue("return_to"))
+	typed := c.FormValue("username")
+	data := pageData{ReturnTo: returnTo, Username: truncate(typed, 63), RegistrationOpen: s.cfg.Registration == "open"}
+	if !s.checkCSRF(c) {
+		data.CSRF = s.rotateCSRF(c)
+		data.Error = "This form had expired. Please sign in again."
+		return s.page(c, http.StatusForbidden, "login", data)
+	}
+	data.CSRF = s.ensureCSRF(c)
+	account := strings.ToLower(truncate(typed, 256))
+	addr := clientAddr(c)
+	fail := func() error {
+		s.event(c, "login_failed", store.User{}, "", "username "+truncate(account, 63))
+		c.Response().Header().Set("WWW-Authenticate", `Form realm="canopy"`)
+		data.Error = loginFailed
+		return s.page(c, http.StatusUnauthorized, "login", data)
+	}
+	if ok, _ := s.throttle.Allowed(account, addr); !ok {
+		return fail()
+	}
+	pw := c.FormValue("password")
+	if len(pw) > 4*password.MaxLength {
+		s.throttle.Failure(account, addr)
+		return fail()
+	}
+	ctx := c.Request().Context()
+	var u store.User
+	var hash string
+	name, err := username.Normalize(typed)
+	if err == nil {
+		u, err = s.store.UserByName(ctx, name)
+		switch {
+		case err == nil && !u.Disabled:
+			hash = u.PasswordHash
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+	}
+	// An empty hash runs against the dummy hash: the same work, always a mismatch.
+	hctx, cancel := context.WithTimeout(ctx, hashWait)
+	defer cancel()
+	if err := s.hasher.Verify(hctx, hash, pw); err != nil {
+		if errors.Is(err, password.ErrBusy) {
+			return err
+		}
+		s.throttle.Failure(account, addr)
+		return fail()
+	}
+	s.throttle.Success(account, addr)
+	sess, err := s.startSession(c, u)
+	if err != nil {
+		return err
+	}
+	s.event(c, "login", u, sess.ID, "")
+	return s.redirectBack(c, returnTo)
+}
+
+func (s *Server) registerForm(c echo.Context) error {
+	if s.cfg.Registration != "open" {
+		return s.registrationClosed(c)
+	}
+	return s.page(c, http.StatusOK, "register", pageData{CSRF: s.ensureCSRF(c),
+		ReturnTo: s.returnTo(c.QueryParam("return_to")), MinPassword: password.MinLength})
+}
+
+func (s *Server) registrationClosed(c echo.Context) error {
+	return s.page(c, http.StatusForbidden, "message", pageData{Title: "Sign-up is closed",
+		Message: "New accounts are not being created here. Ask an administrator for an account.",
+		Link:    "/login", LinkText: "Sign in"})
+}
+
+func (s *Server) register(c echo.Context) error {
+	if s.cfg.Registration != "open" {
+		return s.registrationClosed(c)
+	}
+	typed := c.FormValue("username")
+	data := pageData{ReturnTo: s.returnTo(c.FormValue("return_to")), Username: truncate(typed, 63), MinPassword: password.MinLength}
+	if !s.checkCSRF(c) {
+		data.CSRF = s.rotateCSRF(c)
+		data.Error = "This form had expired. Please try again."
+		return s.page(c, http.StatusForbidden, "register", data)
+	}
+	data.CSRF = s.ensureCSRF(c)
+	name, err := s.names.Normalize(typed)
+	if err != nil {
+		data.UsernameError = "Username " + err.Error() + "."
+	}
+	pw := c.FormValue("password")
+	if msg := password.CheckPolicy(pw); msg != "" {
+		data.PasswordError = msg
+	}
+	if data.UsernameError != "" || data.PasswordError != "" {
+		data.Error = "Please correct the fields below."
+		return s.page(c, http.StatusBadRequest, "register", data)
+	}
+	ctx := c.Request().Context()
+	// Answer "taken" before paying for a hash; CreateUser below still decides races.
+	if _, err := s.store.UserByName(ctx, name); err == nil {
+		return s.nameTaken(c, data)
+	}
+	hctx, cancel := context.WithTimeout(ctx, hashWait)
+	defer cancel()
+	hash, err := s.hasher.Hash(hctx, pw)
+	if err != nil {
+		return err
+	}
+	u := store.User{ID: randomID(16), Username: name, PasswordHash: hash, CreatedAt: s.now()}
+	if err := s.store.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return s.nameTaken(c, data)
+		}
+		return err
+	}
+	sess, err := s.startSession(c, u)
+	if err != nil {
+		return err
+	}
+	s.event(c, "register", u, sess.ID, "")
+	return s.redirectBack(c, data.ReturnTo)
+}
+
+func (s *Server) nameTaken(c echo.Context, data pageData) error {
+	data.UsernameError = "That username is taken. Please choose another."
+	data.Error = "Please correct the fields below."
+	return s.page(c, http.StatusConflict, "register", data)
+}

@@ -1,0 +1,41 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/canopy-sso/canopy/issuer/store"
+)
+
+func (s *Server) logoutForm(c echo.Context) error {
+	d := pageData{CSRF: s.ensureCSRF(c), ReturnTo: s.returnTo(c.QueryParam("return_to"))}
+	if cur, ok := s.currentSession(c); ok {
+		d.User = cur.User.Username
+	}
+	return s.page(c, http.StatusOK, "logout", d)
+}
+
+func (s *Server) logout(c echo.Context) error {
+	returnTo := s.returnTo(c.FormValue("return_to"))
+	if !s.checkCSRF(c) {
+		return s.page(c, http.StatusForbidden, "logout", pageData{CSRF: s.rotateCSRF(c), ReturnTo: returnTo,
+			Error: "This form had expired. Please try again."})
+	}
+	if sid, ok := s.sessionForLogout(c); ok {
+		if err := s.store.RevokeSession(c.Request().Context(), sid, store.ReasonLogout, s.now()); err != nil {
+			return err
+		}
+		u := store.User{}
+		if sess, err := s.store.Session(c.Request().Context(), sid); err == nil {
+			u.ID = sess.UserID
+		}
+		s.event(c, "logout", u, sid, "")
+	}
+	s.clearSessionCookies(c)
+	s.rotateCSRF(c)
+	if returnTo == "" {
+		returnTo = "/login"
+	}
+	return s.redirectBack(c, returnTo)
+}

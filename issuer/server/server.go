@@ -1,0 +1,274 @@
+// Package server is the issuer's HTTP interface: sign-up, login, refresh,
+// logout, the account page, and the published keys, discovery and revocation feed.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/canopy-sso/canopy/issuer/config"
+	"github.com/canopy-sso/canopy/issuer/password"
+	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/issuer/throttle"
+	"github.com/canopy-sso/canopy/issuer/web"
+	"github.com/canopy-sso/canopy/keys"
+	"github.com/canopy-sso/canopy/pkg/returnurl"
+	"github.com/canopy-sso/canopy/pkg/sso"
+	"github.com/canopy-sso/canopy/pkg/username"
+)
+
+// Deps are what the server is built from; main wires them.
+type Deps struct {
+	Config   config.Config // validated
+	Store    store.Store
+	Keys     *keys.Dir
+	Hasher   *password.Hasher
+	Throttle *throttle.Limiter
+	Names    *username.Rules
+	Log      *slog.Logger
+	Now      func() time.Time // time.Now when nil
+}
+
+// Server serves the issuer's endpoints.
+type Server struct {
+	cfg      config.Config
+	cookies  config.CookieNames
+	store    store.Store
+	keys     *keys.Dir
+	hasher   *password.Hasher
+	throttle *throttle.Limiter
+	names    *username.Rules
+	tmpl     *web.Templates
+	returns  returnurl.Policy
+	verifier *sso.Verifier
+	log      *slog.Logger
+	now      func() time.Time
+
+	refreshKey []byte // HMAC key deriving successor refresh tokens, shared by every instance
+	csrfKey    []byte
+	origin     string // the issuer's own origin, for Origin checks
+	csp        string
+}
+
+// New builds a Server. It reads (or creates once) the server secrets in the store.
+func New(ctx context.Context, d Deps) (*Server, error) {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	tmpl, err := web.Load()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg: d.Config, cookies: d.Config.Cookies(), store: d.Store, keys: d.Keys, hasher: d.Hasher,
+		throttle: d.Throttle, names: d.Names, tmpl: tmpl, log: d.Log, now: d.Now,
+		returns: returnurl.Policy{Domain: d.Config.CookieDomain, AllowHTTP: !d.Config.Secure()},
+		origin:  d.Config.URL,
+	}
+	gen := func() ([]byte, error) {
+		b := make([]byte, 32)
+		_, err := rand.Read(b)
+		return b, err
+	}
+	if s.refreshKey, err = d.Store.Secret(ctx, "refresh-hmac", gen); err != nil {
+		return nil, fmt.Errorf("server: refresh secret: %w", err)
+	}
+	if s.csrfKey, err = d.Store.Secret(ctx, "csrf-hmac", gen); err != nil {
+		return nil, fmt.Errorf("server: csrf secret: %w", err)
+	}
+	s.verifier, err = sso.NewVerifier(&dirKeySet{dir: d.Keys}, sso.Config{
+		Issuer: d.Config.URL, Audience: d.Config.CookieDomain, Leeway: -1, MaxTokenAge: config.MaxAccessTTL,
+		CacheSize: 10_000, Now: d.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	scheme := d.Config.Scheme()
+	// form-action must also allow the 303 after a form post, which goes to any
+	// host under the cookie domain (Chromium applies form-action to redirects).
+	s.csp = fmt.Sprintf("default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; "+
+		"frame-ancestors 'none'; form-action 'self' %[1]s://%[2]s:* %[1]s://*.%[2]s:*", scheme, d.Config.CookieDomain)
+	if d.Config.Secure() {
+		s.csp = strings.ReplaceAll(s.csp, ":*", "")
+	}
+	return s, nil
+}
+
+// Handler returns the issuer's HTTP handler.
+func (s *Server) Handler() http.Handler {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.IPExtractor = s.ipExtractor()
+	e.HTTPErrorHandler = s.errorHandler
+	e.Use(middleware.RequestID())
+	e.Use(s.logRequests)
+	e.Use(middleware.BodyLimit("64K"))
+	e.Use(s.securityHeaders)
+
+	e.GET("/.well-known/jwks.json", s.jwks)
+	e.GET("/.well-known/openid-configuration", s.discovery)
+	e.GET("/sessions/revoked", s.revokedFeed)
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.StaticFS("/static", web.Static())
+
+	e.GET("/login", s.loginForm)
+	e.POST("/login", s.login)
+	e.GET("/register", s.registerForm)
+	e.POST("/register", s.register)
+	e.GET("/refresh", s.refreshRedirect)
+	e.POST("/refresh", s.refreshAPI)
+	e.OPTIONS("/refresh", s.refreshPreflight)
+	e.GET("/logout", s.logoutForm)
+	e.POST("/logout", s.logout)
+	e.GET("/", s.account)
+	e.POST("/account/signout", s.signOutSession)
+	return e
+}
+
+func (s *Server) ipExtractor() echo.IPExtractor {
+	prefixes, _ := config.ParseCIDRs(s.cfg.TrustedProxies)
+	if len(prefixes) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range prefixes {
+		_, n, err := net.ParseCIDR(p.String())
+		if err == nil {
+			opts = append(opts, echo.TrustIPRange(n))
+		}
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// securityHeaders sets the headers every response carries.
+func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", s.csp)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		if s.cfg.Secure() {
+			h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+		}
+		return next(c)
+	}
+}
+
+func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := s.now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		req := c.Request()
+		// Only the path: query strings may carry return URLs, never tokens, but keep lines short.
+		s.log.Info("request", "id", c.Response().Header().Get(echo.HeaderXRequestID), "method", req.Method,
+			"path", req.URL.Path, "status", c.Response().Status, "ip", c.RealIP(),
+			"duration_ms", float64(s.now().Sub(start).Microseconds())/1000)
+		return nil
+	}
+}
+
+// errorHandler renders errors without internals: the cause goes to the log.
+func (s *Server) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	code := http.StatusInternalServerError
+	msg := "Something went wrong on our side. Please try again."
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		code = he.Code
+		if m, ok := he.Message.(string); ok && code < 500 {
+			msg = m
+		} else if code < 500 {
+			msg = http.StatusText(code)
+		}
+	}
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, password.ErrBusy) {
+		code = http.StatusServiceUnavailable
+		msg = "The sign-in service is busy or unavailable. Please try again in a moment."
+		c.Response().Header().Set("Retry-After", "5")
+	}
+	if code >= 500 {
+		s.log.Error("request failed", "path", c.Request().URL.Path, "err", err)
+	}
+	if strings.HasPrefix(c.Request().URL.Path, "/.well-known/") || c.Request().Method == http.MethodPost && c.Request().URL.Path == "/refresh" ||
+		c.Request().URL.Path == "/sessions/revoked" {
+		_ = c.JSON(code, map[string]string{"error": strings.ToLower(strings.ReplaceAll(http.StatusText(code), " ", "_"))})
+		return
+	}
+	_ = s.page(c, code, "message", pageData{Title: http.StatusText(code), Message: msg, Link: "/", LinkText: "Go to your account"})
+}
+
+// pageData is what every template sees.
+type pageData struct {
+	Domain, User, CSRF, ReturnTo, Error string
+	Title, Message, Link, LinkText      string
+	Username                            string
+	UsernameError, PasswordError        string
+	MinPassword                         int
+	RegistrationOpen, Reauth            bool
+	UserPage                            string
+	Sessions                            []sessionView
+	Events                              []eventView
+	Now                                 time.Time
+}
+
+func (s *Server) page(c echo.Context, code int, name string, d pageData) error {
+	d.Domain = s.cfg.CookieDomain
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	h.Set("Cache-Control", "no-store")
+	c.Response().WriteHeader(code)
+	return s.tmpl.Render(c.Response(), name, d)
+}
+
+func (s *Server) healthz(c echo.Context) error { return c.String(http.StatusOK, "ok\n") }
+
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.Warn("not ready: store", "err", err)
+		return c.String(http.StatusServiceUnavailable, "store unreachable\n")
+	}
+	if err := s.keys.Ready(); err != nil {
+		s.log.Warn("not ready: keys", "err", err)
+		return c.String(http.StatusServiceUnavailable, "no signing key loaded\n")
+	}
+	return c.String(http.StatusOK, "ready\n")
+}
+
+func randomID(n int) string { return store.RandomToken(n) }
+
+// clientAddr is the throttling key of the client: the address, or its /64 for IPv6.
+func clientAddr(c echo.Context) string {
+	a, err := netip.ParseAddr(c.RealIP())
+	if err != nil {
+		return c.RealIP()
+	}
+	if a.Is6() && !a.Is4In6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.Unmap().String()
+}

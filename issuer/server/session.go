@@ -1,0 +1,216 @@
+package server
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/labstack/echo/v4"
+
+	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/keys"
+	"github.com/canopy-sso/canopy/pkg/sso"
+)
+
+// dirKeySet lets the issuer verify its own tokens against its key directory,
+// the same public keys it publishes.
+type dirKeySet struct {
+	dir  *keys.Dir
+	mu   sync.Mutex
+	etag string
+	set  jose.JSONWebKeySet
+}
+
+func (k *dirKeySet) Key(_ context.Context, kid string) (*jose.JSONWebKey, error) {
+	body, etag := k.dir.JWKS()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if etag != k.etag {
+		var set jose.JSONWebKeySet
+		if err := json.Unmarshal(body, &set); err != nil {
+			return nil, fmt.Errorf("server: own JWKS: %w", err)
+		}
+		k.set, k.etag = set, etag
+	}
+	found := k.set.Key(kid)
+	if len(found) == 0 {
+		return nil, fmt.Errorf("%w: kid not in key set", sso.ErrSignature)
+	}
+	return &found[0], nil
+}
+
+// hashToken is the stored form of a refresh token.
+func hashToken(tok string) string {
+	sum := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(sum[:])
+}
+
+// successor derives the next refresh token from the presented one, so that
+// every retry and every instance computes the same value (SPEC.md, Refresh).
+func (s *Server) successor(tok string) string {
+	m := hmac.New(sha256.New, s.refreshKey)
+	m.Write([]byte("canopy refresh successor\x00"))
+	m.Write([]byte(tok))
+	return rawURL(m.Sum(nil))
+}
+
+// mint signs an access token for the session.
+func (s *Server) mint(u store.User, sess store.Session, now, exp time.Time) (string, error) {
+	claims := sso.Claims{
+		Issuer: s.cfg.URL, Subject: u.ID, Audience: s.cfg.CookieDomain,
+		Expiry: exp.Unix(), IssuedAt: now.Unix(), NotBefore: now.Unix(),
+		ID: randomID(16), SessionID: sess.ID, Username: u.Username,
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	return s.keys.Sign(payload)
+}
+
+// setSessionCookies sets the access cookie on the cookie domain and the refresh
+// cookie host-only, both living as long as the session (SPEC.md, Cookies).
+func (s *Server) setSessionCookies(c echo.Context, access, refresh string, sess store.Session, now time.Time) {
+	maxAge := int(sess.ExpiresAt.Sub(now) / time.Second)
+	if maxAge < 1 {
+		maxAge = 1
+	}
+	c.SetCookie(&http.Cookie{Name: s.cookies.Access, Value: access, Domain: s.cfg.CookieDomain, Path: "/",
+		MaxAge: maxAge, Secure: s.cfg.Secure(), HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	if refresh != "" {
+		c.SetCookie(&http.Cookie{Name: s.cookies.Refresh, Value: refresh, Path: "/",
+			MaxAge: maxAge, Secure: s.cfg.Secure(), HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	}
+}
+
+// clearSessionCookies expires both cookies with the Domain and Path they were set with.
+func (s *Server) clearSessionCookies(c echo.Context) {
+	c.SetCookie(&http.Cookie{Name: s.cookies.Access, Value: "", Domain: s.cfg.CookieDomain, Path: "/",
+		MaxAge: -1, Secure: s.cfg.Secure(), HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	c.SetCookie(&http.Cookie{Name: s.cookies.Refresh, Value: "", Path: "/",
+		MaxAge: -1, Secure: s.cfg.Secure(), HttpOnly: true, SameSite: http.SameSiteLaxMode})
+}
+
+// startSession creates a session for u and signs the user in.
+func (s *Server) startSession(c echo.Context, u store.User) (store.Session, error) {
+	now := s.now()
+	exp := now.Add(s.cfg.AccessTTL)
+	req := c.Request()
+	sess := store.Session{
+		ID: randomID(16), UserID: u.ID, CreatedAt: now, AuthTime: now, ExpiresAt: now.Add(s.cfg.SessionTTL),
+		LastUsedAt: now, AccessUntil: exp, UserAgent: truncate(req.UserAgent(), 256), IP: c.RealIP(),
+	}
+	refresh := randomID(32)
+	if err := s.store.CreateSession(req.Context(), sess, hashToken(refresh)); err != nil {
+		return sess, fmt.Errorf("create session: %w", err)
+	}
+	access, err := s.mint(u, sess, now, exp)
+	if err != nil {
+		return sess, err
+	}
+	s.setSessionCookies(c, access, refresh, sess, now)
+	// A new login gets a new CSRF secret too: nothing from before the login carries over.
+	s.rotateCSRF(c)
+	return sess, nil
+}
+
+// current is the signed-in user of a request to the issuer itself.
+type current struct {
+	User    store.User
+	Session store.Session
+}
+
+// currentSession verifies the access cookie and checks the session in the
+// store (the issuer has the store at hand, so it needs no revocation feed).
+func (s *Server) currentSession(c echo.Context) (*current, bool) {
+	ck, err := c.Cookie(s.cookies.Access)
+	if err != nil || ck.Value == "" {
+		return nil, false
+	}
+	ctx := c.Request().Context()
+	claims, err := s.verifier.Verify(ctx, ck.Value)
+	if err != nil {
+		return nil, false
+	}
+	return s.lookupSession(ctx, claims.SessionID)
+}
+
+func (s *Server) lookupSession(ctx context.Context, sid string) (*current, bool) {
+	sess, err := s.store.Session(ctx, sid)
+	if err != nil || !sess.Active(s.now(), s.cfg.IdleTTL) {
+		return nil, false
+	}
+	u, err := s.store.UserByID(ctx, sess.UserID)
+	if err != nil || u.Disabled {
+		return nil, false
+	}
+	return &current{User: u, Session: sess}, true
+}
+
+// sessionForLogout finds the session to end: from a valid access token, or
+// from the refresh cookie when the access token has expired.
+func (s *Server) sessionForLogout(c echo.Context) (string, bool) {
+	if cur, ok := s.currentSession(c); ok {
+		return cur.Session.ID, true
+	}
+	ck, err := c.Cookie(s.cookies.Refresh)
+	if err != nil || ck.Value == "" {
+		return "", false
+	}
+	sess, err := s.store.SessionByRefresh(c.Request().Context(), hashToken(ck.Value))
+	if err != nil {
+		return "", false
+	}
+	return sess.ID, true
+}
+
+// rotate runs the refresh rotation for the refresh cookie and sets new cookies.
+func (s *Server) rotate(c echo.Context) (store.RotateResult, error) {
+	ck, err := c.Cookie(s.cookies.Refresh)
+	if err != nil || ck.Value == "" || len(ck.Value) > 128 {
+		return store.RotateResult{}, store.ErrNotFound
+	}
+	now := s.now()
+	exp := now.Add(s.cfg.AccessTTL)
+	next := s.successor(ck.Value)
+	res, err := s.store.RotateRefresh(c.Request().Context(), store.RotateRequest{
+		PresentedHash: hashToken(ck.Value), SuccessorHash: hashToken(next), Now: now,
+		Grace: s.cfg.RefreshGrace, IdleTTL: s.cfg.IdleTTL, AccessExpiry: exp,
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrReuse) {
+			s.event(c, "refresh_reuse", store.User{}, "", "a superseded refresh token was presented; session revoked")
+		}
+		return res, err
+	}
+	access, err := s.mint(res.User, res.Session, now, exp)
+	if err != nil {
+		return res, err
+	}
+	s.setSessionCookies(c, access, next, res.Session, now)
+	return res, nil
+}
+
+// event records an audit event; a failure to record is logged, never fatal to the request.
+func (s *Server) event(c echo.Context, kind string, u store.User, sid, detail string) {
+	e := store.Event{At: s.now(), Kind: kind, UserID: u.ID, Username: u.Username, SessionID: sid,
+		IP: c.RealIP(), UserAgent: truncate(c.Request().UserAgent(), 256), Detail: detail}
+	if err := s.store.AddEvent(context.WithoutCancel(c.Request().Context()), e); err != nil {
+		s.log.Warn("audit event not recorded", "kind", kind, "err", err)
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

@@ -1,0 +1,110 @@
+package keys
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"time"
+)
+
+// Signing algorithms for new keys, spelled as in the JWS "alg" header.
+const (
+	AlgEdDSA = "EdDSA"
+	AlgES256 = "ES256"
+)
+
+// Lifecycle states, spelled as in a key file's "canopy_state".
+const (
+	StateNext    = "next"
+	StateActive  = "active"
+	StateRetired = "retired"
+)
+
+// kidBytes of randomness make a kid nobody can predict or collide with on
+// purpose; it never derives from anything an attacker controls.
+const kidBytes = 16
+
+// key is one parsed key file. Values are never modified once built: a change
+// of state writes a new file and yields a new *key, so snapshots can share
+// them without locks.
+type key struct {
+	kid  string
+	alg  string
+	priv any // ed25519.PrivateKey or *ecdsa.PrivateKey (P-256)
+	pub  any // ed25519.PublicKey or *ecdsa.PublicKey
+	meta meta
+	raw  []byte // file contents, to skip re-parsing an unchanged file
+}
+
+// meta is a key's lifecycle; zero times are absent.
+type meta struct {
+	State     string
+	Created   time.Time
+	Published time.Time
+	Activated time.Time
+	Retired   time.Time
+}
+
+// with returns a copy of k with another lifecycle, for writing back.
+func (k *key) with(m meta) *key {
+	c := *k
+	c.meta = m
+	c.raw = nil
+	return &c
+}
+
+// newKID returns a random URL-safe key id.
+func newKID() (string, error) {
+	b := make([]byte, kidBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("keys: random kid: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// generate makes a fresh key pair for alg with a random kid.
+func generate(alg string, m meta) (*key, error) {
+	kid, err := newKID()
+	if err != nil {
+		return nil, err
+	}
+	k := &key{kid: kid, alg: alg, meta: m}
+	switch alg {
+	case AlgEdDSA:
+		pub, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("keys: generate Ed25519 key: %w", err)
+		}
+		k.priv, k.pub = priv, pub
+	case AlgES256:
+		priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("keys: generate P-256 key: %w", err)
+		}
+		k.priv, k.pub = priv, &priv.PublicKey
+	default:
+		return nil, fmt.Errorf("keys: unsupported algorithm %q (want %s or %s)", alg, AlgEdDSA, AlgES256)
+	}
+	return k, nil
+}
+
+// unixCeil rounds t up to whole seconds, the file's resolution, so that every
+// deadline derived from a stored time is late rather than early.
+func unixCeil(t time.Time) int64 {
+	s := t.Unix()
+	if t.Nanosecond() > 0 {
+		s++
+	}
+	return s
+}
+
+// fromUnix is the inverse of unixCeil for stored values; 0 is absent.
+func fromUnix(s int64) time.Time {
+	if s == 0 {
+		return time.Time{}
+	}
+	return time.Unix(s, 0).UTC()
+}

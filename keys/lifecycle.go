@@ -1,0 +1,296 @@
+package keys
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Ensure prepares the directory for signing: it creates the directory (0700)
+// and, on first start, an active key and a next key, all in one locked step,
+// so instances starting together make one set. It is idempotent. It also
+// removes expired retired keys. A directory with a next key but no active
+// one gets next promoted once next has been published for JWKSMaxAge;
+// before that Ensure returns an error wrapping ErrNoActiveKey that says when.
+func (d *Dir) Ensure() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := os.MkdirAll(d.path, 0o700); err != nil {
+		return fmt.Errorf("keys: create key directory: %w", err)
+	}
+	return d.change(func(t *txn) error {
+		if len(t.inState(StateActive)) == 0 {
+			next := t.oldestNext()
+			if next == nil {
+				if _, err := t.create(StateActive); err != nil {
+					return err
+				}
+			} else {
+				allowed := next.meta.Published.Add(d.opts.JWKSMaxAge)
+				if t.now.Before(allowed) {
+					return fmt.Errorf("%w in %s: next key %s may be promoted from %s, or at once by a forced rotation",
+						ErrNoActiveKey, d.path, next.kid, allowed.UTC().Format(time.RFC3339))
+				}
+				if err := t.setState(next, StateActive); err != nil {
+					return err
+				}
+			}
+		}
+		if len(t.inState(StateNext)) == 0 {
+			if _, err := t.create(StateNext); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Rotate promotes the next key to active, retires the active key and creates
+// a new next key. Unless force is set it refuses with a *TooEarlyError while
+// next has been published for less than JWKSMaxAge, since relying services
+// may not know it yet. With no next key it creates one first.
+func (d *Dir) Rotate(force bool) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.change(func(t *txn) error {
+		next := t.oldestNext()
+		if next == nil {
+			var err error
+			if next, err = t.create(StateNext); err != nil {
+				return err
+			}
+		}
+		if allowed := next.meta.Published.Add(d.opts.JWKSMaxAge); !force && t.now.Before(allowed) {
+			return &TooEarlyError{Allowed: allowed}
+		}
+		// The order makes every crash point safe: the new next first, then
+		// the promotion, then the retirement. Two active keys after a crash
+		// are repaired by the next locked pass; the newer one signs.
+		if _, err := t.create(StateNext); err != nil {
+			return err
+		}
+		old := t.inState(StateActive)
+		if err := t.setState(next, StateActive); err != nil {
+			return err
+		}
+		for _, k := range old {
+			if err := t.setState(k, StateRetired); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Revoke removes the key kid from the directory and the JWKS at once (a
+// stolen key). When it was active a fresh key becomes active at once (relying
+// services find it through their unknown-kid refetch); when it was next a
+// fresh next takes its place; so the set is never empty. Other instances stop
+// signing with a revoked key at their next Reload. An unknown kid is
+// ErrNotFound.
+func (d *Dir) Revoke(kid string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.change(func(t *txn) error {
+		k := t.find(kid)
+		if k == nil {
+			return fmt.Errorf("%w: %q", ErrNotFound, kid)
+		}
+		// Deleted first, so that no later failure leaves it published.
+		if err := t.remove(k); err != nil {
+			return err
+		}
+		switch k.meta.State {
+		case StateActive, StateNext:
+			if _, err := t.create(k.meta.State); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// txn is one change to the directory, made under the exclusive lock on a
+// fresh read of it.
+type txn struct {
+	d     *Dir
+	now   time.Time // the clock, for decisions
+	stamp time.Time // now rounded up to whole seconds, for the files
+	keys  []*key
+}
+
+// change runs fn under the exclusive lock after cleaning up, then installs
+// what is on disk, including the part of a change that failed half-way, so
+// that this instance agrees with the others. fn may be nil. Callers hold d.mu.
+func (d *Dir) change(fn func(*txn) error) error {
+	unlock, err := lockDir(d.path, true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	res, err := d.scan()
+	if err != nil {
+		return err
+	}
+	now := d.opts.Now()
+	t := &txn{d: d, now: now, stamp: fromUnix(unixCeil(now)), keys: res.keys}
+	err = t.cleanup(res.stale)
+	if err == nil && fn != nil {
+		err = fn(t)
+	}
+	res, rerr := d.scan()
+	if rerr == nil {
+		rerr = d.install(res.keys)
+	}
+	if rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	return err
+}
+
+// cleanup removes temp files of crashed writers (no writer can be running:
+// we hold the lock), deletes retired keys whose tokens have all expired, and
+// retires all but the newest of several active keys.
+func (t *txn) cleanup(stale []string) error {
+	for _, name := range stale {
+		if err := os.Remove(filepath.Join(t.d.path, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("keys: remove stale %s: %w", name, err)
+		}
+	}
+	for _, k := range t.inState(StateRetired) {
+		if !t.now.Before(t.d.deleteAfter(k)) {
+			if err := t.remove(k); err != nil {
+				return err
+			}
+		}
+	}
+	if active := t.inState(StateActive); len(active) > 1 {
+		keep := newestActive(active)
+		for _, k := range active {
+			if k != keep {
+				if err := t.setState(k, StateRetired); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// newestActive is the active key that signs when there are several: the one
+// activated last, ties broken by kid, the same in every instance.
+func newestActive(keys []*key) *key {
+	var best *key
+	for _, k := range keys {
+		if k.meta.State != StateActive {
+			continue
+		}
+		if best == nil || k.meta.Activated.After(best.meta.Activated) ||
+			(k.meta.Activated.Equal(best.meta.Activated) && k.kid < best.kid) {
+			best = k
+		}
+	}
+	return best
+}
+
+func (t *txn) find(kid string) *key {
+	for _, k := range t.keys {
+		if k.kid == kid {
+			return k
+		}
+	}
+	return nil
+}
+
+func (t *txn) inState(state string) []*key {
+	var out []*key
+	for _, k := range t.keys {
+		if k.meta.State == state {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// oldestNext is the next key published first, the one closest to being
+// allowed to sign.
+func (t *txn) oldestNext() *key {
+	var best *key
+	for _, k := range t.inState(StateNext) {
+		if best == nil || k.meta.Published.Before(best.meta.Published) ||
+			(k.meta.Published.Equal(best.meta.Published) && k.kid < best.kid) {
+			best = k
+		}
+	}
+	return best
+}
+
+// create generates a key of the configured algorithm in state and writes it.
+// A new key is published at once; an active one also signs at once.
+func (t *txn) create(state string) (*key, error) {
+	m := meta{State: state, Created: t.stamp, Published: t.stamp}
+	if state == StateActive {
+		m.Activated = t.stamp
+	}
+	k, err := generate(t.d.opts.Alg, m)
+	if err != nil {
+		return nil, err
+	}
+	if t.find(k.kid) != nil {
+		return nil, fmt.Errorf("keys: generated kid %s already exists", k.kid)
+	}
+	return k, t.write(k)
+}
+
+// setState moves k to state, stamping the time it entered it.
+func (t *txn) setState(k *key, state string) error {
+	m := k.meta
+	m.State = state
+	switch state {
+	case StateActive:
+		m.Activated = t.stamp
+	case StateRetired:
+		m.Retired = t.stamp
+	}
+	return t.write(k.with(m))
+}
+
+// write stores k, which the transaction owns, and records it so the rescan
+// at the end of the change need not parse it again.
+func (t *txn) write(k *key) error {
+	data, err := encodeKey(k)
+	if err != nil {
+		return err
+	}
+	name := k.kid + fileExt
+	if err := writeAtomic(t.d.path, name, data); err != nil {
+		return err
+	}
+	k.raw = data
+	t.d.cache[name] = k
+	for i, old := range t.keys {
+		if old.kid == k.kid {
+			t.keys[i] = k
+			return nil
+		}
+	}
+	t.keys = append(t.keys, k)
+	return nil
+}
+
+func (t *txn) remove(k *key) error {
+	name := k.kid + fileExt
+	if err := removeFile(t.d.path, name); err != nil {
+		return err
+	}
+	delete(t.d.cache, name)
+	for i, old := range t.keys {
+		if old == k {
+			t.keys = append(t.keys[:i:i], t.keys[i+1:]...)
+			break
+		}
+	}
+	return nil
+}

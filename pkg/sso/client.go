@@ -1,0 +1,257 @@
+package sso
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/canopy-sso/canopy/pkg/localhost"
+)
+
+// Options configure New. Only Issuer is required.
+type Options struct {
+	// Issuer is the issuer URL: discovery, the key set and the revocation
+	// feed come from it, and it must equal the tokens' iss.
+	Issuer string
+	// Audience overrides the discovery document's canopy_cookie_domain as
+	// the required aud.
+	Audience string
+	// CookieName overrides the discovery document's canopy_cookie_name.
+	CookieName string
+	// RevocationPoll is how often the revocation feed is read; default 10s.
+	RevocationPoll time.Duration
+	// Leeway is the clock skew allowed on exp, nbf and iat; zero means
+	// DefaultLeeway (30 s), NoLeeway (any negative value) none.
+	Leeway time.Duration
+	// MaxTokenAge bounds exp - iat; zero means DefaultMaxTokenAge (1 h).
+	MaxTokenAge time.Duration
+	// HTTPClient talks to the issuer; default localhost.Client(10 * time.Second).
+	HTTPClient *http.Client
+	// CacheSize bounds the verified-token cache; see Config.CacheSize.
+	CacheSize int
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Logger gets background failures; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Client wires discovery, a RemoteKeySet, a RevocationList and a Verifier for
+// a relying service, and makes its middleware. It is safe for concurrent use.
+type Client struct {
+	opts   Options
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	state  atomic.Pointer[clientState] // nil until discovery succeeds
+	ready  chan struct{}
+	probe  *issuerProbe
+
+	mu      sync.Mutex
+	lastErr error
+}
+
+// clientState is everything that needs the discovery document.
+type clientState struct {
+	disc     *Discovery
+	keys     *RemoteKeySet
+	revoked  *RevocationList
+	verifier *Verifier
+	site     SiteConfig
+
+	scriptOnce    sync.Once
+	scriptHandler http.Handler
+}
+
+// New returns a Client for opts.Issuer. It fails only on bad options: when the
+// issuer is unreachable it still returns a Client, whose middleware answers
+// 503 until discovery and the first key set succeed (retried in the
+// background with backoff), and which then works without a restart. Close
+// (or cancelling ctx) stops the background work.
+func New(ctx context.Context, opts Options) (*Client, error) {
+	if !absoluteHTTP(opts.Issuer) {
+		return nil, fmt.Errorf("sso: issuer %q is not an absolute http(s) URL", opts.Issuer)
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = localhost.Client(10 * time.Second)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	c := &Client{opts: opts, ready: make(chan struct{}), lastErr: errors.New("discovery has not finished")}
+	c.ctx, c.cancel = context.WithCancel(ctx)
+	c.probe = newIssuerProbe(opts.HTTPClient, strings.TrimSuffix(opts.Issuer, "/")+"/healthz", opts.Now)
+	c.wg.Add(1)
+	go c.discoverLoop()
+	return c, nil
+}
+
+// discoverLoop retries discovery with backoff until it succeeds, then wires
+// the rest.
+func (c *Client) discoverLoop() {
+	defer c.wg.Done()
+	delay := time.Second
+	for {
+		st, err := c.connect()
+		if err == nil {
+			c.state.Store(st)
+			close(c.ready)
+			return
+		}
+		c.mu.Lock()
+		c.lastErr = err
+		c.mu.Unlock()
+		c.opts.Logger.Warn("sso: issuer discovery failed; answering 503 and retrying", "issuer", c.opts.Issuer, "retry_in", delay, "err", err)
+		t := time.NewTimer(delay)
+		select {
+		case <-c.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		delay = min(2*delay, maxRetry)
+	}
+}
+
+// connect reads discovery and starts the key set and the revocation poller.
+func (c *Client) connect() (*clientState, error) {
+	ctx, cancel := context.WithTimeout(c.ctx, 15*time.Second)
+	defer cancel()
+	d, err := Discover(ctx, c.opts.Issuer, c.opts.HTTPClient)
+	if err != nil {
+		return nil, err
+	}
+	site := SiteConfig{
+		CookieName:   firstNonEmpty(c.opts.CookieName, d.CookieName),
+		CookieDomain: firstNonEmpty(c.opts.Audience, d.CookieDomain),
+		RefreshURL:   d.RefreshURI,
+		LoginURL:     d.LoginURI,
+		IssuerDown:   c.probe.down,
+	}
+	if err := site.validate(); err != nil {
+		return nil, fmt.Errorf("sso: discovery document of %s: %w", c.opts.Issuer, err)
+	}
+	st := &clientState{disc: d, site: site}
+	st.keys = NewRemoteKeySet(c.ctx, d.JWKSURI, RemoteOptions{Client: c.opts.HTTPClient, Now: c.opts.Now, Logger: c.opts.Logger})
+	cfg := Config{
+		Issuer:      c.opts.Issuer,
+		Audience:    site.CookieDomain,
+		Leeway:      c.opts.Leeway,
+		MaxTokenAge: c.opts.MaxTokenAge,
+		CacheSize:   c.opts.CacheSize,
+		Now:         c.opts.Now,
+	}
+	if d.RevocationURI != "" {
+		st.revoked = NewRevocationList(c.ctx, d.RevocationURI, RevocationOptions{
+			Client: c.opts.HTTPClient, Interval: c.opts.RevocationPoll, Leeway: c.opts.Leeway,
+			Now: c.opts.Now, Logger: c.opts.Logger,
+		})
+		cfg.Revoked = st.revoked
+	} else {
+		c.opts.Logger.Warn("sso: discovery has no canopy_revocation_uri; revoked sessions stay valid until their tokens expire", "issuer", c.opts.Issuer)
+	}
+	st.verifier, err = NewVerifier(st.keys, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// Ready reports whether discovery succeeded and a key set is loaded, i.e.
+// whether tokens can be verified (a relying service's /readyz).
+func (c *Client) Ready() bool {
+	st := c.state.Load()
+	return st != nil && st.keys.Ready()
+}
+
+// Wait blocks until the Client is Ready or ctx ends.
+func (c *Client) Wait(ctx context.Context) error {
+	select {
+	case <-c.ready:
+	case <-ctx.Done():
+		return fmt.Errorf("sso: waiting for discovery: %w (last error: %v)", ctx.Err(), c.lastError())
+	}
+	return c.state.Load().keys.Wait(ctx)
+}
+
+func (c *Client) lastError() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastErr
+}
+
+// Discovery returns the issuer's discovery document, or nil before it has
+// been read.
+func (c *Client) Discovery() *Discovery {
+	if st := c.state.Load(); st != nil {
+		return st.disc
+	}
+	return nil
+}
+
+// Verifier returns the Verifier, or nil before discovery succeeded (Verify
+// works at any time).
+func (c *Client) Verifier() *Verifier {
+	if st := c.state.Load(); st != nil {
+		return st.verifier
+	}
+	return nil
+}
+
+// KeySet returns the remote key set, or nil before discovery succeeded.
+func (c *Client) KeySet() *RemoteKeySet {
+	if st := c.state.Load(); st != nil {
+		return st.keys
+	}
+	return nil
+}
+
+// Verify verifies token; before discovery has succeeded it returns an error
+// wrapping ErrNoKeys.
+func (c *Client) Verify(ctx context.Context, token string) (*Claims, error) {
+	st := c.state.Load()
+	if st == nil {
+		if token == "" {
+			return nil, ErrMissing
+		}
+		return nil, errorf(ErrNoKeys, "issuer discovery: %v", c.lastError())
+	}
+	return st.verifier.Verify(ctx, token)
+}
+
+// Close stops the background work and waits for it to end.
+func (c *Client) Close() error {
+	c.cancel()
+	c.wg.Wait()
+	if st := c.state.Load(); st != nil {
+		st.keys.wait()
+		if st.revoked != nil {
+			st.revoked.wait()
+		}
+	}
+	return nil
+}
+
+// current returns what the middleware needs, or ErrNoKeys before discovery.
+func (c *Client) current() (*Verifier, *SiteConfig, error) {
+	st := c.state.Load()
+	if st == nil {
+		return nil, nil, errorf(ErrNoKeys, "issuer discovery: %v", c.lastError())
+	}
+	return st.verifier, &st.site, nil
+}

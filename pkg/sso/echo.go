@@ -1,0 +1,49 @@
+package sso
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
+
+// EchoMiddleware adapts net/http middleware from NewMiddleware or
+// Client.Middleware to echo, so both frameworks run one implementation.
+// Handlers read the claims with ClaimsFrom(c.Request().Context()).
+func EchoMiddleware(mw func(http.Handler) http.Handler) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		// Built once per route; the echo.Context of each request travels to
+		// the inner handler in the request's context.
+		h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			call := r.Context().Value(echoCallKey{}).(*echoCall)
+			if w != http.ResponseWriter(call.c.Response()) {
+				call.c.Response().Writer = w
+			}
+			call.c.SetRequest(r)
+			call.err = next(call.c)
+		}))
+		return func(c echo.Context) error {
+			call := &echoCall{c: c}
+			r := c.Request()
+			h.ServeHTTP(c.Response(), r.WithContext(context.WithValue(r.Context(), echoCallKey{}, call)))
+			return call.err
+		}
+	}
+}
+
+type echoCallKey struct{}
+
+// echoCall carries one request's echo.Context in, and its handler's error out.
+type echoCall struct {
+	c   echo.Context
+	err error
+}
+
+// EchoMiddleware is Middleware for echo.
+func (c *Client) EchoMiddleware(cfg MiddlewareConfig) (echo.MiddlewareFunc, error) {
+	mw, err := c.Middleware(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return EchoMiddleware(mw), nil
+}

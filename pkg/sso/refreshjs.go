@@ -1,0 +1,122 @@
+package sso
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// RefreshScriptPath is where SPEC.md puts the refresh script on a relying host.
+const RefreshScriptPath = "/.canopy/refresh.js"
+
+// refreshScript keeps a page's access token fresh while it stays open, so a
+// form filled in slowly is not lost to an expired token. HttpOnly cookies are
+// invisible to scripts, so the page tells the script when its token expires
+// (data-expires-in, seconds from when the page was rendered: immune to a
+// wrong client clock) and how long tokens live (data-lifetime). The script
+// POSTs the issuer's /refresh (which answers 204 and sets a fresh cookie)
+// 30 s before expiry, or at 80% of a short lifetime, then again one lifetime
+// later. A 401 means the session is gone; it stops and fires
+// "canopy:signed-out" so the page may react. A hidden tab's timers are
+// throttled, so becoming visible again refreshes at once when overdue.
+const refreshScript = `(function () {
+  "use strict";
+  var s = document.currentScript;
+  if (!s || !window.fetch) return;
+  var url = s.dataset.refreshUrl || %s;
+  var left = Number(s.dataset.expiresIn), life = Number(s.dataset.lifetime);
+  if (!url || !isFinite(left)) return;
+  if (!(life > 0)) life = Math.max(left, 60);
+  function margin() { return Math.min(30, life * 0.2); }
+  var due = 0, timer = 0, failures = 0, busy = false;
+  function schedule(secs) {
+    clearTimeout(timer);
+    due = Date.now() + Math.max(0, secs) * 1000;
+    timer = setTimeout(run, Math.max(0, secs) * 1000);
+  }
+  function emit(name) { document.dispatchEvent(new CustomEvent(name)); }
+  function retry() {
+    busy = false;
+    if (++failures <= 6) schedule(Math.min(30, 5 * failures));
+  }
+  function run() {
+    if (busy) return;
+    busy = true;
+    fetch(url, { method: "POST", credentials: "include", mode: "cors", cache: "no-store" }).then(function (r) {
+      busy = false;
+      if (r.ok) { failures = 0; schedule(life - margin()); emit("canopy:refreshed"); return; }
+      if (r.status === 401 || r.status === 403) { clearTimeout(timer); emit("canopy:signed-out"); return; }
+      retry();
+    }, retry);
+  }
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden && due && Date.now() >= due) run();
+  });
+  schedule(left - margin());
+})();
+`
+
+// RefreshScript serves the refresh script for an issuer whose POST /refresh
+// is refreshURL. It is cacheable (with an ETag), since only the issuer URL is
+// baked in.
+func RefreshScript(refreshURL string) http.Handler {
+	u, _ := json.Marshal(refreshURL)
+	// json.Marshal escapes <, > and &, so the URL cannot close a <script>.
+	body := []byte(strings.Replace(refreshScript, "%s", string(u), 1))
+	sum := sha256.Sum256(body)
+	etag := `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "text/javascript; charset=utf-8")
+		h.Set("Cache-Control", "public, max-age=300")
+		h.Set("ETag", etag)
+		h.Set("X-Content-Type-Options", "nosniff")
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
+	})
+}
+
+// RefreshScriptHandler serves the refresh script with the issuer's refresh
+// URL from discovery (503 before discovery has succeeded). Mount it at
+// RefreshScriptPath.
+func (c *Client) RefreshScriptHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := c.state.Load()
+		if st == nil {
+			noStore(w)
+			http.Error(w, "sign-in service unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		st.script().ServeHTTP(w, r)
+	})
+}
+
+// script is built once per discovery.
+func (st *clientState) script() http.Handler {
+	st.scriptOnce.Do(func() { st.scriptHandler = RefreshScript(st.site.RefreshURL) })
+	return st.scriptHandler
+}
+
+var refreshTag = template.Must(template.New("tag").Parse(
+	`<script src="{{.Src}}" data-expires-in="{{.Left}}" data-lifetime="{{.Life}}" defer></script>`))
+
+// RefreshScriptTag renders the <script> element a protected page includes to
+// load the refresh script from src (usually RefreshScriptPath), telling it
+// when c expires as seen at now.
+func RefreshScriptTag(src string, c *Claims, now time.Time) template.HTML {
+	var buf bytes.Buffer
+	_ = refreshTag.Execute(&buf, struct {
+		Src        string
+		Left, Life int64
+	}{src, c.Expiry - now.Unix(), c.Expiry - c.IssuedAt})
+	return template.HTML(buf.String())
+}

@@ -1,0 +1,209 @@
+package sso
+
+import (
+	"encoding/base64"
+)
+
+// b64 is the only base64 a token may use: URL alphabet, no padding, and
+// Strict, so non-zero trailing bits are refused. (Strict still skips CR and
+// LF; splitToken refuses them first.)
+var b64 = base64.RawURLEncoding.Strict()
+
+// b64val maps a base64url byte to its 6-bit value, or -1.
+var b64val = func() (t [256]int8) {
+	for i := range t {
+		t[i] = -1
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for i := 0; i < len(alphabet); i++ {
+		t[alphabet[i]] = int8(i)
+	}
+	return t
+}()
+
+func base64DecodedLen(n int) int { return n * 6 / 8 }
+
+// splitToken makes the structural checks that need no decoding: three
+// non-empty segments of the base64url alphabet (so no padding, whitespace or
+// JSON serialization) each in canonical form, which means decoding and
+// re-encoding it gives the same text. It returns the header segment.
+func splitToken(t string) (string, error) {
+	if t[0] == '{' {
+		return "", errorf(ErrMalformed, "JWS JSON serialization is not accepted")
+	}
+	var dots [2]int
+	nd := 0
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if b64val[c] >= 0 {
+			continue
+		}
+		if c != '.' {
+			return "", errorf(ErrMalformed, "byte %#02x at %d is not base64url", c, i)
+		}
+		if nd == 2 {
+			return "", errorf(ErrMalformed, "more than three segments")
+		}
+		dots[nd] = i
+		nd++
+	}
+	if nd != 2 {
+		return "", errorf(ErrMalformed, "%d segments, want 3", nd+1)
+	}
+	segs := [3]string{t[:dots[0]], t[dots[0]+1 : dots[1]], t[dots[1]+1:]}
+	for i, s := range segs {
+		if !canonical(s) {
+			return "", errorf(ErrMalformed, "segment %d is empty or not canonical base64url", i+1)
+		}
+	}
+	return segs[0], nil
+}
+
+// canonical reports whether a base64url string of valid characters is
+// non-empty and has the one encoding its bytes have: a length that is not 1
+// mod 4, and zero bits in the last character beyond the data.
+func canonical(s string) bool {
+	if len(s) == 0 {
+		return false
+	}
+	last := b64val[s[len(s)-1]]
+	switch len(s) % 4 {
+	case 1:
+		return false
+	case 2:
+		return last&0x0f == 0
+	case 3:
+		return last&0x03 == 0
+	}
+	return true
+}
+
+// parseHeader reads the protected header: alg, kid and typ as strings, no
+// duplicate keys, no crit (nothing here understands an extension) and no b64
+// (go-jose honours b64:false, which would change what the signature covers).
+// Other members, jwk, jku, x5u and x5c among them, are ignored: the key comes
+// only from the key set.
+func (v *Verifier) parseHeader(data []byte) (alg, kid string, err error) {
+	var s objectScanner
+	if err := s.init(data); err != nil {
+		return "", "", errorf(ErrMalformed, "header: %v", err)
+	}
+	var rawAlg, rawKid, rawTyp []byte
+	for {
+		key, val, ok, err := s.next()
+		if err != nil {
+			return "", "", errorf(ErrMalformed, "header: %v", err)
+		}
+		if !ok {
+			break
+		}
+		switch string(key) {
+		case "alg":
+			rawAlg = val
+		case "kid":
+			rawKid = val
+		case "typ":
+			rawTyp = val
+		case "crit", "b64":
+			return "", "", errorf(ErrMalformed, "header has %q", key)
+		}
+	}
+	if rawAlg == nil {
+		return "", "", errorf(ErrMalformed, "header has no alg")
+	}
+	alg, ok := v.algAllowed(rawAlg)
+	if !ok {
+		return "", "", errorf(ErrSignature, "alg %s is not one of %v", rawAlg, v.sortedAlgs())
+	}
+	if rawKid == nil {
+		return "", "", errorf(ErrMalformed, "header has no kid")
+	}
+	if kid, err = jsonString(rawKid); err != nil || kid == "" {
+		return "", "", errorf(ErrMalformed, "header kid is not a non-empty string")
+	}
+	if rawTyp == nil || !jsonStringIs(rawTyp, TokenType) {
+		return "", "", errorf(ErrClaims, "typ is %s, want %q", rawTyp, TokenType)
+	}
+	return alg, kid, nil
+}
+
+// parseClaims decodes the claims strictly: no duplicate keys, each known
+// claim of its one JSON type (times are integers, aud is a string and never
+// an array), exp, iat and nbf present. Unknown claims are ignored.
+func (v *Verifier) parseClaims(data []byte) (*Claims, error) {
+	var s objectScanner
+	if err := s.init(data); err != nil {
+		return nil, errorf(ErrMalformed, "claims: %v", err)
+	}
+	c := new(Claims)
+	var have struct{ exp, iat, nbf bool }
+	for {
+		key, val, ok, err := s.next()
+		if err != nil {
+			return nil, errorf(ErrMalformed, "claims: %v", err)
+		}
+		if !ok {
+			break
+		}
+		switch string(key) {
+		case "iss":
+			err = v.readKnown(val, v.issuer, &c.Issuer)
+		case "aud":
+			err = v.readKnown(val, v.audience, &c.Audience)
+		case "sub":
+			c.Subject, err = jsonString(val)
+		case "jti":
+			c.ID, err = jsonString(val)
+		case "sid":
+			c.SessionID, err = jsonString(val)
+		case "preferred_username":
+			c.Username, err = jsonString(val)
+		case "exp":
+			c.Expiry, err = jsonNumericDate(val)
+			have.exp = true
+		case "iat":
+			c.IssuedAt, err = jsonNumericDate(val)
+			have.iat = true
+		case "nbf":
+			c.NotBefore, err = jsonNumericDate(val)
+			have.nbf = true
+		case "auth_time":
+			c.AuthTime, err = jsonNumericDate(val)
+		case "amr":
+			c.AMR, err = jsonStrings(val)
+		case "groups":
+			c.Groups, err = jsonStrings(val)
+		}
+		if err != nil {
+			return nil, errorf(ErrClaims, "claim %q: %s is not of its type", key, truncate(val, 40))
+		}
+	}
+	switch {
+	case !have.exp:
+		return nil, errorf(ErrClaims, "exp is missing")
+	case !have.iat:
+		return nil, errorf(ErrClaims, "iat is missing")
+	case !have.nbf:
+		return nil, errorf(ErrClaims, "nbf is missing")
+	}
+	return c, nil
+}
+
+// readKnown reads a string claim that must equal want, reusing want's memory
+// when it does (iss and aud are the same in every token).
+func (v *Verifier) readKnown(raw []byte, want string, dst *string) error {
+	if jsonStringIs(raw, want) {
+		*dst = want
+		return nil
+	}
+	s, err := jsonString(raw)
+	*dst = s
+	return err
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}

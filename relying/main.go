@@ -1,0 +1,170 @@
+// Command relying is Canopy's example relying service: it serves
+// {username}.domain pages to their owners (or one fixed host), verifying the
+// issuer's access tokens locally, and can front another app as a verifying proxy.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/canopy-sso/canopy/issuer/config"
+	"github.com/canopy-sso/canopy/pkg/envflag"
+	"github.com/canopy-sso/canopy/pkg/localhost"
+	"github.com/canopy-sso/canopy/pkg/sso"
+	"github.com/canopy-sso/canopy/relying/site"
+)
+
+type options struct {
+	listen, issuer, host, audience, cookieName string
+	metricsListen, trustedProxies, upstream    string
+	logFormat                                  string
+	revocationPoll, leeway                     time.Duration
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, env func(string) (string, bool), stdout, stderr io.Writer) int {
+	var o options
+	fs := flag.NewFlagSet("relying", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:8081", "address to serve on")
+	fs.StringVar(&o.issuer, "issuer", "http://domain.localhost:8080", "issuer URL (http only under .localhost)")
+	fs.StringVar(&o.host, "host", "{username}.domain.localhost", "host pattern: {username}.domain for per-user hosts, or a fixed host")
+	fs.StringVar(&o.audience, "audience", "", "required aud (default: the issuer's cookie domain from discovery)")
+	fs.StringVar(&o.cookieName, "cookie-name", "", "access cookie name (default: from discovery)")
+	fs.DurationVar(&o.revocationPoll, "revocation-poll", 10*time.Second, "how often the revocation feed is read")
+	fs.DurationVar(&o.leeway, "leeway", 30*time.Second, "clock skew allowed on exp, nbf and iat")
+	fs.StringVar(&o.metricsListen, "metrics-listen", "", "address of a separate /metrics listener (off when empty)")
+	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-* headers are believed")
+	fs.StringVar(&o.upstream, "upstream", "", "proxy mode: forward verified requests to this URL with X-Canopy-* headers")
+	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
+	pos, err := envflag.Parse(fs, args, "CANOPY_RELYING_", env)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, "Usage: relying [flags]\n\nCanopy's example relying service: verifies the issuer's access tokens locally.\n\n"+
+			"Flags (each also read from CANOPY_RELYING_<FLAG>; flags win):\n")
+		fs.VisitAll(func(f *flag.Flag) {
+			fmt.Fprintf(stdout, "  --%-17s %s (default %q)\n", f.Name, f.Usage, f.DefValue)
+		})
+		fmt.Fprint(stdout, "\nExit codes: 0 ok, 1 failure, 2 usage.\n")
+		return 0
+	}
+	if err == nil && len(pos) > 0 {
+		err = fmt.Errorf("unexpected arguments %q", pos)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "relying: %v\nRun 'relying --help' for usage.\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if o.logFormat == "json" {
+		log = slog.New(slog.NewJSONHandler(stderr, nil))
+	}
+	cfg, err := o.validate()
+	if err != nil {
+		fmt.Fprintf(stderr, "relying: %v\n", err)
+		return 2
+	}
+	if err := serve(ctx, o, cfg, log); err != nil {
+		fmt.Fprintf(stderr, "relying: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// validate checks every option at once.
+func (o options) validate() (site.Config, error) {
+	var problems []string
+	var cfg site.Config
+	var err error
+	if cfg.Pattern, err = site.ParsePattern(o.host); err != nil {
+		problems = append(problems, err.Error())
+	}
+	u, err := url.Parse(o.issuer)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		problems = append(problems, fmt.Sprintf("--issuer %q is not an absolute http(s) URL", o.issuer))
+	case u.Scheme == "http" && !strings.HasSuffix(strings.ToLower(u.Hostname()), ".localhost"):
+		problems = append(problems, fmt.Sprintf("--issuer %q: http is allowed only under .localhost; use https", o.issuer))
+	case u.Path != "" && u.Path != "/":
+		problems = append(problems, fmt.Sprintf("--issuer %q must be a bare origin", o.issuer))
+	default:
+		cfg.Issuer = u.Scheme + "://" + u.Host
+	}
+	if cfg.TrustedProxies, err = config.ParseCIDRs(o.trustedProxies); err != nil {
+		problems = append(problems, "--trusted-proxies: "+err.Error())
+	}
+	if o.upstream != "" {
+		up, err := url.Parse(o.upstream)
+		if err != nil || up.Host == "" || (up.Scheme != "http" && up.Scheme != "https") {
+			problems = append(problems, fmt.Sprintf("--upstream %q is not an absolute http(s) URL", o.upstream))
+		} else {
+			cfg.Upstream = up
+		}
+	}
+	if o.leeway < 0 || o.leeway > 5*time.Minute {
+		problems = append(problems, fmt.Sprintf("--leeway %s: must be between 0 and 5m", o.leeway))
+	}
+	if o.revocationPoll < 100*time.Millisecond {
+		problems = append(problems, fmt.Sprintf("--revocation-poll %s: must be at least 100ms", o.revocationPoll))
+	}
+	if o.logFormat != "text" && o.logFormat != "json" {
+		problems = append(problems, fmt.Sprintf("--log-format %q: must be text or json", o.logFormat))
+	}
+	if len(problems) > 0 {
+		return cfg, errors.New("invalid configuration:\n  - " + strings.Join(problems, "\n  - "))
+	}
+	return cfg, nil
+}
+
+func serve(ctx context.Context, o options, cfg site.Config, log *slog.Logger) error {
+	leeway := o.leeway
+	if leeway == 0 {
+		leeway = sso.NoLeeway
+	}
+	client, err := sso.New(ctx, sso.Options{
+		Issuer: cfg.Issuer, Audience: o.audience, CookieName: o.cookieName,
+		RevocationPoll: o.revocationPoll, Leeway: leeway, HTTPClient: localhost.Client(10 * time.Second), Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	cfg.Client, cfg.Log = client, log
+	h, err := site.New(cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
+	log.Info("relying listening", "addr", ln.Addr().String(), "host", cfg.Pattern.String(), "issuer", cfg.Issuer)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return hs.Shutdown(sctx)
+}

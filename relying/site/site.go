@@ -1,0 +1,167 @@
+package site
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/canopy-sso/canopy/pkg/sso"
+)
+
+//go:embed templates/*.html templates/*.css
+var files embed.FS
+
+var pages = template.Must(template.ParseFS(files, "templates/*.html"))
+
+// Config is what the relying example needs.
+type Config struct {
+	Pattern        Pattern
+	Issuer         string // issuer URL, for the account and sign-out links
+	Client         *sso.Client
+	Upstream       *url.URL // proxy mode when set
+	TrustedProxies []netip.Prefix
+	Log            *slog.Logger
+	Now            func() time.Time
+}
+
+// Site serves the relying example.
+type Site struct {
+	cfg   Config
+	proxy *httputil.ReverseProxy
+	css   []byte
+}
+
+// New returns the example's handler.
+func New(cfg Config) (http.Handler, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("site: no sso client")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	css, err := files.ReadFile("templates/site.css")
+	if err != nil {
+		return nil, err
+	}
+	s := &Site{cfg: cfg, css: css}
+	if cfg.Upstream != nil {
+		s.proxy = newProxy(cfg.Upstream, cfg.Log)
+	}
+	authorize := func(r *http.Request, c *sso.Claims) error {
+		label, _ := cfg.Pattern.Match(r.Host)
+		if cfg.Pattern.PerUser && c.Username != label {
+			return &sso.ForbiddenError{Message: fmt.Sprintf("This page belongs to %s. You are signed in as %s.", label, c.Username)}
+		}
+		return nil
+	}
+	protect, err := cfg.Client.Middleware(sso.MiddlewareConfig{Authorize: authorize,
+		TrustedProxies: cfg.TrustedProxies, Logger: cfg.Log})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/.canopy/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/.canopy/readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !cfg.Client.Ready() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "no key set loaded yet: the issuer has not been reached")
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle(sso.RefreshScriptPath, cfg.Client.RefreshScriptHandler())
+	mux.HandleFunc("/.canopy/site.css", s.serveCSS)
+	mux.Handle("/", protect(http.HandlerFunc(s.serveApp)))
+	return s.hosts(mux), nil
+}
+
+// hosts answers 404 for any host outside the pattern, before any auth.
+func (s *Site) hosts(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.headers(w)
+		if strings.HasPrefix(r.URL.Path, "/.canopy/") && (r.URL.Path == "/.canopy/healthz" || r.URL.Path == "/.canopy/readyz") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if _, ok := s.cfg.Pattern.Match(r.Host); !ok {
+			w.Header().Set("Cache-Control", "no-store")
+			s.render(w, http.StatusNotFound, "notfound.html", map[string]any{"Host": r.Host, "Pattern": s.cfg.Pattern.String()})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Site) headers(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+	if s.proxy == nil {
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src 'self'; connect-src "+
+			s.cfg.Issuer+"; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+		h.Set("X-Frame-Options", "DENY")
+	}
+}
+
+func (s *Site) serveCSS(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(s.css)
+}
+
+func (s *Site) serveApp(w http.ResponseWriter, r *http.Request) {
+	claims, _ := sso.ClaimsFrom(r.Context())
+	if s.proxy != nil {
+		s.forward(w, r, claims)
+		return
+	}
+	if r.URL.Path != "/" {
+		w.Header().Set("Cache-Control", "no-store")
+		s.render(w, http.StatusNotFound, "notfound.html", map[string]any{"Host": r.Host, "Path": r.URL.Path})
+		return
+	}
+	w.Header().Set("Cache-Control", "private, no-store")
+	logout := s.cfg.Issuer + "/logout?return_to=" + url.QueryEscape(selfURL(r))
+	s.render(w, http.StatusOK, "page.html", map[string]any{
+		"User": claims.Username, "Host": r.Host, "PerUser": s.cfg.Pattern.PerUser,
+		"Account": s.cfg.Issuer + "/", "Logout": logout,
+		"Expires":   time.Unix(claims.Expiry, 0).UTC().Format("15:04:05 UTC"),
+		"RefreshJS": sso.RefreshScriptTag(sso.RefreshScriptPath, claims, s.cfg.Now()),
+	})
+}
+
+func (s *Site) render(w http.ResponseWriter, status int, name string, data any) {
+	var b strings.Builder
+	if err := pages.ExecuteTemplate(&b, name, data); err != nil {
+		s.cfg.Log.Error("render", "page", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = fmt.Fprint(w, b.String())
+}
+
+// selfURL is this request's URL as the browser sees it (plain http unless TLS).
+func selfURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + r.URL.RequestURI()
+}
