@@ -179,12 +179,21 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		req := c.Request()
-		// Only the path: query strings may carry return URLs, never tokens, but keep lines short.
-		s.log.Info("request", "id", c.Response().Header().Get(echo.HeaderXRequestID), "method", req.Method,
+		level := slog.LevelInfo
+		if quietPath(req.URL.Path) {
+			level = slog.LevelDebug
+		}
+		// Only the path: query strings carry return URLs, and lines stay short.
+		s.log.Log(req.Context(), level, "request", "id", c.Response().Header().Get(echo.HeaderXRequestID), "method", req.Method,
 			"path", req.URL.Path, "status", c.Response().Status, "ip", c.RealIP(),
 			"duration_ms", float64(s.now().Sub(start).Microseconds())/1000)
 		return nil
 	}
+}
+
+// quietPath reports machine endpoints polled by every relying service, logged at debug level.
+func quietPath(p string) bool {
+	return strings.HasPrefix(p, "/.well-known/") || p == "/sessions/revoked" || p == "/healthz" || p == "/readyz"
 }
 
 // errorHandler renders errors without internals: the cause goes to the log.
