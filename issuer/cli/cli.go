@@ -122,6 +122,12 @@ func (inv *invocation) dispatch(ctx context.Context) error {
 		return inv.user(ctx)
 	case "keys":
 		return inv.keys(ctx)
+	case "events":
+		return inv.events(ctx)
+	case "backup":
+		return inv.backup(ctx)
+	case "doctor":
+		return inv.doctor(ctx)
 	case "help":
 		fmt.Fprint(inv.io.Stdout, helpText(rest, flagSet(&config.Config{}, new(bool))))
 		return nil
@@ -162,6 +168,9 @@ Commands:
        issuer user add|disable|enable|set-password|delete NAME [flags]
        issuer user list [flags]
        issuer keys list|rotate|revoke [KID] [flags]
+       issuer events [USERNAME] [flags]      the audit trail, newest first
+       issuer backup FILE [flags]            a consistent online copy of the SQLite database
+       issuer doctor [flags]                 check a configuration before deployment
 
 Canopy's issuer: sign-up, login, logout and the account page at the apex domain,
 and the signed access tokens every service under it verifies locally.
