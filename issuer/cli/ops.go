@@ -90,7 +90,9 @@ type check struct {
 // doctor checks a configuration before deployment and prints each check.
 func (inv *invocation) doctor(ctx context.Context) error {
 	var checks []check
-	add := func(name string, err error, fix string) { checks = append(checks, check{name: name, err: err, fix: fix}) }
+	add := func(name string, err error, fix string) {
+		checks = append(checks, check{name: name, err: err, fix: fix})
+	}
 
 	cfg := inv.cfg
 	verr := cfg.Validate()
