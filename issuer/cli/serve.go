@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/canopy-sso/canopy/issuer/metrics"
 	"github.com/canopy-sso/canopy/issuer/password"
 	"github.com/canopy-sso/canopy/issuer/server"
 	"github.com/canopy-sso/canopy/issuer/store"
@@ -86,9 +87,10 @@ func (inv *invocation) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	m := metrics.NewIssuer()
 	srv, err := server.New(ctx, server.Deps{
 		Config: inv.cfg, Store: e.store, Keys: e.keys, Hasher: hasher,
-		Throttle: throttle.New(throttle.DefaultConfig()), Names: e.names, Log: inv.log,
+		Throttle: throttle.New(throttle.DefaultConfig()), Names: e.names, Log: inv.log, Metrics: m,
 	})
 	if err != nil {
 		return err
@@ -99,6 +101,13 @@ func (inv *invocation) serve(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if inv.cfg.MetricsListen != "" {
+		addr, err := metrics.Serve(ctx, inv.cfg.MetricsListen, m.Registry)
+		if err != nil {
+			return fmt.Errorf("--metrics-listen: %w", err)
+		}
+		inv.log.Info("metrics listening", "addr", addr.String(), "path", "/metrics")
+	}
 	// Keys changed by `issuer keys rotate|revoke` or another instance are picked up without a restart.
 	go e.keys.Watch(ctx, 2*time.Second)
 	hs := &http.Server{

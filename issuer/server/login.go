@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/canopy-sso/canopy/issuer/metrics"
 	"github.com/canopy-sso/canopy/issuer/password"
 	"github.com/canopy-sso/canopy/issuer/store"
 	"github.com/canopy-sso/canopy/pkg/username"
@@ -59,22 +60,23 @@ func (s *Server) login(c echo.Context) error {
 	data.CSRF = s.ensureCSRF(c)
 	account := strings.ToLower(truncate(typed, 256))
 	addr := clientAddr(c)
-	fail := func() error {
-		s.event(c, "login_failed", store.User{}, "", "username "+truncate(account, 63))
+	var u store.User // the account, when it exists: its owner sees failures on the account page
+	fail := func(outcome string) error {
+		s.metrics.Login(outcome)
+		s.event(c, "login_failed", u, "", "username "+truncate(account, 63))
 		c.Response().Header().Set("WWW-Authenticate", `Form realm="canopy"`)
 		data.Error = loginFailed
 		return s.page(c, http.StatusUnauthorized, "login", data)
 	}
 	if ok, _ := s.throttle.Allowed(account, addr); !ok {
-		return fail()
+		return fail(metrics.LoginThrottled)
 	}
 	pw := c.FormValue("password")
 	if len(pw) > 4*password.MaxLength {
 		s.throttle.Failure(account, addr)
-		return fail()
+		return fail(metrics.LoginFailure)
 	}
 	ctx := c.Request().Context()
-	var u store.User
 	var hash string
 	name, err := username.Normalize(typed)
 	if err == nil {
@@ -91,12 +93,14 @@ func (s *Server) login(c echo.Context) error {
 	defer cancel()
 	if err := s.hasher.Verify(hctx, hash, pw); err != nil {
 		if errors.Is(err, password.ErrBusy) {
+			s.metrics.Login(metrics.LoginBusy)
 			return err
 		}
 		s.throttle.Failure(account, addr)
-		return fail()
+		return fail(metrics.LoginFailure)
 	}
 	s.throttle.Success(account, addr)
+	s.metrics.Login(metrics.LoginSuccess)
 	sess, err := s.startSession(c, u)
 	if err != nil {
 		return err
@@ -165,6 +169,7 @@ func (s *Server) register(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.metrics.Signup()
 	s.event(c, "register", u, sess.ID, "")
 	return s.redirectBack(c, data.ReturnTo)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/canopy-sso/canopy/issuer/config"
+	"github.com/canopy-sso/canopy/issuer/metrics"
 	"github.com/canopy-sso/canopy/issuer/password"
 	"github.com/canopy-sso/canopy/issuer/store"
 	"github.com/canopy-sso/canopy/issuer/throttle"
@@ -37,6 +38,7 @@ type Deps struct {
 	Throttle *throttle.Limiter
 	Names    *username.Rules
 	Log      *slog.Logger
+	Metrics  *metrics.Issuer  // nil records nothing
 	Now      func() time.Time // time.Now when nil
 }
 
@@ -53,6 +55,7 @@ type Server struct {
 	returns  returnurl.Policy
 	verifier *sso.Verifier
 	log      *slog.Logger
+	metrics  *metrics.Issuer
 	now      func() time.Time
 
 	refreshKey []byte // HMAC key deriving successor refresh tokens, shared by every instance
@@ -75,7 +78,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	}
 	s := &Server{
 		cfg: d.Config, cookies: d.Config.Cookies(), store: d.Store, keys: d.Keys, hasher: d.Hasher,
-		throttle: d.Throttle, names: d.Names, tmpl: tmpl, log: d.Log, now: d.Now,
+		throttle: d.Throttle, names: d.Names, tmpl: tmpl, log: d.Log, metrics: d.Metrics, now: d.Now,
 		returns: returnurl.Policy{Domain: d.Config.CookieDomain, AllowHTTP: !d.Config.Secure()},
 		origin:  d.Config.URL,
 	}
@@ -116,8 +119,9 @@ func (s *Server) Handler() http.Handler {
 	e.HTTPErrorHandler = s.errorHandler
 	e.Use(middleware.RequestID())
 	e.Use(s.logRequests)
-	e.Use(middleware.BodyLimit("64K"))
+	// Before the body limit, so that its 413 page carries the headers too.
 	e.Use(s.securityHeaders)
+	e.Use(middleware.BodyLimit("64K"))
 
 	e.GET("/.well-known/jwks.json", s.jwks)
 	e.GET("/.well-known/openid-configuration", s.discovery)
@@ -162,7 +166,9 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("Content-Security-Policy", s.csp)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
+		// same-origin, not no-referrer: under no-referrer Chromium sends
+		// "Origin: null" on the issuer's own form posts, which checkCSRF refuses.
+		h.Set("Referrer-Policy", "same-origin")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		if s.cfg.Secure() {
 			h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
@@ -179,6 +185,7 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		req := c.Request()
+		s.metrics.Request(c.Path(), c.Response().Status, s.now().Sub(start))
 		level := slog.LevelInfo
 		if quietPath(req.URL.Path) {
 			level = slog.LevelDebug

@@ -15,6 +15,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/labstack/echo/v4"
 
+	"github.com/canopy-sso/canopy/issuer/metrics"
 	"github.com/canopy-sso/canopy/issuer/store"
 	"github.com/canopy-sso/canopy/keys"
 	"github.com/canopy-sso/canopy/pkg/sso"
@@ -185,11 +186,24 @@ func (s *Server) rotate(c echo.Context) (store.RotateResult, error) {
 		PresentedHash: hashToken(ck.Value), SuccessorHash: hashToken(next), Now: now,
 		Grace: s.cfg.RefreshGrace, IdleTTL: s.cfg.IdleTTL, AccessExpiry: exp,
 	})
-	if err != nil {
-		if errors.Is(err, store.ErrReuse) {
-			s.event(c, "refresh_reuse", store.User{}, "", "a superseded refresh token was presented; session revoked")
-		}
+	switch {
+	case errors.Is(err, store.ErrReuse):
+		s.metrics.Refresh(metrics.RefreshReuse)
+		s.event(c, "refresh_reuse", res.User, res.Session.ID, "a superseded refresh token was presented; session revoked")
 		return res, err
+	case errors.Is(err, store.ErrSessionEnded):
+		s.metrics.Refresh(metrics.RefreshEnded)
+		return res, err
+	case errors.Is(err, store.ErrNotFound):
+		s.metrics.Refresh(metrics.RefreshUnknown)
+		return res, err
+	case err != nil:
+		s.metrics.Refresh(metrics.RefreshError)
+		return res, err
+	case res.Outcome == store.Converged:
+		s.metrics.Refresh(metrics.RefreshConverged)
+	default:
+		s.metrics.Refresh(metrics.RefreshRotated)
 	}
 	access, err := s.mint(res.User, res.Session, now, exp)
 	if err != nil {

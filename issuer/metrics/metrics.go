@@ -1,0 +1,130 @@
+// Package metrics defines the issuer's Prometheus metrics and serves them on
+// their own listener, apart from the public endpoints.
+package metrics
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Outcomes recorded by the issuer.
+const (
+	LoginSuccess   = "success"
+	LoginFailure   = "failure"
+	LoginThrottled = "throttled"
+	LoginBusy      = "busy"
+
+	RefreshRotated   = "rotated"
+	RefreshConverged = "converged"
+	RefreshReuse     = "reuse_detected"
+	RefreshEnded     = "expired"
+	RefreshUnknown   = "unknown"
+	RefreshError     = "error"
+)
+
+// Issuer holds the issuer's metrics. A nil *Issuer records nothing.
+type Issuer struct {
+	Registry  *prometheus.Registry
+	logins    *prometheus.CounterVec
+	refreshes *prometheus.CounterVec
+	requests  *prometheus.HistogramVec
+	signups   prometheus.Counter
+}
+
+// NewIssuer registers the issuer's metrics (and Go and process collectors) on a new registry.
+func NewIssuer() *Issuer {
+	reg := prometheus.NewRegistry()
+	m := &Issuer{
+		Registry: reg,
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "canopy_issuer_logins_total", Help: "Password logins by outcome (success, failure, throttled, busy).",
+		}, []string{"outcome"}),
+		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "canopy_issuer_refreshes_total", Help: "Refresh-token uses by outcome (rotated, converged, reuse_detected, expired, unknown, error).",
+		}, []string{"outcome"}),
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "canopy_issuer_request_duration_seconds", Help: "HTTP request latency by route and status class.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route", "code"}),
+		signups: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "canopy_issuer_signups_total", Help: "Accounts created through the sign-up form.",
+		}),
+	}
+	reg.MustRegister(m.logins, m.refreshes, m.requests, m.signups,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, o := range []string{LoginSuccess, LoginFailure, LoginThrottled, LoginBusy} {
+		m.logins.WithLabelValues(o)
+	}
+	for _, o := range []string{RefreshRotated, RefreshConverged, RefreshReuse, RefreshEnded, RefreshUnknown, RefreshError} {
+		m.refreshes.WithLabelValues(o)
+	}
+	return m
+}
+
+// Login counts a login attempt.
+func (m *Issuer) Login(outcome string) {
+	if m != nil {
+		m.logins.WithLabelValues(outcome).Inc()
+	}
+}
+
+// Refresh counts a refresh-token use.
+func (m *Issuer) Refresh(outcome string) {
+	if m != nil {
+		m.refreshes.WithLabelValues(outcome).Inc()
+	}
+}
+
+// Signup counts an account created through the form.
+func (m *Issuer) Signup() {
+	if m != nil {
+		m.signups.Inc()
+	}
+}
+
+// Request observes one request's latency; route is the registered path, never the raw URL.
+func (m *Issuer) Request(route string, status int, d time.Duration) {
+	if m != nil {
+		m.requests.WithLabelValues(route, codeClass(status)).Observe(d.Seconds())
+	}
+}
+
+func codeClass(status int) string {
+	switch {
+	case status >= 500:
+		return "5xx"
+	case status >= 400:
+		return "4xx"
+	case status >= 300:
+		return "3xx"
+	}
+	return "2xx"
+}
+
+// Serve serves /metrics for g on addr until ctx ends. It returns once listening
+// (or failing to listen); serving continues in the background.
+func Serve(ctx context.Context, addr string, g prometheus.Gatherer) (net.Addr, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+	}()
+	// Serve only ends at Shutdown or on a broken listener; either way the
+	// public listener, not this one, decides the process's fate.
+	go func() { _ = hs.Serve(ln) }()
+	return ln.Addr(), nil
+}
