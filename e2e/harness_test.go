@@ -86,10 +86,16 @@ func (p *proc) Write(b []byte) (int, error) {
 // start runs a binary until the test ends (or Stop/Kill).
 func start(t testing.TB, name string, args ...string) *proc {
 	t.Helper()
+	return startEnv(t, nil, name, args...)
+}
+
+// startEnv is start with extra environment variables (KEY=value).
+func startEnv(t testing.TB, env []string, name string, args ...string) *proc {
+	t.Helper()
 	p := &proc{name: name, done: make(chan struct{})}
 	p.cmd = exec.Command(filepath.Join(binDir, name), args...)
 	p.cmd.Stdout, p.cmd.Stderr = p, p
-	p.cmd.Env = append(os.Environ(), "CANOPY_ISSUER_LOG_FORMAT=text")
+	p.cmd.Env = append(append(os.Environ(), "CANOPY_ISSUER_LOG_FORMAT=text"), env...)
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}

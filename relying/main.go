@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,7 +30,7 @@ import (
 type options struct {
 	listen, issuer, host, audience, cookieName string
 	metricsListen, trustedProxies, upstream    string
-	logFormat                                  string
+	logFormat, tlsCert, tlsKey                 string
 	revocationPoll, leeway                     time.Duration
 }
 
@@ -55,6 +56,8 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-* headers are believed")
 	fs.StringVar(&o.upstream, "upstream", "", "proxy mode: forward verified requests to this URL with X-Canopy-* headers")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS directly with this PEM certificate chain (with --tls-key)")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
 	pos, err := envflag.Parse(fs, args, "CANOPY_RELYING_", env)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, "Usage: relying [flags]\n\nCanopy's example relying service: verifies the issuer's access tokens locally.\n\n"+
@@ -127,6 +130,13 @@ func (o options) validate() (site.Config, error) {
 	if o.logFormat != "text" && o.logFormat != "json" {
 		problems = append(problems, fmt.Sprintf("--log-format %q: must be text or json", o.logFormat))
 	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		problems = append(problems, "--tls-cert and --tls-key go together")
+	} else if o.tlsCert != "" {
+		if _, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey); err != nil {
+			problems = append(problems, fmt.Sprintf("--tls-cert/--tls-key: %v", err))
+		}
+	}
 	if len(problems) > 0 {
 		return cfg, errors.New("invalid configuration:\n  - " + strings.Join(problems, "\n  - "))
 	}
@@ -158,7 +168,13 @@ func serve(ctx context.Context, o options, cfg site.Config, log *slog.Logger) er
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
 	log.Info("relying listening", "addr", ln.Addr().String(), "host", cfg.Pattern.String(), "issuer", cfg.Issuer)
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() {
+		if o.tlsCert != "" {
+			errc <- hs.ServeTLS(ln, o.tlsCert, o.tlsKey)
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err

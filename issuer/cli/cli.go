@@ -66,6 +66,8 @@ func flagSet(cfg *config.Config, force *bool) *flag.FlagSet {
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", cfg.MetricsListen, "address of a separate /metrics listener (off when empty)")
 	fs.StringVar(&cfg.TrustedProxies, "trusted-proxies", cfg.TrustedProxies, "comma-separated CIDRs whose X-Forwarded-For/-Proto are believed")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", cfg.TLSCert, "serve HTTPS directly with this PEM certificate chain (with --tls-key)")
+	fs.StringVar(&cfg.TLSKey, "tls-key", cfg.TLSKey, "PEM private key for --tls-cert")
 	fs.BoolVar(force, "force", false, "keys rotate: rotate even if the next key is not yet published long enough")
 	return fs
 }

@@ -117,7 +117,13 @@ func (inv *invocation) serve(ctx context.Context) error {
 	inv.log.Info("issuer listening", "addr", ln.Addr().String(), "url", inv.cfg.URL,
 		"cookie_domain", inv.cfg.CookieDomain, "db", inv.cfg.DB, "keys", inv.cfg.Keys)
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() {
+		if inv.cfg.TLSCert != "" {
+			errc <- hs.ServeTLS(ln, inv.cfg.TLSCert, inv.cfg.TLSKey)
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err

@@ -3,6 +3,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -32,6 +33,8 @@ type Config struct {
 	MetricsListen  string
 	TrustedProxies string
 	LogFormat      string
+	TLSCert        string // serve HTTPS directly with this certificate chain (PEM)
+	TLSKey         string // and this private key (PEM)
 }
 
 // Default returns the configuration of SPEC.md's defaults.
@@ -117,6 +120,13 @@ func (c *Config) Validate() error {
 	}
 	if _, err := ParseCIDRs(c.TrustedProxies); err != nil {
 		add("--trusted-proxies: %v", err)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		add("--tls-cert and --tls-key go together")
+	} else if c.TLSCert != "" {
+		if _, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey); err != nil {
+			add("--tls-cert/--tls-key: %v", err)
+		}
 	}
 	if c.Listen == "" {
 		add("--listen must not be empty")

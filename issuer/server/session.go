@@ -22,24 +22,43 @@ import (
 )
 
 // dirKeySet lets the issuer verify its own tokens against its key directory,
-// the same public keys it publishes.
+// the same public keys it publishes. Its generation moves whenever the set
+// changes, so the verifier's cache drops tokens of a revoked key at once.
 type dirKeySet struct {
 	dir  *keys.Dir
 	mu   sync.Mutex
 	etag string
+	gen  uint64
 	set  jose.JSONWebKeySet
 }
 
-func (k *dirKeySet) Key(_ context.Context, kid string) (*jose.JSONWebKey, error) {
+// sync re-reads the published set when its ETag changed.
+func (k *dirKeySet) sync() error {
 	body, etag := k.dir.JWKS()
+	if etag == k.etag {
+		return nil
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(body, &set); err != nil {
+		return fmt.Errorf("server: own JWKS: %w", err)
+	}
+	k.set, k.etag = set, etag
+	k.gen++
+	return nil
+}
+
+func (k *dirKeySet) Generation() uint64 {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if etag != k.etag {
-		var set jose.JSONWebKeySet
-		if err := json.Unmarshal(body, &set); err != nil {
-			return nil, fmt.Errorf("server: own JWKS: %w", err)
-		}
-		k.set, k.etag = set, etag
+	_ = k.sync() // on a parse failure Key reports the error
+	return k.gen
+}
+
+func (k *dirKeySet) Key(_ context.Context, kid string) (*jose.JSONWebKey, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := k.sync(); err != nil {
+		return nil, err
 	}
 	found := k.set.Key(kid)
 	if len(found) == 0 {

@@ -2,6 +2,7 @@ package sso
 
 import (
 	"hash/maphash"
+	"strings"
 	"sync"
 )
 
@@ -61,7 +62,9 @@ func (c *tokenCache) put(token string, e *cacheEntry) {
 	if _, ok := s.m[token]; !ok && len(s.m) >= c.limit {
 		s.evict()
 	}
-	s.m[token] = e
+	// The token is often a slice of a whole Cookie header; a copy keeps the
+	// cache from holding every header alive.
+	s.m[strings.Clone(token)] = e
 }
 
 // evict removes, of the first few entries iteration yields, the one closest

@@ -51,6 +51,8 @@ type Client struct {
 	state  atomic.Pointer[clientState] // nil until discovery succeeds
 	ready  chan struct{}
 	probe  *issuerProbe
+	// ownClient: the HTTP client is ours, so Close may drop its connections.
+	ownClient bool
 
 	mu      sync.Mutex
 	lastErr error
@@ -77,7 +79,8 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	if !absoluteHTTP(opts.Issuer) {
 		return nil, fmt.Errorf("sso: issuer %q is not an absolute http(s) URL", opts.Issuer)
 	}
-	if opts.HTTPClient == nil {
+	ownClient := opts.HTTPClient == nil
+	if ownClient {
 		opts.HTTPClient = localhost.Client(10 * time.Second)
 	}
 	if opts.Now == nil {
@@ -86,7 +89,15 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	c := &Client{opts: opts, ready: make(chan struct{}), lastErr: errors.New("discovery has not finished")}
+	if opts.RevocationPoll < 0 {
+		return nil, fmt.Errorf("sso: revocation poll %v is negative", opts.RevocationPoll)
+	}
+	// The verifier's own checks, before anything starts; the audience may
+	// come from discovery later, so a stand-in passes here.
+	if err := verifierConfig(opts).Validate(); err != nil {
+		return nil, err
+	}
+	c := &Client{opts: opts, ownClient: ownClient, ready: make(chan struct{}), lastErr: errors.New("discovery has not finished")}
 	c.ctx, c.cancel = context.WithCancel(ctx)
 	c.probe = newIssuerProbe(opts.HTTPClient, strings.TrimSuffix(opts.Issuer, "/")+"/healthz", opts.Now)
 	c.wg.Add(1)
@@ -139,16 +150,14 @@ func (c *Client) connect() (*clientState, error) {
 	if err := site.validate(); err != nil {
 		return nil, fmt.Errorf("sso: discovery document of %s: %w", c.opts.Issuer, err)
 	}
+	cfg := verifierConfig(c.opts)
+	cfg.Audience = site.CookieDomain
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	// Nothing below fails, so no retry leaves goroutines behind.
 	st := &clientState{disc: d, site: site}
 	st.keys = NewRemoteKeySet(c.ctx, d.JWKSURI, RemoteOptions{Client: c.opts.HTTPClient, Now: c.opts.Now, Logger: c.opts.Logger})
-	cfg := Config{
-		Issuer:      c.opts.Issuer,
-		Audience:    site.CookieDomain,
-		Leeway:      c.opts.Leeway,
-		MaxTokenAge: c.opts.MaxTokenAge,
-		CacheSize:   c.opts.CacheSize,
-		Now:         c.opts.Now,
-	}
 	if d.RevocationURI != "" {
 		st.revoked = NewRevocationList(c.ctx, d.RevocationURI, RevocationOptions{
 			Client: c.opts.HTTPClient, Interval: c.opts.RevocationPoll, Leeway: c.opts.Leeway,
@@ -163,6 +172,22 @@ func (c *Client) connect() (*clientState, error) {
 		return nil, err
 	}
 	return st, nil
+}
+
+// verifierConfig is the verifier config Options ask for, audience aside.
+func verifierConfig(opts Options) Config {
+	aud := opts.Audience
+	if aud == "" {
+		aud = "audience-from-discovery"
+	}
+	return Config{
+		Issuer:      opts.Issuer,
+		Audience:    aud,
+		Leeway:      opts.Leeway,
+		MaxTokenAge: opts.MaxTokenAge,
+		CacheSize:   opts.CacheSize,
+		Now:         opts.Now,
+	}
 }
 
 func firstNonEmpty(a, b string) string {
@@ -243,6 +268,9 @@ func (c *Client) Close() error {
 		if st.revoked != nil {
 			st.revoked.wait()
 		}
+	}
+	if c.ownClient {
+		c.opts.HTTPClient.CloseIdleConnections()
 	}
 	return nil
 }

@@ -45,6 +45,13 @@
 //     instead of a redirect into the dead issuer.
 //   - Authorize errors give 403; a *ForbiddenError's Message is shown on the
 //     page, any other error a generic text.
+//   - A zero Leeway means the 30 s default; NoLeeway (any negative value)
+//     means none, so a relying --leeway 0 must pass NoLeeway.
+//   - Optional lets every request without a valid token through as anonymous
+//     and never redirects, even when no key set is loaded.
+//   - The key set's MinRefresh (10 s) is both the floor under Cache-Control
+//     and the unknown-kid refetch rate limit; failed fetches are retried
+//     from MinRefresh, doubling to 30 s.
 //
 // # Verifying tokens directly
 //

@@ -12,6 +12,9 @@ import (
 	"time"
 )
 
+// fetchTimeout bounds one fetch whatever the HTTP client's own timeout.
+const fetchTimeout = 30 * time.Second
+
 // fetchResult is one conditional GET of a JSON document from the issuer.
 type fetchResult struct {
 	body        []byte
@@ -26,6 +29,10 @@ type fetchResult struct {
 // a body over limit bytes, or one cut short (the transport reports a body
 // shorter than its Content-Length as an error).
 func fetchJSON(ctx context.Context, client *http.Client, url, etag string, limit int64) (*fetchResult, error) {
+	// Callers may share one fetch (the unknown-kid refetch): a client without
+	// a timeout must not leave them all waiting on a stuck issuer.
+	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -167,7 +168,8 @@ func (c *clock) Add(d time.Duration) {
 // jwksServer is a real issuer JWKS endpoint whose answers a test can change.
 type jwksServer struct {
 	*httptest.Server
-	fetches atomic.Int64
+	fetches     atomic.Int64
+	notModified atomic.Int64
 
 	mu       sync.Mutex
 	body     []byte
@@ -221,6 +223,7 @@ func (s *jwksServer) serve(w http.ResponseWriter, r *http.Request) {
 	if status == 200 {
 		w.Header().Set("ETag", etag)
 		if r.Header.Get("If-None-Match") == etag {
+			s.notModified.Add(1)
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
@@ -235,3 +238,5 @@ func (s *jwksServer) serve(w http.ResponseWriter, r *http.Request) {
 
 // fetchCount returns how many requests the server has answered.
 func (s *jwksServer) fetchCount() int64 { return s.fetches.Load() }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

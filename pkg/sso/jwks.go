@@ -122,7 +122,7 @@ func (ks *RemoteKeySet) Key(ctx context.Context, kid string) (*jose.JSONWebKey, 
 			return k, nil
 		}
 	}
-	if c := ks.startFetch(false); c != nil {
+	if c, _ := ks.startFetch(false); c != nil {
 		select {
 		case <-c.done:
 		case <-ctx.Done():
@@ -184,36 +184,42 @@ func (ks *RemoteKeySet) LastSuccess() time.Time {
 // Refresh fetches the key set now, ignoring the rate limit, and returns the
 // fetch's error. Tests and operators use it; requests never need to.
 func (ks *RemoteKeySet) Refresh(ctx context.Context) error {
-	c := ks.startFetch(true)
-	if c == nil {
-		return errClosed
-	}
-	select {
-	case <-c.done:
-		return c.err
-	case <-ctx.Done():
-		return ctx.Err()
+	for {
+		c, started := ks.startFetch(true)
+		if c == nil {
+			return errClosed
+		}
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		// A fetch already in flight may have read the set before the
+		// caller changed it: wait for it, then fetch again.
+		if started {
+			return c.err
+		}
 	}
 }
 
-// startFetch joins the fetch in flight or starts one. Unless forced, it starts
-// none within MinRefresh of the last attempt and returns nil: that is the
-// shared "one refetch per 10 s" for unknown kids.
-func (ks *RemoteKeySet) startFetch(force bool) *fetchCall {
+// startFetch joins the fetch in flight or starts one (started reports which).
+// Unless forced, it starts none within MinRefresh of the last attempt and
+// returns nil: that is the shared "one refetch per 10 s" for unknown kids.
+func (ks *RemoteKeySet) startFetch(force bool) (c *fetchCall, started bool) {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	if ks.inflight != nil {
-		return ks.inflight
+		return ks.inflight, false
 	}
 	now := ks.now()
 	if !force && !ks.lastAttempt.IsZero() && now.Sub(ks.lastAttempt) < ks.min {
-		return nil
+		return nil, false
 	}
 	if ks.ctx.Err() != nil {
-		return nil
+		return nil, false
 	}
 	ks.lastAttempt = now
-	c := &fetchCall{done: make(chan struct{})}
+	c = &fetchCall{done: make(chan struct{})}
 	ks.inflight = c
 	ks.wg.Add(1)
 	// The fetch runs under the set's own context: one caller giving up must
@@ -226,7 +232,7 @@ func (ks *RemoteKeySet) startFetch(force bool) *fetchCall {
 		ks.mu.Unlock()
 		close(c.done)
 	}()
-	return c
+	return c, true
 }
 
 // fetch does one conditional GET and installs a new good set.
@@ -239,8 +245,9 @@ func (ks *RemoteKeySet) fetch() (time.Duration, error) {
 	ks.mu.Unlock()
 
 	res, err := fetchJSON(ks.ctx, ks.client, ks.url, etag, maxJWKSBytes)
+	first := false
 	if err == nil && !res.notModified {
-		err = ks.install(res)
+		first, err = ks.install(res)
 	}
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
@@ -250,33 +257,34 @@ func (ks *RemoteKeySet) fetch() (time.Duration, error) {
 		return 0, err
 	}
 	ks.lastSuccess = ks.now()
+	if first {
+		close(ks.ready) // after the health fields, so Wait's callers see them
+	}
 	return res.maxAge, nil
 }
 
 // install parses a fetched body and, when it holds usable keys, makes it the
-// current set.
-func (ks *RemoteKeySet) install(res *fetchResult) error {
+// current set; first reports that it is the first set ever.
+func (ks *RemoteKeySet) install(res *fetchResult) (first bool, err error) {
 	m, skipped, err := parseKeySet(res.body)
 	if err != nil {
-		return err
+		return false, err
 	}
 	for _, s := range skipped {
 		ks.log.Warn("sso: skipping key", "url", ks.url, "reason", s)
 	}
 	if len(m) == 0 {
-		return fmt.Errorf("GET %s: no usable keys in the set", ks.url)
+		return false, fmt.Errorf("GET %s: no usable keys in the set", ks.url)
 	}
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	ks.etag = res.etag
-	if old := ks.keys.Load(); old == nil || !sameKeys(*old, m) {
+	old := ks.keys.Load()
+	if old == nil || !sameKeys(*old, m) {
 		ks.keys.Store(&m)
 		ks.gen.Add(1)
-		if old == nil {
-			close(ks.ready)
-		}
 	}
-	return nil
+	return old == nil, nil
 }
 
 // maxRetry caps the backoff after failures, so a relying service started
@@ -296,7 +304,7 @@ func (ks *RemoteKeySet) run() {
 			return
 		case <-t.C:
 		}
-		c := ks.startFetch(true)
+		c, _ := ks.startFetch(true)
 		if c == nil {
 			return
 		}

@@ -3,6 +3,7 @@ package sso
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -76,7 +77,11 @@ func clearLoop(w http.ResponseWriter, secure bool) {
 // should see it as one); it is not a redirect and not cacheable. The loop
 // cookie is cleared, so "Try again" starts a fresh count.
 func (m *middleware) loop(w http.ResponseWriter, r *http.Request, v *Verifier, site *SiteConfig, req request, err error, now time.Time) {
-	cause := loopCause(err, v, site, r.Host, now)
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	cause := loopCause(err, v, site, host, now)
 	m.log.Warn("sso: redirect loop between this service and the issuer", "url", req.url, "cause", cause, "err", err)
 	clearLoop(w, req.secure)
 	m.refuse(w, r, http.StatusInternalServerError, err, func() {

@@ -2,14 +2,11 @@ package sso
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"net/url"
-	"strings"
 	"time"
 )
 
@@ -83,7 +80,7 @@ func (s SiteConfig) validate() error {
 	}
 	if s.CookieDomain == "" {
 		errs = append(errs, errors.New("cookie domain is empty"))
-	} else if !strings.Contains((&http.Cookie{Name: "x", Domain: s.CookieDomain}).String(), "Domain=") {
+	} else if !validCookieDomain(s.CookieDomain) {
 		errs = append(errs, fmt.Errorf("cookie domain %q is not a valid cookie domain", s.CookieDomain))
 	}
 	if !absoluteHTTP(s.RefreshURL) {
@@ -152,13 +149,6 @@ func (m *middleware) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { m.serve(w, r, next) })
 }
 
-// request is what the middleware works out about one request.
-type request struct {
-	nav    bool   // a browser navigation
-	url    string // the URL the browser asked for, for return_to
-	secure bool   // cookies we set must be Secure
-}
-
 func (m *middleware) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	if m.cfg.Skipper != nil && m.cfg.Skipper(r) {
 		next.ServeHTTP(w, r)
@@ -187,85 +177,6 @@ func (m *middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	default:
 		m.unauthorized(w, r, site, req, err)
 	}
-}
-
-// describe works out navigation, the request URL and cookie security.
-func (m *middleware) describe(r *http.Request, site *SiteConfig) request {
-	scheme, host := "http", r.Host
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	if m.trustedPeer(r) {
-		if p := firstToken(r.Header.Get("X-Forwarded-Proto")); p == "http" || p == "https" {
-			scheme = p
-		}
-		if h := firstToken(r.Header.Get("X-Forwarded-Host")); h != "" {
-			host = h
-		}
-	}
-	uri := r.RequestURI
-	if !strings.HasPrefix(uri, "/") {
-		uri = r.URL.RequestURI()
-	}
-	return request{
-		nav:    isNavigation(r),
-		url:    scheme + "://" + host + uri,
-		secure: scheme == "https" || (site != nil && site.SecureCookies),
-	}
-}
-
-func firstToken(v string) string {
-	v, _, _ = strings.Cut(v, ",")
-	return strings.TrimSpace(v)
-}
-
-func (m *middleware) trustedPeer(r *http.Request) bool {
-	if len(m.cfg.TrustedProxies) == 0 {
-		return false
-	}
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return false
-	}
-	addr := ap.Addr().Unmap()
-	for _, p := range m.cfg.TrustedProxies {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
-}
-
-// isNavigation is SPEC.md's definition: Sec-Fetch-Mode: navigate, or, with no
-// Sec-Fetch-Mode, a GET or HEAD whose Accept includes text/html.
-func isNavigation(r *http.Request) bool {
-	if mode := r.Header.Get("Sec-Fetch-Mode"); mode != "" {
-		return mode == "navigate"
-	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return false
-	}
-	for _, line := range r.Header.Values("Accept") {
-		for mr := range strings.SplitSeq(line, ",") {
-			typ, params, _ := strings.Cut(mr, ";")
-			if strings.EqualFold(strings.TrimSpace(typ), "text/html") && !zeroQ(params) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// zeroQ reports whether media-range parameters say q=0 ("not acceptable").
-func zeroQ(params string) bool {
-	for p := range strings.SplitSeq(params, ";") {
-		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
-		if strings.EqualFold(k, "q") {
-			v = strings.TrimRight(strings.TrimSpace(v), "0")
-			return v == "0" || v == "0."
-		}
-	}
-	return false
 }
 
 // authenticate finds the token (Bearer header, else the access cookie) and
@@ -358,89 +269,4 @@ func (m *middleware) navigationRefused(w http.ResponseWriter, r *http.Request, v
 	m.log.Debug("sso: redirecting to refresh", "url", req.url, "reason", Reason(err), "err", err)
 	noStore(w)
 	http.Redirect(w, r, withReturnTo(site.RefreshURL, req.url), http.StatusSeeOther)
-}
-
-// unauthorized is the API answer: 401 with RFC 6750's WWW-Authenticate and
-// SPEC.md's JSON body.
-func (m *middleware) unauthorized(w http.ResponseWriter, r *http.Request, site *SiteConfig, req request, err error) {
-	body := authError{Error: "unauthenticated", Reason: Reason(err), LoginURL: withReturnTo(site.LoginURL, req.url), RefreshURL: site.RefreshURL}
-	challenge := `Bearer realm="canopy"`
-	if !errors.Is(err, ErrMissing) {
-		body.Error = "invalid_token"
-		challenge += `, error="invalid_token"`
-	}
-	m.log.Debug("sso: unauthorized", "url", req.url, "reason", body.Reason, "err", err)
-	w.Header().Set("WWW-Authenticate", challenge)
-	m.refuse(w, r, http.StatusUnauthorized, err, func() { writeJSON(w, http.StatusUnauthorized, body) })
-}
-
-// authError is SPEC.md's 401 body, fields in its order.
-type authError struct {
-	Error      string `json:"error"`
-	Reason     string `json:"reason"`
-	LoginURL   string `json:"login_url"`
-	RefreshURL string `json:"refresh_url"`
-}
-
-func (m *middleware) forbidden(w http.ResponseWriter, r *http.Request, req request, err error) {
-	m.log.Debug("sso: forbidden", "url", req.url, "err", err)
-	m.refuse(w, r, http.StatusForbidden, err, func() {
-		if !req.nav {
-			writeJSON(w, http.StatusForbidden, map[string]string{"error": "forbidden"})
-			return
-		}
-		msg := "You do not have access to this page."
-		if fe := (*ForbiddenError)(nil); errors.As(err, &fe) && fe.Message != "" {
-			msg = fe.Message
-		}
-		renderPage(w, http.StatusForbidden, page{Title: "Access denied", Message: msg})
-	})
-}
-
-// unavailable answers 503: no keys (or no discovery) yet, or, with
-// issuerDown, an expired session while the issuer cannot refresh it.
-func (m *middleware) unavailable(w http.ResponseWriter, r *http.Request, req request, err error, issuerDown bool) {
-	m.log.Warn("sso: sign-in service unavailable", "url", req.url, "err", err)
-	w.Header().Set("Retry-After", "10")
-	m.refuse(w, r, http.StatusServiceUnavailable, err, func() {
-		if !req.nav {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "unavailable"})
-			return
-		}
-		p := page{Title: "Sign-in service unavailable", Retry: req.url, AutoRetry: true,
-			Message: "This service cannot check who you are yet: it has not reached the sign-in service. Try again shortly."}
-		if issuerDown {
-			p.Message = "The sign-in service is not answering right now. You are still signed in elsewhere; this page needs a fresh sign-in, which will work once the service is back. Try again shortly."
-		}
-		renderPage(w, http.StatusServiceUnavailable, p)
-	})
-}
-
-// refuse sets no-store and renders with the ErrorHandler or the default.
-func (m *middleware) refuse(w http.ResponseWriter, r *http.Request, status int, err error, render func()) {
-	noStore(w)
-	if m.cfg.ErrorHandler != nil {
-		m.cfg.ErrorHandler(w, r, status, err)
-		return
-	}
-	render()
-}
-
-func noStore(w http.ResponseWriter) { w.Header().Set("Cache-Control", "no-store") }
-
-// withReturnTo appends return_to=target to an issuer URL.
-func withReturnTo(base, target string) string {
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "return_to=" + url.QueryEscape(target)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false) // URLs stay readable; the type is JSON, never HTML
-	_ = enc.Encode(v)
 }

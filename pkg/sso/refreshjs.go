@@ -65,9 +65,7 @@ const refreshScript = `(function () {
 // is refreshURL. It is cacheable (with an ETag), since only the issuer URL is
 // baked in.
 func RefreshScript(refreshURL string) http.Handler {
-	u, _ := json.Marshal(refreshURL)
-	// json.Marshal escapes <, > and &, so the URL cannot close a <script>.
-	body := []byte(strings.Replace(refreshScript, "%s", string(u), 1))
+	body := []byte(RefreshScriptBody(refreshURL))
 	sum := sha256.Sum256(body)
 	etag := `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -83,6 +81,14 @@ func RefreshScript(refreshURL string) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 	})
+}
+
+// RefreshScriptBody returns the refresh script's text for refreshURL, for
+// programs that bundle it themselves.
+func RefreshScriptBody(refreshURL string) string {
+	u, _ := json.Marshal(refreshURL)
+	// json.Marshal escapes <, > and &, so the URL cannot close a <script>.
+	return strings.Replace(refreshScript, "%s", string(u), 1)
 }
 
 // RefreshScriptHandler serves the refresh script with the issuer's refresh

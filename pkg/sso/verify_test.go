@@ -2,8 +2,6 @@ package sso
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -13,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	jose "github.com/go-jose/go-jose/v4"
 )
 
 // revokedSet is a RevocationChecker for tests.
@@ -172,10 +168,8 @@ func TestVerify(t *testing.T) {
 			}
 			return padded + "." + rest
 		}, ErrMalformed},
-		{"standard alphabet", func(t *testing.T) string {
-			tok := ed.signRaw(t, hdr, claimsJSON(t, with(good, "preferred_username", "\xfb\xff")))
-			return strings.NewReplacer("-", "+", "_", "/").Replace(tok)
-		}, ErrMalformed},
+		{"standard alphabet +", func(t *testing.T) string { tok := ed.mint(t, good); return tok[:5] + "+" + tok[6:] }, ErrMalformed},
+		{"standard alphabet /", func(t *testing.T) string { tok := ed.mint(t, good); return tok[:len(tok)-3] + "/" + tok[len(tok)-2:] }, ErrMalformed},
 		{"non-canonical signature", func(t *testing.T) string {
 			tok := ed.mint(t, good)
 			last := tok[len(tok)-1]
@@ -352,63 +346,5 @@ func TestNewVerifierConfig(t *testing.T) {
 	}
 	if _, err := NewVerifier(ks, Config{Issuer: "x", Audience: "y", Algorithms: []string{}}); err == nil {
 		t.Error("empty algorithm list accepted")
-	}
-}
-
-func TestStaticKeySetRejectsBadKeys(t *testing.T) {
-	ed := newEdKey(t, "ed")
-	es := newESKey(t, "es")
-	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	cases := []struct {
-		name string
-		key  jose.JSONWebKey
-	}{
-		{"private part", jose.JSONWebKey{Key: ed.priv, KeyID: "a", Algorithm: EdDSA, Use: "sig"}},
-		{"no use", jose.JSONWebKey{Key: ed.priv.Public(), KeyID: "a", Algorithm: EdDSA}},
-		{"use enc", jose.JSONWebKey{Key: ed.priv.Public(), KeyID: "a", Algorithm: EdDSA, Use: "enc"}},
-		{"no alg", jose.JSONWebKey{Key: ed.priv.Public(), KeyID: "a", Use: "sig"}},
-		{"alg RS256", jose.JSONWebKey{Key: ed.priv.Public(), KeyID: "a", Algorithm: "RS256", Use: "sig"}},
-		{"EdDSA alg on EC key", jose.JSONWebKey{Key: es.priv.Public(), KeyID: "a", Algorithm: EdDSA, Use: "sig"}},
-		{"ES256 alg on Ed25519 key", jose.JSONWebKey{Key: ed.priv.Public(), KeyID: "a", Algorithm: ES256, Use: "sig"}},
-		{"ES256 alg on P-384 key", jose.JSONWebKey{Key: p384.Public(), KeyID: "a", Algorithm: ES256, Use: "sig"}},
-		{"no kid", jose.JSONWebKey{Key: ed.priv.Public(), Algorithm: EdDSA, Use: "sig"}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if _, err := NewStaticKeySet(tc.key); err == nil {
-				t.Fatal("accepted")
-			}
-		})
-	}
-	if _, err := NewStaticKeySet(ed.jwk(), jose.JSONWebKey{Key: es.priv.Public(), KeyID: "ed", Algorithm: ES256, Use: "sig"}); err == nil {
-		t.Fatal("two keys with one kid accepted")
-	}
-}
-
-func TestReason(t *testing.T) {
-	cases := []struct {
-		err  error
-		want string
-	}{
-		{nil, ""},
-		{ErrMissing, "missing"},
-		{errorf(ErrMalformed, "x"), "malformed"},
-		{errorf(ErrSignature, "x"), "signature"},
-		{errorf(ErrUnknownKey, "x"), "signature"},
-		{&ClaimsError{Err: errorf(ErrExpired, "x")}, "expired"},
-		{&ClaimsError{Err: errorf(ErrClaims, "x")}, "claims"},
-		{&ClaimsError{Err: errorf(ErrRevoked, "x")}, "revoked"},
-		{ErrAmbiguous, "malformed"},
-		{ErrNoKeys, "unavailable"},
-		{&ForbiddenError{Message: "no"}, "forbidden"},
-		{errors.New("other"), "malformed"},
-	}
-	for _, tc := range cases {
-		if got := Reason(tc.err); got != tc.want {
-			t.Errorf("Reason(%v) = %q, want %q", tc.err, got, tc.want)
-		}
-	}
-	if !errors.Is(errorf(ErrUnknownKey, "x"), ErrSignature) {
-		t.Error("ErrUnknownKey does not match ErrSignature")
 	}
 }

@@ -1,0 +1,313 @@
+package sso
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func newTestRemote(t *testing.T, url string, clk *clock, mod ...func(*RemoteOptions)) *RemoteKeySet {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	opts := RemoteOptions{Now: clk.Now, Logger: discardLogger()}
+	for _, m := range mod {
+		m(&opts)
+	}
+	ks := NewRemoteKeySet(ctx, url, opts)
+	t.Cleanup(func() {
+		cancel()
+		ks.wait() // no goroutine outlives the set
+	})
+	return ks
+}
+
+func waitReady(t *testing.T, ks *RemoteKeySet) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := ks.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRefreshDelay(t *testing.T) {
+	ks := &RemoteKeySet{min: 10 * time.Second, max: time.Hour, def: 5 * time.Minute}
+	cases := []struct {
+		cacheControl string
+		want         time.Duration
+	}{
+		{"public, max-age=120", 120 * time.Second},
+		{"max-age=1", 10 * time.Second},
+		{"max-age=99999", time.Hour},
+		{"", 5 * time.Minute},
+		{"public", 5 * time.Minute},
+		{"no-store", 10 * time.Second},
+		{"no-cache, max-age=600", 10 * time.Second},
+		{"max-age=bogus", 5 * time.Minute},
+		{`max-age="60"`, 60 * time.Second},
+		{"MAX-AGE=60", 60 * time.Second},
+	}
+	for _, tc := range cases {
+		h := http.Header{}
+		if tc.cacheControl != "" {
+			h.Set("Cache-Control", tc.cacheControl)
+		}
+		if got := ks.refreshDelay(maxAge(h)); got != tc.want {
+			t.Errorf("Cache-Control %q: delay %v, want %v", tc.cacheControl, got, tc.want)
+		}
+	}
+}
+
+func TestRemoteKeySetRefreshesInBackground(t *testing.T) {
+	k := newEdKey(t, "k1")
+	srv := newJWKSServer(t, k)
+	srv.set(func(s *jwksServer) { s.maxAge = "max-age=0" })
+	ks := newTestRemote(t, srv.URL, newClock(), func(o *RemoteOptions) { o.MinRefresh = 20 * time.Millisecond })
+	waitReady(t, ks)
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.fetchCount() < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d fetches; max-age=0 bounded to 20ms should refetch often", srv.fetchCount())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if srv.notModified.Load() == 0 {
+		t.Fatal("background refetches did not send If-None-Match")
+	}
+}
+
+func TestRemoteKeySetETag(t *testing.T) {
+	k := newEdKey(t, "k1")
+	srv := newJWKSServer(t, k)
+	ks := newTestRemote(t, srv.URL, newClock())
+	waitReady(t, ks)
+	gen := ks.Generation()
+	if err := ks.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if srv.notModified.Load() != 1 {
+		t.Fatalf("304s: %d, want 1", srv.notModified.Load())
+	}
+	if _, err := ks.Key(context.Background(), "k1"); err != nil || ks.Generation() != gen || !ks.Healthy() {
+		t.Fatalf("after 304: key err %v, generation %d→%d, healthy %v", err, gen, ks.Generation(), ks.Healthy())
+	}
+	// Same keys in a new document (another order, other fields) keep the generation.
+	srv.setBody([]byte(`{"keys":[` + mustJSON(t, k.jwk()) + `],"extra":1}`))
+	if err := ks.Refresh(context.Background()); err != nil || ks.Generation() != gen {
+		t.Fatalf("same keys: err %v, generation %d→%d", err, gen, ks.Generation())
+	}
+	k2 := newESKey(t, "k2")
+	srv.setKeys(k, k2)
+	if err := ks.Refresh(context.Background()); err != nil || ks.Generation() == gen {
+		t.Fatalf("new key: err %v, generation unchanged", err)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestRemoteKeySetUnknownKidRefetch(t *testing.T) {
+	k1, k2, k3 := newEdKey(t, "k1"), newESKey(t, "k2"), newEdKey(t, "k3")
+	srv := newJWKSServer(t, k1)
+	clk := newClock()
+	ks := newTestRemote(t, srv.URL, clk)
+	waitReady(t, ks)
+	ctx := context.Background()
+	if n := srv.fetchCount(); n != 1 {
+		t.Fatalf("fetches at start: %d", n)
+	}
+
+	// Within 10 s of the last fetch an unknown kid fetches nothing.
+	srv.setKeys(k1, k2)
+	if _, err := ks.Key(ctx, "k2"); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("err %v, want ErrUnknownKey", err)
+	}
+	if n := srv.fetchCount(); n != 1 {
+		t.Fatalf("fetches: %d, want 1 (rate limit)", n)
+	}
+
+	// After 10 s, 100 concurrent lookups share exactly one fetch.
+	clk.Add(11 * time.Second)
+	gate := make(chan struct{})
+	srv.set(func(s *jwksServer) { s.gate = gate })
+	var start, done sync.WaitGroup
+	start.Add(1)
+	errs := make(chan error, 100)
+	for range 100 {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			start.Wait()
+			_, err := ks.Key(ctx, "k2")
+			errs <- err
+		}()
+	}
+	start.Done()
+	waitFor(t, func() bool { return srv.fetchCount() == 2 })
+	close(gate)
+	done.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("Key: %v", err)
+		}
+	}
+	if n := srv.fetchCount(); n != 2 {
+		t.Fatalf("fetches: %d, want 2 (one collapsed refetch)", n)
+	}
+	srv.set(func(s *jwksServer) { s.gate = nil })
+
+	// Another unknown kid right after: refused without a fetch.
+	if _, err := ks.Key(ctx, "k3"); !errors.Is(err, ErrUnknownKey) || srv.fetchCount() != 2 {
+		t.Fatalf("err %v, fetches %d", err, srv.fetchCount())
+	}
+	// 10 s later it is fetched, and found.
+	srv.setKeys(k1, k2, k3)
+	clk.Add(10 * time.Second)
+	if _, err := ks.Key(ctx, "k3"); err != nil || srv.fetchCount() != 3 {
+		t.Fatalf("err %v, fetches %d", err, srv.fetchCount())
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestRemoteKeySetKeepsLastGoodSet(t *testing.T) {
+	k := newEdKey(t, "k1")
+	private := `{"kty":"OKP","crv":"Ed25519","alg":"EdDSA","use":"sig","kid":"p","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"}`
+	cases := []struct {
+		name  string
+		setup func(s *jwksServer)
+	}{
+		{"500", func(s *jwksServer) { s.status = 500 }},
+		{"404", func(s *jwksServer) { s.status = 404 }},
+		{"HTML", func(s *jwksServer) { s.ctype = "text/html"; s.body = []byte("<html><body>Bad gateway</body></html>") }},
+		{"garbage", func(s *jwksServer) { s.body = []byte("<html>") }},
+		{"truncated JSON", func(s *jwksServer) { s.body = s.body[:len(s.body)/2] }},
+		{"cut short", func(s *jwksServer) { s.truncate = true; s.body = append(s.body, ' ') }},
+		{"not a JWKS", func(s *jwksServer) { s.body = []byte(`["keys"]`) }},
+		{"empty set", func(s *jwksServer) { s.body = []byte(`{"keys":[]}`) }},
+		{"no keys member", func(s *jwksServer) { s.body = []byte(`{}`) }},
+		{"only unusable keys", func(s *jwksServer) { s.body = []byte(`{"keys":[` + private + `]}`) }},
+		{"over 1 MiB", func(s *jwksServer) {
+			s.body = []byte(`{"keys":[` + strings.Repeat(" ", maxJWKSBytes) + mustJSONKey(k) + `]}`)
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newJWKSServer(t, k)
+			ks := newTestRemote(t, srv.URL, newClock())
+			waitReady(t, ks)
+			gen := ks.Generation()
+			srv.set(tc.setup)
+			if err := ks.Refresh(context.Background()); err == nil {
+				t.Fatal("bad response accepted")
+			}
+			if ks.Healthy() || ks.LastFetchError() == nil {
+				t.Fatalf("healthy after a failed fetch")
+			}
+			if _, err := ks.Key(context.Background(), "k1"); err != nil || ks.Generation() != gen {
+				t.Fatalf("last good set lost: %v, generation %d→%d", err, gen, ks.Generation())
+			}
+			srv.set(func(s *jwksServer) { s.status, s.ctype, s.truncate = 200, "application/json", false })
+			srv.setKeys(newEdKey(t, "k2"), k)
+			if err := ks.Refresh(context.Background()); err != nil || !ks.Healthy() {
+				t.Fatalf("recovery: %v", err)
+			}
+		})
+	}
+}
+
+func mustJSONKey(k *testKey) string {
+	b, _ := k.jwk().MarshalJSON()
+	return string(b)
+}
+
+func TestRemoteKeySetSkipsBadKeys(t *testing.T) {
+	good := newEdKey(t, "good")
+	es := newESKey(t, "es")
+	body := `{"keys":[
+	 {"kty":"OKP","crv":"Ed25519","alg":"EdDSA","use":"sig","kid":"private","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"},
+	 {"kty":"OKP","crv":"Ed25519","alg":"EdDSA","kid":"nouse","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+	 {"kty":"OKP","crv":"Ed25519","alg":"EdDSA","use":"enc","kid":"enc","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+	 {"kty":"OKP","crv":"Ed25519","alg":"ES256","use":"sig","kid":"crvmismatch","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+	 {"kty":"OKP","crv":"Ed25519","use":"sig","kid":"noalg","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+	 {"kty":"oct","alg":"HS256","use":"sig","kid":"hmac","k":"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"},
+	 {"kty":"EC","crv":"P-384","alg":"ES256","use":"sig","kid":"p384","x":"iA7lWQLzVrKGEFjfGMfMHfTEZ2KnLiKU7JuNT3E7ygsfE7ygsfE7ygsfE7ygsfE7","y":"iA7lWQLzVrKGEFjfGMfMHfTEZ2KnLiKU7JuNT3E7ygsfE7ygsfE7ygsfE7ygsfE7"},
+	 {"kty":"XYZ","kid":"weird"},
+	 ` + mustJSONKey(es) + `,
+	 ` + mustJSONKey(good) + `]}`
+	srv := newJWKSServer(t)
+	srv.setBody([]byte(body))
+	ks := newTestRemote(t, srv.URL, newClock())
+	waitReady(t, ks)
+	m := *ks.keys.Load()
+	if len(m) != 2 || m["good"] == nil || m["es"] == nil {
+		kids := []string{}
+		for kid := range m {
+			kids = append(kids, kid)
+		}
+		t.Fatalf("usable kids %v, want [es good]", kids)
+	}
+}
+
+func TestRemoteKeySetStartsWhileIssuerDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: connection refused
+	clk := newClock()
+	ks := newTestRemote(t, "http://"+addr+"/jwks", clk)
+	ctx := context.Background()
+	waitFor(t, func() bool {
+		return ks.LastFetchError() != nil && !strings.Contains(ks.LastFetchError().Error(), "no fetch")
+	})
+	if _, err := ks.Key(ctx, "k1"); !errors.Is(err, ErrNoKeys) {
+		t.Fatalf("err %v, want ErrNoKeys", err)
+	}
+	if ks.Ready() || ks.Healthy() {
+		t.Fatal("ready with no keys")
+	}
+
+	k := newEdKey(t, "k1")
+	srv := httptest.NewUnstartedServer(nil)
+	js := &jwksServer{status: 200, ctype: "application/json", maxAge: "max-age=300"}
+	js.setKeys(k)
+	srv.Config.Handler = http.HandlerFunc(js.serve)
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("cannot listen on %s again: %v", addr, err)
+	}
+	srv.Listener = ln
+	srv.Start()
+	defer srv.Close()
+	clk.Add(time.Minute) // past the unknown-kid rate limit
+	if _, err := ks.Key(ctx, "k1"); err != nil {
+		t.Fatalf("issuer up: %v", err)
+	}
+	if !ks.Ready() || !ks.Healthy() {
+		t.Fatal("not ready after the issuer came up")
+	}
+}

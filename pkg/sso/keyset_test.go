@@ -1,0 +1,40 @@
+package sso
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"testing"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+func TestStaticKeySetRejectsBadKeys(t *testing.T) {
+	ed := newEdKey(t, "ed")
+	es := newESKey(t, "es")
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	cases := []struct {
+		name string
+		key  jose.JSONWebKey
+	}{
+		{"private part", jose.JSONWebKey{Key: ed.priv, KeyID: "a", Algorithm: EdDSA, Use: "sig"}},
+		{"no use", jose.JSONWebKey{Key: ed.priv.Public(), KeyID: "a", Algorithm: EdDSA}},
+		{"use enc", jose.JSONWebKey{Key: ed.priv.Public(), KeyID: "a", Algorithm: EdDSA, Use: "enc"}},
+		{"no alg", jose.JSONWebKey{Key: ed.priv.Public(), KeyID: "a", Use: "sig"}},
+		{"alg RS256", jose.JSONWebKey{Key: ed.priv.Public(), KeyID: "a", Algorithm: "RS256", Use: "sig"}},
+		{"EdDSA alg on EC key", jose.JSONWebKey{Key: es.priv.Public(), KeyID: "a", Algorithm: EdDSA, Use: "sig"}},
+		{"ES256 alg on Ed25519 key", jose.JSONWebKey{Key: ed.priv.Public(), KeyID: "a", Algorithm: ES256, Use: "sig"}},
+		{"ES256 alg on P-384 key", jose.JSONWebKey{Key: p384.Public(), KeyID: "a", Algorithm: ES256, Use: "sig"}},
+		{"no kid", jose.JSONWebKey{Key: ed.priv.Public(), Algorithm: EdDSA, Use: "sig"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := NewStaticKeySet(tc.key); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+	if _, err := NewStaticKeySet(ed.jwk(), jose.JSONWebKey{Key: es.priv.Public(), KeyID: "ed", Algorithm: ES256, Use: "sig"}); err == nil {
+		t.Fatal("two keys with one kid accepted")
+	}
+}
