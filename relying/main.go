@@ -23,6 +23,7 @@ import (
 	"github.com/canopy-sso/canopy/issuer/config"
 	"github.com/canopy-sso/canopy/pkg/envflag"
 	"github.com/canopy-sso/canopy/pkg/localhost"
+	"github.com/canopy-sso/canopy/pkg/metricsrv"
 	"github.com/canopy-sso/canopy/pkg/sso"
 	"github.com/canopy-sso/canopy/relying/site"
 )
@@ -148,9 +149,17 @@ func serve(ctx context.Context, o options, cfg site.Config, log *slog.Logger) er
 	if leeway == 0 {
 		leeway = sso.NoLeeway
 	}
+	var client *sso.Client
+	m := site.NewMetrics(func() time.Duration {
+		if ks := client.KeySet(); ks != nil && !ks.LastSuccess().IsZero() {
+			return time.Since(ks.LastSuccess())
+		}
+		return 0
+	})
 	client, err := sso.New(ctx, sso.Options{
 		Issuer: cfg.Issuer, Audience: o.audience, CookieName: o.cookieName,
 		RevocationPoll: o.revocationPoll, Leeway: leeway, HTTPClient: localhost.Client(10 * time.Second), Logger: log,
+		Observer: m,
 	})
 	if err != nil {
 		return err
@@ -160,6 +169,14 @@ func serve(ctx context.Context, o options, cfg site.Config, log *slog.Logger) er
 	h, err := site.New(cfg)
 	if err != nil {
 		return err
+	}
+	h = m.Instrument(h)
+	if o.metricsListen != "" {
+		addr, err := metricsrv.Serve(ctx, o.metricsListen, m.Registry)
+		if err != nil {
+			return fmt.Errorf("--metrics-listen: %w", err)
+		}
+		log.Info("metrics listening", "addr", addr.String(), "path", "/metrics")
 	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/canopy-sso/canopy/issuer/store/sqlite"
 	"github.com/canopy-sso/canopy/issuer/throttle"
 	"github.com/canopy-sso/canopy/keys"
+	"github.com/canopy-sso/canopy/pkg/metricsrv"
 	"github.com/canopy-sso/canopy/pkg/username"
 )
 
@@ -102,7 +103,7 @@ func (inv *invocation) serve(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if inv.cfg.MetricsListen != "" {
-		addr, err := metrics.Serve(ctx, inv.cfg.MetricsListen, m.Registry)
+		addr, err := metricsrv.Serve(ctx, inv.cfg.MetricsListen, m.Registry)
 		if err != nil {
 			return fmt.Errorf("--metrics-listen: %w", err)
 		}

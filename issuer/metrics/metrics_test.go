@@ -1,9 +1,6 @@
 package metrics
 
 import (
-	"context"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -39,24 +36,4 @@ func TestCounters(t *testing.T) {
 	}
 	var nilM *Issuer
 	nilM.Login(LoginSuccess) // a nil *Issuer records nothing and does not panic
-}
-
-func TestServe(t *testing.T) {
-	m := NewIssuer()
-	m.Login(LoginThrottled)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	addr, err := Serve(ctx, "127.0.0.1:0", m.Registry)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.Get("http://" + addr.String() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if !strings.Contains(string(body), `canopy_issuer_logins_total{outcome="throttled"} 1`) {
-		t.Fatalf("/metrics lacks the throttled login:\n%s", body)
-	}
 }

@@ -39,6 +39,8 @@ type Options struct {
 	Now func() time.Time
 	// Logger gets background failures; default slog.Default().
 	Logger *slog.Logger
+	// Observer, when set, is told every verification and key-set fetch (metrics).
+	Observer Observer
 }
 
 // Client wires discovery, a RemoteKeySet, a RevocationList and a Verifier for
@@ -157,7 +159,7 @@ func (c *Client) connect() (*clientState, error) {
 	}
 	// Nothing below fails, so no retry leaves goroutines behind.
 	st := &clientState{disc: d, site: site}
-	st.keys = NewRemoteKeySet(c.ctx, d.JWKSURI, RemoteOptions{Client: c.opts.HTTPClient, Now: c.opts.Now, Logger: c.opts.Logger})
+	st.keys = NewRemoteKeySet(c.ctx, d.JWKSURI, RemoteOptions{Client: c.opts.HTTPClient, Now: c.opts.Now, Logger: c.opts.Logger, Observer: c.opts.Observer})
 	if d.RevocationURI != "" {
 		st.revoked = NewRevocationList(c.ctx, d.RevocationURI, RevocationOptions{
 			Client: c.opts.HTTPClient, Interval: c.opts.RevocationPoll, Leeway: c.opts.Leeway,
@@ -187,6 +189,7 @@ func verifierConfig(opts Options) Config {
 		MaxTokenAge: opts.MaxTokenAge,
 		CacheSize:   opts.CacheSize,
 		Now:         opts.Now,
+		Observer:    opts.Observer,
 	}
 }
 

@@ -34,6 +34,8 @@ type RemoteOptions struct {
 	DefaultRefresh time.Duration
 	// Logger gets fetch failures and skipped keys; default slog.Default().
 	Logger *slog.Logger
+	// Observer, when set, is told the outcome of every fetch (metrics).
+	Observer Observer
 }
 
 // RemoteKeySet is a KeySet fetched from the issuer's JWKS URL. It fetches at
@@ -44,14 +46,15 @@ type RemoteOptions struct {
 // tokens keep working while the issuer is down. Keys that are not public
 // use:"sig" EdDSA/Ed25519 or ES256/P-256 keys are skipped.
 type RemoteKeySet struct {
-	url    string
-	client *http.Client
-	now    func() time.Time
-	min    time.Duration
-	max    time.Duration
-	def    time.Duration
-	log    *slog.Logger
-	ctx    context.Context
+	url      string
+	client   *http.Client
+	now      func() time.Time
+	min      time.Duration
+	max      time.Duration
+	def      time.Duration
+	log      *slog.Logger
+	observer Observer
+	ctx      context.Context
 
 	keys  atomic.Pointer[map[string]*jose.JSONWebKey] // nil until the first good set
 	gen   atomic.Uint64
@@ -78,15 +81,16 @@ type fetchCall struct {
 // to stop the background refresh.
 func NewRemoteKeySet(ctx context.Context, jwksURL string, opts RemoteOptions) *RemoteKeySet {
 	ks := &RemoteKeySet{
-		url:    jwksURL,
-		client: opts.Client,
-		now:    opts.Now,
-		min:    opts.MinRefresh,
-		max:    opts.MaxRefresh,
-		def:    opts.DefaultRefresh,
-		log:    opts.Logger,
-		ctx:    ctx,
-		ready:  make(chan struct{}),
+		url:      jwksURL,
+		client:   opts.Client,
+		now:      opts.Now,
+		min:      opts.MinRefresh,
+		max:      opts.MaxRefresh,
+		def:      opts.DefaultRefresh,
+		log:      opts.Logger,
+		observer: opts.Observer,
+		ctx:      ctx,
+		ready:    make(chan struct{}),
 	}
 	if ks.client == nil {
 		ks.client = localhost.Client(10 * time.Second)
@@ -252,6 +256,16 @@ func (ks *RemoteKeySet) fetch() (time.Duration, error) {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	ks.lastErr = err
+	if ks.observer != nil {
+		switch {
+		case err != nil:
+			ks.observer.KeySetFetched(FetchError)
+		case res.notModified:
+			ks.observer.KeySetFetched(FetchNotModified)
+		default:
+			ks.observer.KeySetFetched(FetchUpdated)
+		}
+	}
 	if err != nil {
 		ks.log.Warn("sso: key set fetch failed; keeping the last good set", "url", ks.url, "err", err)
 		return 0, err

@@ -44,8 +44,12 @@ func firstToken(v string) string {
 	return strings.TrimSpace(v)
 }
 
-func (m *middleware) trustedPeer(r *http.Request) bool {
-	if len(m.cfg.TrustedProxies) == 0 {
+func (m *middleware) trustedPeer(r *http.Request) bool { return FromTrustedProxy(r, m.cfg.TrustedProxies) }
+
+// FromTrustedProxy reports whether r comes directly from one of the trusted
+// proxies, whose X-Forwarded-* headers may then be believed.
+func FromTrustedProxy(r *http.Request, trusted []netip.Prefix) bool {
+	if len(trusted) == 0 {
 		return false
 	}
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
@@ -53,7 +57,7 @@ func (m *middleware) trustedPeer(r *http.Request) bool {
 		return false
 	}
 	addr := ap.Addr().Unmap()
-	for _, p := range m.cfg.TrustedProxies {
+	for _, p := range trusted {
 		if p.Contains(addr) {
 			return true
 		}

@@ -52,6 +52,8 @@ type Config struct {
 	Now func() time.Time
 	// Revoked, when set, is asked about every token's sid, cached or not.
 	Revoked RevocationChecker
+	// Observer, when set, is told the outcome of every verification (metrics).
+	Observer Observer
 }
 
 // Validate reports every problem with the config at once.
@@ -95,6 +97,7 @@ type Verifier struct {
 	algs     map[string][]jose.SignatureAlgorithm // allowed alg → the one-element list go-jose wants
 	now      func() time.Time
 	revoked  RevocationChecker
+	observer Observer
 	cache    *tokenCache // nil when disabled
 }
 
@@ -115,6 +118,7 @@ func NewVerifier(ks KeySet, cfg Config) (*Verifier, error) {
 		maxAge:   cfg.MaxTokenAge,
 		now:      cfg.Now,
 		revoked:  cfg.Revoked,
+		observer: cfg.Observer,
 		algs:     map[string][]jose.SignatureAlgorithm{},
 	}
 	v.gens, _ = ks.(generationKeySet)
@@ -160,18 +164,32 @@ func (v *Verifier) Audience() string { return v.audience }
 // ErrRevoked and the claim checks made after the signature come inside a
 // *ClaimsError, so an expired token is known to carry a good signature.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
+	c, cached, err := v.verify(ctx, token)
+	if v.observer != nil {
+		reason := ""
+		if err != nil {
+			reason = Reason(err)
+		}
+		v.observer.Verified(reason, cached)
+	}
+	return c, err
+}
+
+// verify is Verify; cached reports that the verified-token cache answered.
+func (v *Verifier) verify(ctx context.Context, token string) (_ *Claims, cached bool, _ error) {
 	if token == "" {
-		return nil, ErrMissing
+		return nil, false, ErrMissing
 	}
 	if len(token) > maxTokenSize {
-		return nil, errorf(ErrMalformed, "token is %d bytes, over %d", len(token), maxTokenSize)
+		return nil, false, errorf(ErrMalformed, "token is %d bytes, over %d", len(token), maxTokenSize)
 	}
 	now := v.now()
 	gen := v.generation()
 	if v.cache != nil {
 		if e := v.cache.get(token); e != nil {
 			if e.gen == gen {
-				return v.recheck(token, e.claims, now)
+				c, err := v.recheck(token, e.claims, now)
+				return c, true, err
 			}
 			// The key set changed since: verify again, its key may be gone.
 			v.cache.remove(token)
@@ -179,12 +197,12 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	}
 	c, err := v.verifyCold(ctx, token, now)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if v.cache != nil {
 		v.cache.put(token, &cacheEntry{claims: c, gen: gen, deadline: c.Expiry*int64(time.Second) + int64(v.leeway)})
 	}
-	return c, nil
+	return c, false, nil
 }
 
 // recheck applies to a cached token what can change after it was verified:

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"math/big"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -346,5 +347,47 @@ func TestNewVerifierConfig(t *testing.T) {
 	}
 	if _, err := NewVerifier(ks, Config{Issuer: "x", Audience: "y", Algorithms: []string{}}); err == nil {
 		t.Error("empty algorithm list accepted")
+	}
+}
+
+// countingObserver records what a Verifier reports.
+type countingObserver struct {
+	mu      sync.Mutex
+	reasons map[string]int
+	cached  int
+}
+
+func (o *countingObserver) Verified(reason string, cached bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.reasons == nil {
+		o.reasons = map[string]int{}
+	}
+	o.reasons[reason]++
+	if cached {
+		o.cached++
+	}
+}
+
+func (o *countingObserver) KeySetFetched(string) {}
+
+func TestObserverSeesEveryVerification(t *testing.T) {
+	ed := newEdKey(t, "ed1")
+	ks, err := NewStaticKeySet(ed.jwk())
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := &countingObserver{}
+	v := newTestVerifier(t, ks, newClock(), func(c *Config) { c.Observer = obs })
+	tok := ed.mint(t, validClaims())
+	for range 3 {
+		if _, err := v.Verify(context.Background(), tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _ = v.Verify(context.Background(), "")
+	_, _ = v.Verify(context.Background(), "a.b")
+	if obs.reasons[""] != 3 || obs.cached != 2 || obs.reasons["missing"] != 1 || obs.reasons["malformed"] != 1 {
+		t.Fatalf("observer saw %v with %d cached", obs.reasons, obs.cached)
 	}
 }

@@ -85,6 +85,7 @@ func New(cfg Config) (http.Handler, error) {
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle(sso.RefreshScriptPath, cfg.Client.RefreshScriptHandler())
+	mux.HandleFunc(AuthPath, s.forwardAuth)
 	mux.HandleFunc("/.canopy/site.css", s.serveCSS)
 	mux.Handle("/", protect(http.HandlerFunc(s.serveApp)))
 	return s.hosts(mux), nil
@@ -94,7 +95,9 @@ func New(cfg Config) (http.Handler, error) {
 func (s *Site) hosts(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.headers(w)
-		if strings.HasPrefix(r.URL.Path, "/.canopy/") && (r.URL.Path == "/.canopy/healthz" || r.URL.Path == "/.canopy/readyz") {
+		// Health checks and forward-auth arrive on whatever host the caller
+		// used; forward-auth checks the original URL's host itself.
+		if p := r.URL.Path; p == "/.canopy/healthz" || p == "/.canopy/readyz" || p == AuthPath {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -112,7 +115,7 @@ func (s *Site) headers(w http.ResponseWriter) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
 	if s.proxy == nil {
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src 'self'; connect-src "+
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self' "+
 			s.cfg.Issuer+"; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 		h.Set("X-Frame-Options", "DENY")
 	}

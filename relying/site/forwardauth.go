@@ -1,0 +1,109 @@
+package site
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/canopy-sso/canopy/pkg/sso"
+)
+
+// AuthPath is the forward-auth endpoint for nginx auth_request, Traefik
+// forwardAuth and Caddy forward_auth.
+const AuthPath = "/.canopy/auth"
+
+// HeaderLoginURL carries the login URL on a 401 from the forward-auth endpoint.
+const HeaderLoginURL = "X-Canopy-Login-URL"
+
+// forwardAuth answers 200 with the X-Canopy-* identity headers, 401 with the
+// login URL in X-Canopy-Login-URL, or 403. Never a redirect or another status:
+// nginx's auth_request turns anything but 2xx, 401 and 403 into a 500.
+func (s *Site) forwardAuth(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	orig := s.originalURL(r)
+	d := s.cfg.Client.Discovery()
+	if d == nil {
+		// The issuer has not been reached yet: nothing can be verified.
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	claims, err := s.verifyRequest(r, d.CookieName)
+	if err != nil {
+		w.Header().Set(HeaderLoginURL, d.LoginURI+"?return_to="+url.QueryEscape(orig.String()))
+		w.Header().Set("WWW-Authenticate", `Bearer realm="canopy"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	if label, ok := s.cfg.Pattern.Match(orig.Host); s.cfg.Pattern.PerUser && (!ok || label != claims.Username) {
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	w.Header().Set(HeaderUser, claims.Username)
+	w.Header().Set(HeaderSub, claims.Subject)
+	w.Header().Set(HeaderSid, claims.SessionID)
+	w.WriteHeader(http.StatusOK)
+}
+
+// originalURL is the URL the proxy is asking about: from X-Original-URL (nginx)
+// or X-Forwarded-Proto/-Host/-Uri (Traefik, Caddy), believed only from
+// trusted proxies; otherwise this request's own URL.
+func (s *Site) originalURL(r *http.Request) *url.URL {
+	u := &url.URL{Scheme: "http", Host: r.Host, Path: "/"}
+	if r.TLS != nil {
+		u.Scheme = "https"
+	}
+	if !sso.FromTrustedProxy(r, s.cfg.TrustedProxies) {
+		return u
+	}
+	if raw := r.Header.Get("X-Original-URL"); raw != "" {
+		if o, err := url.Parse(raw); err == nil && o.Host != "" && (o.Scheme == "http" || o.Scheme == "https") {
+			return o
+		}
+	}
+	if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
+		u.Scheme = p
+	}
+	if h := r.Header.Get("X-Forwarded-Host"); h != "" {
+		u.Host = h
+	}
+	if uri := r.Header.Get("X-Forwarded-Uri"); strings.HasPrefix(uri, "/") {
+		if o, err := url.ParseRequestURI(uri); err == nil {
+			u.Path, u.RawQuery = o.Path, o.RawQuery
+		}
+	}
+	return u
+}
+
+// errAmbiguous: two access cookies carrying different valid sessions.
+var errAmbiguous = errors.New("site: access cookies of two sessions")
+
+// verifyRequest verifies the bearer token, or the access cookie. Several
+// cookies of that name must agree on one session.
+func (s *Site) verifyRequest(r *http.Request, cookieName string) (*sso.Claims, error) {
+	ctx := r.Context()
+	if h := r.Header.Get("Authorization"); h != "" {
+		tok, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok {
+			return nil, sso.ErrMalformed
+		}
+		return s.cfg.Client.Verify(ctx, tok)
+	}
+	var found *sso.Claims
+	var lastErr error = sso.ErrMissing
+	for _, c := range r.CookiesNamed(cookieName) {
+		claims, err := s.cfg.Client.Verify(ctx, c.Value)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if found != nil && found.SessionID != claims.SessionID {
+			return nil, errAmbiguous
+		}
+		found = claims
+	}
+	if found == nil {
+		return nil, lastErr
+	}
+	return found, nil
+}
