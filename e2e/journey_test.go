@@ -136,6 +136,23 @@ func TestJourney(t *testing.T) {
 	if r = b.navigate(alice); r.status != http.StatusOK {
 		t.Fatalf("page after login: %d", r.status)
 	}
+
+	// No secret in any log line: not the password, an access token, or a refresh token.
+	secrets := map[string]string{"password": alicePW, "access token": access.Value, "refresh token": refresh.Value}
+	if c := b.cookie(s.issuerURL, "canopy-refresh"); c != nil {
+		secrets["current refresh token"] = c.Value
+	}
+	for _, p := range []*proc{s.issuer, s.users, s.app} {
+		out := p.Output()
+		for what, secret := range secrets {
+			if strings.Contains(out, secret) {
+				t.Errorf("the %s log contains the %s", p.name, what)
+			}
+		}
+	}
+	if !strings.Contains(s.issuer.Output(), "path=/login") || !strings.Contains(s.issuer.Output(), " id=") {
+		t.Error("the issuer does not log one line per request with a request id")
+	}
 }
 
 // checkToken verifies the access token with go-jose against the published
