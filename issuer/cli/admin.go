@@ -171,14 +171,30 @@ func (inv *invocation) keys(ctx context.Context) error {
 			}
 			return err
 		}
+		inv.auditKeys(ctx, "key_rotate", "next key promoted to active")
 		fmt.Fprintln(out, "rotated; running issuers pick up the change within seconds")
 	case "revoke":
 		if err := d.Revoke(args[0]); err != nil {
 			return err
 		}
+		inv.auditKeys(ctx, "key_revoke", "revoked key "+args[0])
 		fmt.Fprintf(out, "revoked key %s; relying services drop it at their next key refresh\n", args[0])
 	}
 	return nil
+}
+
+// auditKeys records a key change in the audit trail. The change is already
+// made: a database that cannot be reached only costs the record, with a warning.
+func (inv *invocation) auditKeys(ctx context.Context, kind, detail string) {
+	s, err := openStore(inv.cfg.DB)
+	if err != nil {
+		inv.log.Warn("audit event not recorded", "kind", kind, "err", err)
+		return
+	}
+	defer s.Close()
+	if err := s.AddEvent(ctx, store.Event{At: time.Now(), Kind: kind, Detail: detail + " (command line)"}); err != nil {
+		inv.log.Warn("audit event not recorded", "kind", kind, "err", err)
+	}
 }
 
 func stamp(t time.Time) string {
