@@ -131,16 +131,16 @@ func (s *Server) Handler() http.Handler {
 	e.StaticFS("/static", web.Static())
 
 	e.GET("/login", s.loginForm)
-	e.POST("/login", s.login)
+	e.POST("/login", s.login, s.parseForm)
 	e.GET("/register", s.registerForm)
-	e.POST("/register", s.register)
+	e.POST("/register", s.register, s.parseForm)
 	e.GET("/refresh", s.refreshRedirect)
 	e.POST("/refresh", s.refreshAPI)
 	e.OPTIONS("/refresh", s.refreshPreflight)
 	e.GET("/logout", s.logoutForm)
-	e.POST("/logout", s.logout)
+	e.POST("/logout", s.logout, s.parseForm)
 	e.GET("/", s.account)
-	e.POST("/account/signout", s.signOutSession)
+	e.POST("/account/signout", s.signOutSession, s.parseForm)
 	return e
 }
 
@@ -195,6 +195,24 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			"path", req.URL.Path, "status", c.Response().Status, "ip", c.RealIP(),
 			"duration_ms", float64(s.now().Sub(start).Microseconds())/1000)
 		return nil
+	}
+}
+
+// parseForm reads a form body up front, so that a body over the limit is a
+// 413 rather than looking like a missing CSRF token.
+func (s *Server) parseForm(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		if !strings.HasPrefix(req.Header.Get(echo.HeaderContentType), echo.MIMEApplicationForm) {
+			return next(c) // multipart and others: parsed, and size-limited, by FormValue
+		}
+		err := req.ParseForm()
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) || errors.Is(err, echo.ErrStatusRequestEntityTooLarge) {
+			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "That form was too large.")
+		}
+		// Any other unreadable form is left to the handler: it fails the CSRF check.
+		return next(c)
 	}
 }
 
