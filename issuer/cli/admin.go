@@ -60,18 +60,7 @@ func (inv *invocation) user(ctx context.Context) error {
 		return usagef("username %q %v", args[0], err)
 	}
 	if cmd == "add" {
-		pw, err := readPassword(inv.io.Stdin)
-		if err != nil {
-			return err
-		}
-		if msg := password.CheckPolicy(pw); msg != "" {
-			return errors.New(msg)
-		}
-		h, err := password.NewHasher(password.OWASP, 1)
-		if err != nil {
-			return err
-		}
-		hash, err := h.Hash(ctx, pw)
+		hash, err := inv.passwordFromStdin(ctx)
 		if err != nil {
 			return err
 		}
@@ -101,18 +90,7 @@ func (inv *invocation) user(ctx context.Context) error {
 		inv.audit(ctx, e, "admin_user_"+cmd, u)
 		fmt.Fprintf(out, "%sd user %s\n", cmd, name)
 	case "set-password":
-		pw, err := readPassword(inv.io.Stdin)
-		if err != nil {
-			return err
-		}
-		if msg := password.CheckPolicy(pw); msg != "" {
-			return errors.New(msg)
-		}
-		h, err := password.NewHasher(password.OWASP, 1)
-		if err != nil {
-			return err
-		}
-		hash, err := h.Hash(ctx, pw)
+		hash, err := inv.passwordFromStdin(ctx)
 		if err != nil {
 			return err
 		}
@@ -129,6 +107,22 @@ func (inv *invocation) user(ctx context.Context) error {
 		fmt.Fprintf(out, "deleted user %s; the name stays reserved\n", name)
 	}
 	return nil
+}
+
+// passwordFromStdin reads the first line of stdin, checks the policy and hashes it.
+func (inv *invocation) passwordFromStdin(ctx context.Context) (string, error) {
+	pw, err := readPassword(inv.io.Stdin)
+	if err != nil {
+		return "", err
+	}
+	if msg := password.CheckPolicy(pw); msg != "" {
+		return "", errors.New(msg)
+	}
+	h, err := password.NewHasher(password.OWASP, 1)
+	if err != nil {
+		return "", err
+	}
+	return h.Hash(ctx, pw)
 }
 
 func (inv *invocation) audit(ctx context.Context, e *env, kind string, u store.User) {

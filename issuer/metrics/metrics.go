@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/canopy-sso/canopy/pkg/metricsrv"
 )
 
 // Outcomes recorded by the issuer.
@@ -87,18 +89,6 @@ func (m *Issuer) Signup() {
 // Request observes one request's latency; route is the registered path, never the raw URL.
 func (m *Issuer) Request(route string, status int, d time.Duration) {
 	if m != nil {
-		m.requests.WithLabelValues(route, codeClass(status)).Observe(d.Seconds())
+		m.requests.WithLabelValues(route, metricsrv.CodeClass(status)).Observe(d.Seconds())
 	}
-}
-
-func codeClass(status int) string {
-	switch {
-	case status >= 500:
-		return "5xx"
-	case status >= 400:
-		return "4xx"
-	case status >= 300:
-		return "3xx"
-	}
-	return "2xx"
 }

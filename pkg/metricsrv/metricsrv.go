@@ -33,3 +33,16 @@ func Serve(ctx context.Context, addr string, g prometheus.Gatherer) (net.Addr, e
 	go func() { _ = hs.Serve(ln) }()
 	return ln.Addr(), nil
 }
+
+// CodeClass is an HTTP status as a low-cardinality label: "2xx" … "5xx".
+func CodeClass(status int) string {
+	switch {
+	case status >= 500:
+		return "5xx"
+	case status >= 400:
+		return "4xx"
+	case status >= 300:
+		return "3xx"
+	}
+	return "2xx"
+}

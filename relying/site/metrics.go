@@ -7,6 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/canopy-sso/canopy/pkg/metricsrv"
+
 	"github.com/canopy-sso/canopy/pkg/sso"
 )
 
@@ -87,7 +89,7 @@ func (m *Metrics) Instrument(next http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
-		m.requests.WithLabelValues(codeClass(sw.status)).Observe(time.Since(start).Seconds())
+		m.requests.WithLabelValues(metricsrv.CodeClass(sw.status)).Observe(time.Since(start).Seconds())
 	})
 }
 
@@ -103,15 +105,3 @@ func (w *statusWriter) WriteHeader(code int) {
 
 // Unwrap lets http.ResponseController reach the underlying writer (flushes, upgrades).
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func codeClass(status int) string {
-	switch {
-	case status >= 500:
-		return "5xx"
-	case status >= 400:
-		return "4xx"
-	case status >= 300:
-		return "3xx"
-	}
-	return "2xx"
-}
