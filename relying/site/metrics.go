@@ -8,7 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/canopy-sso/canopy/pkg/metricsrv"
-
 	"github.com/canopy-sso/canopy/pkg/sso"
 )
 
