@@ -126,4 +126,3 @@ func waitTLS(t *testing.T, b *browser, u string, p *proc) {
 	}
 	t.Fatalf("%s not ready at %s:\n%s", p.name, u, p.Output())
 }
-

@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"io"
 	"io/fs"
+	"net/url"
 	"time"
 )
 
@@ -46,6 +47,14 @@ var funcs = template.FuncMap{
 		return fmt.Sprintf("%d days ago", int(d.Hours()/24))
 	},
 	"date": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	// host names the site a (validated) return URL leads to: "to continue to …".
+	"host": func(raw string) string {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return ""
+		}
+		return u.Host
+	},
 }
 
 // Load parses every page with the shared layout.

@@ -44,7 +44,9 @@ func firstToken(v string) string {
 	return strings.TrimSpace(v)
 }
 
-func (m *middleware) trustedPeer(r *http.Request) bool { return FromTrustedProxy(r, m.cfg.TrustedProxies) }
+func (m *middleware) trustedPeer(r *http.Request) bool {
+	return FromTrustedProxy(r, m.cfg.TrustedProxies)
+}
 
 // FromTrustedProxy reports whether r comes directly from one of the trusted
 // proxies, whose X-Forwarded-* headers may then be believed.
