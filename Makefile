@@ -45,6 +45,9 @@ staticcheck:
 # Every test, with the race detector. Browser tests need Chromium: they are
 # skipped loudly without it, and fail with CANOPY_REQUIRE_BROWSER=1.
 test: fmt-check vet staticcheck
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+		command -v google-chrome >/dev/null 2>&1 || \
+		echo "*** BROWSER TESTS WILL BE SKIPPED: no Chromium found (Debian: apt-get install chromium) ***"
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 bench:
