@@ -61,12 +61,12 @@ type RemoteKeySet struct {
 	ready chan struct{}
 	wg    sync.WaitGroup
 
-	mu          sync.Mutex
-	inflight    *fetchCall
-	lastAttempt time.Time
-	lastSuccess time.Time
-	lastErr     error
-	etag        string
+	mu           sync.Mutex
+	inflight     *fetchCall
+	lastKidFetch time.Time // the last fetch an unknown kid started
+	lastSuccess  time.Time
+	lastErr      error
+	etag         string
 }
 
 // fetchCall is one fetch that concurrent callers share.
@@ -207,8 +207,10 @@ func (ks *RemoteKeySet) Refresh(ctx context.Context) error {
 }
 
 // startFetch joins the fetch in flight or starts one (started reports which).
-// Unless forced, it starts none within MinRefresh of the last attempt and
-// returns nil: that is the shared "one refetch per 10 s" for unknown kids.
+// Unless forced, it starts none within MinRefresh of the last fetch an unknown
+// kid started, and returns nil: that is the shared "one refetch per 10 s" for
+// unknown kids. Background refreshes do not count against it, so a new key
+// published just after one is still found at once.
 func (ks *RemoteKeySet) startFetch(force bool) (c *fetchCall, started bool) {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
@@ -216,13 +218,15 @@ func (ks *RemoteKeySet) startFetch(force bool) (c *fetchCall, started bool) {
 		return ks.inflight, false
 	}
 	now := ks.now()
-	if !force && !ks.lastAttempt.IsZero() && now.Sub(ks.lastAttempt) < ks.min {
+	if !force && !ks.lastKidFetch.IsZero() && now.Sub(ks.lastKidFetch) < ks.min {
 		return nil, false
 	}
 	if ks.ctx.Err() != nil {
 		return nil, false
 	}
-	ks.lastAttempt = now
+	if !force {
+		ks.lastKidFetch = now
+	}
 	c = &fetchCall{done: make(chan struct{})}
 	ks.inflight = c
 	ks.wg.Add(1)
