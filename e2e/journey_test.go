@@ -70,7 +70,9 @@ func TestJourney(t *testing.T) {
 	if b.cookie(alice, "canopy-refresh") != nil {
 		t.Fatal("the refresh cookie reached a relying host")
 	}
-	checkToken(t, s, access.Value, "alice")
+	if amr := checkToken(t, s, access.Value, "alice")["amr"]; !reflect.DeepEqual(amr, []any{"pwd"}) {
+		t.Fatalf("a sign-up's amr = %v, want [pwd]", amr)
+	}
 
 	// Another user's page: 403; the app: greeted with no login.
 	r = b.navigate(s.userURL("bob"))
@@ -156,8 +158,10 @@ func TestJourney(t *testing.T) {
 }
 
 // checkToken verifies the access token with go-jose against the published
-// JWKS alone and checks its header and claims against SPEC.md exactly.
-func checkToken(t *testing.T, s *stack, token, user string) {
+// JWKS alone and checks its header and claims against SPEC.md exactly: the
+// registered claims, auth_time, amr, and groups only when the user has any.
+// It returns the claims for further checks.
+func checkToken(t *testing.T, s *stack, token, user string) map[string]any {
 	t.Helper()
 	resp, err := localhost.Client(5 * time.Second).Get(s.issuerURL + "/.well-known/jwks.json")
 	if err != nil {
@@ -203,7 +207,21 @@ func checkToken(t *testing.T, s *stack, token, user string) {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	want := []string{"aud", "exp", "iat", "iss", "jti", "nbf", "preferred_username", "sid", "sub"}
+	want := []string{"amr", "aud", "auth_time", "exp", "iat", "iss", "jti", "nbf", "preferred_username", "sid", "sub"}
+	if g, ok := claims["groups"]; ok {
+		want = append(want, "groups")
+		sort.Strings(want)
+		list, _ := g.([]any)
+		var groups []string
+		for _, v := range list {
+			if s, ok := v.(string); ok && s != "" {
+				groups = append(groups, s)
+			}
+		}
+		if len(groups) == 0 || len(groups) != len(list) || !sort.StringsAreSorted(groups) {
+			t.Fatalf("groups %v: want a non-empty sorted list of names, or no claim", g)
+		}
+	}
 	if !reflect.DeepEqual(names, want) {
 		t.Fatalf("claims %v, want %v", names, want)
 	}
@@ -215,6 +233,20 @@ func checkToken(t *testing.T, s *stack, token, user string) {
 			t.Fatalf("%s is not a non-empty string: %v", k, claims[k])
 		}
 	}
+	amr, _ := claims["amr"].([]any)
+	if len(amr) == 0 {
+		t.Fatalf("amr %v is not a non-empty list", claims["amr"])
+	}
+	for _, m := range amr {
+		if m != "pwd" && m != "otp" && m != "hwk" {
+			t.Fatalf("amr %v: %v is not a method Canopy uses", amr, m)
+		}
+	}
+	authTime, ok1 := claims["auth_time"].(float64)
+	iat, ok2 := claims["iat"].(float64)
+	if !ok1 || !ok2 || authTime <= 0 || authTime > iat || authTime != float64(int64(authTime)) {
+		t.Fatalf("auth_time %v must be an integer no later than iat %v", claims["auth_time"], claims["iat"])
+	}
 	jti, _ := claims["jti"].(string)
 	if n, err := base64.RawURLEncoding.DecodeString(jti); err != nil || len(n) < 16 {
 		t.Fatalf("jti %q is not 128 random bits", jti)
@@ -222,4 +254,5 @@ func checkToken(t *testing.T, s *stack, token, user string) {
 	if len(token) >= 1024 {
 		t.Fatalf("token is %d bytes, want under 1 KiB", len(token))
 	}
+	return claims
 }

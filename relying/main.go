@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/canopy-sso/canopy/issuer/config"
+	"github.com/canopy-sso/canopy/issuer/store"
 	"github.com/canopy-sso/canopy/pkg/envflag"
 	"github.com/canopy-sso/canopy/pkg/localhost"
 	"github.com/canopy-sso/canopy/pkg/metricsrv"
@@ -32,7 +33,8 @@ type options struct {
 	listen, issuer, host, audience, cookieName string
 	metricsListen, trustedProxies, upstream    string
 	logFormat, tlsCert, tlsKey                 string
-	revocationPoll, leeway                     time.Duration
+	requireGroup, requireAMR                   string
+	revocationPoll, leeway, maxAuthAge         time.Duration
 }
 
 func main() {
@@ -59,6 +61,9 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS directly with this PEM certificate chain (with --tls-key)")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
+	fs.StringVar(&o.requireGroup, "require-group", "", "admit only members of this group (a comma list: any of them); others get 403")
+	fs.StringVar(&o.requireAMR, "require-amr", "", "admit only sign-ins with otp or hwk (a comma list: any of them); others are asked to sign in again")
+	fs.DurationVar(&o.maxAuthAge, "max-auth-age", 0, "admit only sign-ins at most this old (e.g. 10m); older ones are asked to sign in again; 0 is off")
 	pos, err := envflag.Parse(fs, args, "CANOPY_RELYING_", env)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, "Usage: relying [flags]\n\nCanopy's example relying service: verifies the issuer's access tokens locally.\n\n"+
@@ -131,6 +136,32 @@ func (o options) validate() (site.Config, error) {
 	if o.logFormat != "text" && o.logFormat != "json" {
 		problems = append(problems, fmt.Sprintf("--log-format %q: must be text or json", o.logFormat))
 	}
+	var rules []sso.Rule
+	if groups := splitList(o.requireGroup); len(groups) > 0 {
+		for _, g := range groups {
+			if err := store.CheckGroupName(g); err != nil {
+				problems = append(problems, "--require-group: "+err.Error())
+			}
+		}
+		rules = append(rules, sso.RequireGroup(groups...))
+	}
+	if methods := splitList(o.requireAMR); len(methods) > 0 {
+		for _, m := range methods {
+			if m != sso.AMROTP && m != sso.AMRHardware && m != sso.AMRPassword {
+				problems = append(problems, fmt.Sprintf("--require-amr %q: methods are otp (one-time code), hwk (passkey) and pwd", m))
+			}
+		}
+		rules = append(rules, sso.RequireAMR(methods...))
+	}
+	switch {
+	case o.maxAuthAge < 0:
+		problems = append(problems, fmt.Sprintf("--max-auth-age %s: must not be negative", o.maxAuthAge))
+	case o.maxAuthAge > 0:
+		rules = append(rules, sso.MaxAuthAge(o.maxAuthAge))
+	}
+	if len(rules) > 0 {
+		cfg.Rule = sso.AllOf(rules...)
+	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		problems = append(problems, "--tls-cert and --tls-key go together")
 	} else if o.tlsCert != "" {
@@ -142,6 +173,17 @@ func (o options) validate() (site.Config, error) {
 		return cfg, errors.New("invalid configuration:\n  - " + strings.Join(problems, "\n  - "))
 	}
 	return cfg, nil
+}
+
+// splitList splits a comma list, dropping blanks.
+func splitList(v string) []string {
+	var out []string
+	for item := range strings.SplitSeq(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 func serve(ctx context.Context, o options, cfg site.Config, log *slog.Logger) error {

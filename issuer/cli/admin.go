@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -31,6 +32,13 @@ func (inv *invocation) user(ctx context.Context) error {
 			return usagef("user list takes no arguments")
 		}
 		return usagef("user %s takes one NAME", cmd)
+	}
+	if len(inv.groups) > 0 && cmd != "add" {
+		return usagef("--group goes with user add; use issuer group add|remove USER GROUP")
+	}
+	groups, err := checkGroups(nil, inv.groups)
+	if err != nil {
+		return err
 	}
 	e, err := inv.open(ctx, false)
 	if err != nil {
@@ -72,7 +80,14 @@ func (inv *invocation) user(ctx context.Context) error {
 			return err
 		}
 		inv.audit(ctx, e, "admin_user_add", u)
-		fmt.Fprintf(out, "created user %s (id %s)\n", name, u.ID)
+		if err := inv.addGroups(ctx, e, u, groups); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "created user %s (id %s)", name, u.ID)
+		if len(groups) > 0 {
+			fmt.Fprintf(out, " in %s", strings.Join(groups, ", "))
+		}
+		fmt.Fprintln(out)
 		return nil
 	}
 	u, err := e.store.UserByName(ctx, name)

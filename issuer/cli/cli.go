@@ -40,20 +40,22 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 
 // invocation is one parsed command line.
 type invocation struct {
-	cfg   config.Config
-	force bool
-	args  []string
-	io    IO
-	log   *slog.Logger
+	cfg    config.Config
+	force  bool
+	copy   copyFlags
+	groups groupFlag
+	args   []string
+	io     IO
+	log    *slog.Logger
 }
 
-func flagSet(cfg *config.Config, force *bool) *flag.FlagSet {
+func flagSet(cfg *config.Config, force *bool, cp *copyFlags, groups *groupFlag) *flag.FlagSet {
 	fs := flag.NewFlagSet("issuer", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to serve on")
 	fs.StringVar(&cfg.URL, "url", cfg.URL, "the issuer's public URL; the token's iss")
 	fs.StringVar(&cfg.CookieDomain, "cookie-domain", cfg.CookieDomain, "parent domain of every relying host; the token's aud (default: host of --url)")
-	fs.StringVar(&cfg.DB, "db", cfg.DB, "SQLite file")
+	fs.StringVar(&cfg.DB, "db", cfg.DB, "SQLite file, or a postgres:// URL for PostgreSQL")
 	fs.StringVar(&cfg.Keys, "keys", cfg.Keys, "directory of signing keys")
 	fs.StringVar(&cfg.Alg, "alg", cfg.Alg, "signing algorithm for new keys: EdDSA or ES256")
 	fs.DurationVar(&cfg.AccessTTL, "access-ttl", cfg.AccessTTL, "lifetime of the access token")
@@ -69,13 +71,15 @@ func flagSet(cfg *config.Config, force *bool) *flag.FlagSet {
 	fs.StringVar(&cfg.TLSCert, "tls-cert", cfg.TLSCert, "serve HTTPS directly with this PEM certificate chain (with --tls-key)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", cfg.TLSKey, "PEM private key for --tls-cert")
 	fs.BoolVar(force, "force", false, "keys rotate: rotate even if the next key is not yet published long enough")
+	cp.register(fs)
+	fs.Var(groups, "group", "user add: a group of the new user (repeat it, or give a comma list)")
 	return fs
 }
 
 // Main runs the issuer command line and returns the exit code.
 func Main(ctx context.Context, args []string, env Env, std IO) int {
 	inv := &invocation{cfg: config.Default(), io: std}
-	fs := flagSet(&inv.cfg, &inv.force)
+	fs := flagSet(&inv.cfg, &inv.force, &inv.copy, &inv.groups)
 	pos, err := envflag.Parse(fs, args, "CANOPY_ISSUER_", env)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(std.Stdout, helpText(pos, fs))
@@ -122,6 +126,8 @@ func (inv *invocation) dispatch(ctx context.Context) error {
 		return inv.serve(ctx)
 	case "user":
 		return inv.user(ctx)
+	case "group":
+		return inv.group(ctx)
 	case "keys":
 		return inv.keys(ctx)
 	case "events":
@@ -130,8 +136,10 @@ func (inv *invocation) dispatch(ctx context.Context) error {
 		return inv.backup(ctx)
 	case "doctor":
 		return inv.doctor(ctx)
+	case "store":
+		return inv.store(ctx)
 	case "help":
-		fmt.Fprint(inv.io.Stdout, helpText(rest, flagSet(&config.Config{}, new(bool))))
+		fmt.Fprint(inv.io.Stdout, helpText(rest, flagSet(&config.Config{}, new(bool), new(copyFlags), new(groupFlag))))
 		return nil
 	}
 	return usagef("unknown command %q", cmd)
@@ -148,12 +156,25 @@ func helpText(pos []string, fs *flag.FlagSet) string {
 		b.WriteString(`Usage: issuer user COMMAND [flags]
 
 Commands:
-  add NAME             create a user; the password is the first line of stdin
+  add NAME [--group G] create a user; the password is the first line of stdin;
+                       --group (repeatable, or a comma list) puts them in groups
   disable NAME         disable a user and end their sessions
   enable NAME          enable a disabled user
   set-password NAME    set a new password (first line of stdin) and end every session
   delete NAME          delete a user; the name stays reserved forever
   list                 list users
+
+`)
+	case "group":
+		b.WriteString(`Usage: issuer group COMMAND [flags]
+
+Commands:
+  add USER GROUP       put a user in a group (a-z, 0-9, '-', '_'; at most 32 characters)
+  remove USER GROUP    take a user out of a group
+  list [USER]          every membership, or one user's groups
+
+Groups travel in the access token's "groups" claim from the user's next refresh;
+relying services check them (relying --require-group, sso.RequireGroup).
 
 `)
 	case "keys":
@@ -165,11 +186,24 @@ Commands:
   revoke KID           remove a key from the published set at once (a stolen key)
 
 `)
+	case "store":
+		b.WriteString(`Usage: issuer store copy --from SQLITE_FILE --to postgres://… [flags]
+
+Commands:
+  copy                 copy users, sessions, refresh tokens, server secrets and events from a
+                       SQLite file into an empty PostgreSQL database (created schema and all),
+                       in one transaction, then print the row counts of both; refuses a
+                       target that holds users, sessions or events. Stop the issuers first.
+
+`)
 	default:
 		b.WriteString(`Usage: issuer [serve] [flags]
        issuer user add|disable|enable|set-password|delete NAME [flags]
        issuer user list [flags]
+       issuer group add|remove USER GROUP [flags]
+       issuer group list [USER] [flags]
        issuer keys list|rotate|revoke [KID] [flags]
+       issuer store copy --from SQLITE_FILE --to postgres://… [flags]
        issuer events [USERNAME] [flags]      the audit trail, newest first
        issuer backup FILE [flags]            a consistent online copy of the SQLite database
        issuer doctor [flags]                 check a configuration before deployment

@@ -13,6 +13,7 @@ import (
 	"github.com/canopy-sso/canopy/issuer/password"
 	"github.com/canopy-sso/canopy/issuer/server"
 	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/issuer/store/postgres"
 	"github.com/canopy-sso/canopy/issuer/store/sqlite"
 	"github.com/canopy-sso/canopy/issuer/throttle"
 	"github.com/canopy-sso/canopy/keys"
@@ -64,15 +65,35 @@ func (inv *invocation) open(ctx context.Context, create bool) (*env, error) {
 	return e, nil
 }
 
+// openStore opens the store --db names: PostgreSQL for a postgres:// or
+// postgresql:// URL, else a SQLite file.
+// Opening PostgreSQL migrates its schema, bounded by postgres.Open's own timeout.
 func openStore(dsn string) (store.Store, error) {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		return nil, errors.New("--db: PostgreSQL is not supported yet; use a SQLite file path")
+	if isPostgresURL(dsn) {
+		s, err := postgres.Open(context.Background(), dsn, postgres.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("--db %s: %w", postgres.Redact(dsn), err)
+		}
+		return s, nil
 	}
 	s, err := sqlite.Open(dsn, sqlite.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("--db %s: %w", dsn, err)
 	}
 	return s, nil
+}
+
+// redactDB is --db as it may be logged: without a PostgreSQL password.
+func redactDB(dsn string) string {
+	if isPostgresURL(dsn) {
+		return postgres.Redact(dsn)
+	}
+	return dsn
+}
+
+// isPostgresURL reports whether --db selects PostgreSQL.
+func isPostgresURL(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
 }
 
 // hashConcurrency bounds simultaneous argon2id hashes: each holds 19 MiB.
@@ -116,7 +137,7 @@ func (inv *invocation) serve(ctx context.Context) error {
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 	}
 	inv.log.Info("issuer listening", "addr", ln.Addr().String(), "url", inv.cfg.URL,
-		"cookie_domain", inv.cfg.CookieDomain, "db", inv.cfg.DB, "keys", inv.cfg.Keys)
+		"cookie_domain", inv.cfg.CookieDomain, "db", redactDB(inv.cfg.DB), "keys", inv.cfg.Keys)
 	errc := make(chan error, 1)
 	go func() {
 		if inv.cfg.TLSCert != "" {

@@ -288,6 +288,12 @@ func (b *browser) login(name, pw string) *response {
 	return r
 }
 
+// claims are the claims of the browser's access token.
+func (b *browser) claims() tokenClaims {
+	b.h.t.Helper()
+	return claimsOf(b.h.t, b.cookies[b.h.cfg.Cookies().Access])
+}
+
 // sid is the session id in the browser's access token.
 func (b *browser) sid() string {
 	b.h.t.Helper()
@@ -296,9 +302,14 @@ func (b *browser) sid() string {
 
 // tokenClaims are the claims the tests read from an access token.
 type tokenClaims struct {
-	SessionID string `json:"sid"`
-	Subject   string `json:"sub"`
-	Expiry    int64  `json:"exp"`
+	SessionID string   `json:"sid"`
+	Subject   string   `json:"sub"`
+	Expiry    int64    `json:"exp"`
+	IssuedAt  int64    `json:"iat"`
+	AuthTime  int64    `json:"auth_time"`
+	AMR       []string `json:"amr"`
+	Groups    []string `json:"groups"`
+	Raw       map[string]json.RawMessage
 }
 
 // claimsOf decodes a JWS payload without verifying it: the server verified it.
@@ -314,6 +325,9 @@ func claimsOf(t testing.TB, jws string) tokenClaims {
 	}
 	var c tokenClaims
 	if err := json.Unmarshal(payload, &c); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(payload, &c.Raw); err != nil {
 		t.Fatal(err)
 	}
 	return c

@@ -101,7 +101,7 @@ func (s *Server) login(c echo.Context) error {
 	}
 	s.throttle.Success(account, addr)
 	s.metrics.Login(metrics.LoginSuccess)
-	sess, err := s.startSession(c, u)
+	sess, err := s.startSession(c, u, []string{store.AMRPassword})
 	if err != nil {
 		return err
 	}
@@ -165,7 +165,7 @@ func (s *Server) register(c echo.Context) error {
 		}
 		return err
 	}
-	sess, err := s.startSession(c, u)
+	sess, err := s.startSession(c, u, []string{store.AMRPassword})
 	if err != nil {
 		return err
 	}

@@ -82,18 +82,44 @@ func (s *Server) successor(tok string) string {
 	return rawURL(m.Sum(nil))
 }
 
-// mint signs an access token for the session.
-func (s *Server) mint(u store.User, sess store.Session, now, exp time.Time) (string, error) {
+// mint signs an access token for the session. auth_time is the session's
+// sign-in, amr how it was made, groups the user's groups as they are now
+// (so a membership removed takes effect at the next refresh).
+func (s *Server) mint(u store.User, sess store.Session, f facts, now, exp time.Time) (string, error) {
 	claims := sso.Claims{
 		Issuer: s.cfg.URL, Subject: u.ID, Audience: s.cfg.CookieDomain,
 		Expiry: exp.Unix(), IssuedAt: now.Unix(), NotBefore: now.Unix(),
 		ID: randomID(16), SessionID: sess.ID, Username: u.Username,
+		AuthTime: sess.AuthTime.Unix(), AMR: f.amr, Groups: f.groups,
 	}
 	payload, err := json.Marshal(claims)
 	if err != nil {
 		return "", err
 	}
 	return s.keys.Sign(payload)
+}
+
+// facts are what a token says beyond the session row: how the session
+// signed in and the user's groups.
+type facts struct {
+	amr, groups []string
+}
+
+// sessionFacts reads the facts of a session of u from the store.
+func (s *Server) sessionFacts(ctx context.Context, u store.User, sid string) (facts, error) {
+	amr, err := s.store.SessionAMR(ctx, sid)
+	if errors.Is(err, store.ErrNotFound) {
+		// Sessions from before methods were recorded all began with a password.
+		amr, err = []string{store.AMRPassword}, nil
+	}
+	if err != nil {
+		return facts{}, fmt.Errorf("session amr: %w", err)
+	}
+	groups, err := s.store.Groups(ctx, u.ID)
+	if err != nil {
+		return facts{}, fmt.Errorf("groups: %w", err)
+	}
+	return facts{amr: amr, groups: groups}, nil
 }
 
 // setSessionCookies sets the access cookie on the cookie domain and the refresh
@@ -119,8 +145,9 @@ func (s *Server) clearSessionCookies(c echo.Context) {
 		MaxAge: -1, Secure: s.cfg.Secure(), HttpOnly: true, SameSite: http.SameSiteLaxMode})
 }
 
-// startSession creates a session for u and signs the user in.
-func (s *Server) startSession(c echo.Context, u store.User) (store.Session, error) {
+// startSession creates a session for u, signed in with the methods amr, and
+// signs the user in.
+func (s *Server) startSession(c echo.Context, u store.User, amr []string) (store.Session, error) {
 	now := s.now()
 	exp := now.Add(s.cfg.AccessTTL)
 	req := c.Request()
@@ -129,10 +156,20 @@ func (s *Server) startSession(c echo.Context, u store.User) (store.Session, erro
 		LastUsedAt: now, AccessUntil: exp, UserAgent: truncate(req.UserAgent(), 256), IP: c.RealIP(),
 	}
 	refresh := randomID(32)
-	if err := s.store.CreateSession(req.Context(), sess, hashToken(refresh)); err != nil {
+	ctx := req.Context()
+	if err := s.store.CreateSession(ctx, sess, hashToken(refresh)); err != nil {
 		return sess, fmt.Errorf("create session: %w", err)
 	}
-	access, err := s.mint(u, sess, now, exp)
+	// Should this fail, no cookie is set: nobody holds the session's refresh
+	// token, so it can never be used.
+	if err := s.store.SetSessionAMR(ctx, sess.ID, amr); err != nil {
+		return sess, fmt.Errorf("record session amr: %w", err)
+	}
+	groups, err := s.store.Groups(ctx, u.ID)
+	if err != nil {
+		return sess, fmt.Errorf("groups: %w", err)
+	}
+	access, err := s.mint(u, sess, facts{amr: amr, groups: groups}, now, exp)
 	if err != nil {
 		return sess, err
 	}
@@ -224,7 +261,11 @@ func (s *Server) rotate(c echo.Context) (store.RotateResult, error) {
 	default:
 		s.metrics.Refresh(metrics.RefreshRotated)
 	}
-	access, err := s.mint(res.User, res.Session, now, exp)
+	f, err := s.sessionFacts(c.Request().Context(), res.User, res.Session.ID)
+	if err != nil {
+		return res, err
+	}
+	access, err := s.mint(res.User, res.Session, f, now, exp)
 	if err != nil {
 		return res, err
 	}

@@ -122,6 +122,8 @@ type Event struct {
 // several goroutines and several processes sharing the same database.
 // Methods that revoke commit durably before returning.
 type Store interface {
+	AccessStore
+
 	// CreateUser inserts u; ErrConflict when the username (even of a deleted user) is taken.
 	CreateUser(ctx context.Context, u User) error
 	// UserByName looks up by lowercase username; deleted users are ErrNotFound.

@@ -52,7 +52,7 @@ func TestClientReachesLocalhostNames(t *testing.T) {
 		t.Fatalf("server saw Host %q", body)
 	}
 	// Other names still go to the ordinary dialer (and fail here: no such host).
-	if _, err := Client(2*time.Second).Get("http://canopy-test.invalid:" + port + "/"); err == nil {
+	if _, err := Client(2 * time.Second).Get("http://canopy-test.invalid:" + port + "/"); err == nil {
 		t.Fatal("a .invalid name was dialled on loopback")
 	}
 }

@@ -44,7 +44,14 @@
 //     2 s timeout, cached 5 s) gets a 503 "sign-in service unavailable" page
 //     instead of a redirect into the dead issuer.
 //   - Authorize errors give 403; a *ForbiddenError's Message is shown on the
-//     page, any other error a generic text.
+//     page, any other error a generic text. A *StepUpError (RequireAMR,
+//     MaxAuthAge) sends a browser to {login_uri}?prompt=login&return_to=…,
+//     noting the time in a host-only "canopy-step-up" cookie; a sign-in made
+//     after that which still falls short gets a 403 page naming what is
+//     needed, not another round. An API request gets 401 with RFC 9470's
+//     error="insufficient_user_authentication" and a JSON body with
+//     login_url, max_age and required_amr. AllOf lets a plain refusal win
+//     over a step-up, and merges step-ups.
 //   - A zero Leeway means the 30 s default; NoLeeway (any negative value)
 //     means none, so a relying --leeway 0 must pass NoLeeway.
 //   - Optional lets every request without a valid token through as anonymous

@@ -50,11 +50,14 @@ var (
 	// ErrForbidden: the token is valid but a rule refused it (status 403,
 	// reason "forbidden"). Authorize functions may return it, wrapped or not.
 	ErrForbidden error = &reasonError{msg: "sso: forbidden", reason: "forbidden"}
+	// ErrStepUp: the token is valid but its sign-in is not strong or recent
+	// enough for a rule (a *StepUpError matches it); reason "step_up".
+	ErrStepUp error = &reasonError{msg: "sso: step-up authentication required", reason: "step_up"}
 )
 
 // Reason returns the public reason for err: one of "missing", "malformed",
 // "signature", "expired", "claims", "revoked" (the words SPEC.md fixes for a
-// 401), or "unavailable" or "forbidden". It returns "" for nil and
+// 401), or "unavailable", "forbidden" or "step_up". It returns "" for nil and
 // "malformed" for an error that is not from this package.
 func Reason(err error) string {
 	if err == nil {

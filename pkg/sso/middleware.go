@@ -16,9 +16,13 @@ type MiddlewareConfig struct {
 	// Skipper, when it returns true, lets a request through untouched (no
 	// claims in its context).
 	Skipper func(*http.Request) bool
-	// Authorize, when set, is asked about every authenticated request; an
-	// error refuses it with 403: a page for a browser navigation (showing a
-	// *ForbiddenError's Message), {"error":"forbidden"} otherwise.
+	// Authorize, when set, is asked about every authenticated request (a
+	// Rule: RequireGroup, RequireAMR, MaxAuthAge, AllOf…). An error refuses
+	// it with 403: a page for a browser navigation (showing a
+	// *ForbiddenError's Message), {"error":"forbidden"} otherwise. A
+	// *StepUpError instead sends a browser to sign in again
+	// ({login_uri}?prompt=login&return_to=<URL>) and answers an API request
+	// with 401 "insufficient_user_authentication" (RFC 9470).
 	Authorize func(r *http.Request, c *Claims) error
 	// ErrorHandler, when set, renders every refusal (401, 403, the 500 loop
 	// page, 503) instead of the built-in pages and JSON. It gets the status
@@ -167,7 +171,7 @@ func (m *middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	claims, err := m.authenticate(w, r, v, site, req)
 	switch {
 	case err == nil:
-		m.admit(w, r, next, claims, req)
+		m.admit(w, r, next, site, claims, req)
 	case m.cfg.Optional:
 		next.ServeHTTP(w, r)
 	case errors.Is(err, ErrNoKeys):
@@ -236,15 +240,12 @@ func chooseToken(ctx context.Context, v *Verifier, vals []string, n int) (*Claim
 }
 
 // admit runs the handler for an authenticated request.
-func (m *middleware) admit(w http.ResponseWriter, r *http.Request, next http.Handler, c *Claims, req request) {
+func (m *middleware) admit(w http.ResponseWriter, r *http.Request, next http.Handler, site *SiteConfig, c *Claims, req request) {
 	if _, ok := loopState(r); ok {
 		clearLoop(w, req.secure)
 	}
-	if m.cfg.Authorize != nil {
-		if err := m.cfg.Authorize(r, c); err != nil {
-			m.forbidden(w, r, req, err)
-			return
-		}
+	if !m.authorize(w, r, site, req, c) {
+		return
 	}
 	next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, c)))
 }

@@ -17,7 +17,8 @@ const AuthPath = "/.canopy/auth"
 const HeaderLoginURL = "X-Canopy-Login-URL"
 
 // forwardAuth answers 200 with the X-Canopy-* identity headers, 401 with the
-// login URL in X-Canopy-Login-URL, or 403. Never a redirect or another status:
+// login URL in X-Canopy-Login-URL (with prompt=login when a rule wants a
+// stronger or fresher sign-in), or 403. Never a redirect or another status:
 // nginx's auth_request turns anything but 2xx, 401 and 403 into a 500.
 func (s *Site) forwardAuth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
@@ -35,7 +36,15 @@ func (s *Site) forwardAuth(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
-	if label, ok := s.cfg.Pattern.Match(orig.Host); s.cfg.Pattern.PerUser && (!ok || label != claims.Username) {
+	if err := s.authorizeHost(orig.Host, r, claims); err != nil {
+		var su *sso.StepUpError
+		if errors.As(err, &su) {
+			// A 401 sends the proxy's user to sign in again, as for no token.
+			w.Header().Set(HeaderLoginURL, d.LoginURI+"?prompt=login&return_to="+url.QueryEscape(orig.String()))
+			w.Header().Set("WWW-Authenticate", `Bearer realm="canopy", error="insufficient_user_authentication"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
 		w.WriteHeader(http.StatusForbidden)
 		return
 	}

@@ -28,8 +28,11 @@ type Config struct {
 	Client         *sso.Client
 	Upstream       *url.URL // proxy mode when set
 	TrustedProxies []netip.Prefix
-	Log            *slog.Logger
-	Now            func() time.Time
+	// Rule, when set, is asked about every signed-in request after the
+	// owner check (--require-group, --require-amr, --max-auth-age).
+	Rule sso.Rule
+	Log  *slog.Logger
+	Now  func() time.Time
 }
 
 // Site serves the relying example.
@@ -58,14 +61,7 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Upstream != nil {
 		s.proxy = newProxy(cfg.Upstream, cfg.Log)
 	}
-	authorize := func(r *http.Request, c *sso.Claims) error {
-		label, _ := cfg.Pattern.Match(r.Host)
-		if cfg.Pattern.PerUser && c.Username != label {
-			return &sso.ForbiddenError{Message: fmt.Sprintf("This page belongs to %s. You are signed in as %s.", label, c.Username)}
-		}
-		return nil
-	}
-	protect, err := cfg.Client.Middleware(sso.MiddlewareConfig{Authorize: authorize,
+	protect, err := cfg.Client.Middleware(sso.MiddlewareConfig{Authorize: s.authorize,
 		TrustedProxies: cfg.TrustedProxies, Logger: cfg.Log})
 	if err != nil {
 		return nil, err
@@ -89,6 +85,23 @@ func New(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("/.canopy/site.css", s.serveCSS)
 	mux.Handle("/", protect(http.HandlerFunc(s.serveApp)))
 	return s.hosts(mux), nil
+}
+
+// authorize is the example's rule: a per-user host is its owner's alone
+// (a plain 403: signing in again would not help), then the configured Rule.
+func (s *Site) authorize(r *http.Request, c *sso.Claims) error {
+	return s.authorizeHost(r.Host, r, c)
+}
+
+func (s *Site) authorizeHost(host string, r *http.Request, c *sso.Claims) error {
+	label, ok := s.cfg.Pattern.Match(host)
+	if s.cfg.Pattern.PerUser && (!ok || c.Username != label) {
+		return &sso.ForbiddenError{Message: fmt.Sprintf("This page belongs to %s. You are signed in as %s.", label, c.Username)}
+	}
+	if s.cfg.Rule != nil {
+		return s.cfg.Rule(r, c)
+	}
+	return nil
 }
 
 // hosts answers 404 for any host outside the pattern, before any auth.

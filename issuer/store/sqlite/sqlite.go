@@ -46,6 +46,12 @@ type Store struct {
 	db      *sqlx.DB
 	now     func() time.Time
 	maxOpen int
+	// writer queues this process's write transactions in Go. SQLite admits
+	// one writer at a time, and a connection that finds the lock taken sleeps
+	// in its busy handler (1, 2, 5, 10 ms…) long after the holder committed;
+	// queued here, the next writer starts the moment the last one ends.
+	// Writers in other processes still meet the busy handler.
+	writer chan struct{}
 }
 
 // Open opens (creating when missing) the database file at path and brings its
@@ -83,7 +89,7 @@ func Open(path string, opts Options) (*Store, error) {
 	// drop them after a quiet spell.
 	db.SetConnMaxIdleTime(5 * time.Minute)
 
-	s := &Store{db: db, now: opts.Now, maxOpen: maxOpen}
+	s := &Store{db: db, now: opts.Now, maxOpen: maxOpen, writer: make(chan struct{}, 1)}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -105,7 +111,9 @@ func Open(path string, opts Options) (*Store, error) {
 //   - foreign_keys is off by default in SQLite, per connection;
 //   - _txlock=immediate makes every transaction BEGIN IMMEDIATE, taking the
 //     write lock up front, so a read-modify-write never fails half-way with
-//     SQLITE_BUSY and exactly one concurrent writer wins.
+//     SQLITE_BUSY and exactly one concurrent writer wins;
+//   - _stmt_cache_size keeps each connection's prepared statements, which
+//     otherwise are compiled anew on every call, inside the write lock too.
 //
 // WAL is set by enableWAL instead, see there.
 func dsn(abs string) string {
@@ -115,6 +123,7 @@ func dsn(abs string) string {
 	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
 	q.Set("_foreign_keys", "on")
 	q.Set("_txlock", "immediate")
+	q.Set("_stmt_cache_size", "64")
 	u.RawQuery = q.Encode()
 	return u.String()
 }
@@ -256,6 +265,12 @@ func (s *Store) Pragmas(ctx context.Context) ([]ConnPragmas, error) {
 // fn returns nil; any error from fn rolls everything back, so no change is
 // ever half-written.
 func (s *Store) inTx(ctx context.Context, op string, fn func(tx *sqlx.Tx) error) error {
+	select {
+	case s.writer <- struct{}{}:
+		defer func() { <-s.writer }()
+	case <-ctx.Done():
+		return wrap(op+": begin", ctx.Err())
+	}
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return wrap(op+": begin", err)

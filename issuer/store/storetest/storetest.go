@@ -54,6 +54,10 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Secret", testSecret},
 		{"Events", testEvents},
 		{"Ping", testPing},
+		{"Groups", testGroups},
+		{"GroupNames", testGroupNames},
+		{"Memberships", testMemberships},
+		{"SessionAMR", testSessionAMR},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// runPages signs alice in, starts relying and the A/B server, and loads the
+// page three ways: relying itself, then the A/B pair interleaved in rounds.
+func runPages(ctx context.Context, o options, rep *report, dir, issuerURL, accessCookie string, ports []int) error {
+	issuerBin := filepath.Join(o.bin, "issuer")
+	const name, pw = "alice", "correct horse battery"
+	if err := issuerCmd(ctx, issuerBin, pw+"\n", "user", "add", name, "--db", filepath.Join(dir, "issuer.db"),
+		"--keys", filepath.Join(dir, "keys"), "--url", issuerURL); err != nil {
+		return err
+	}
+	token, err := signIn(ctx, issuerURL, accessCookie, name, pw)
+	if err != nil {
+		return fmt.Errorf("sign in: %w", err)
+	}
+	cookie := accessCookie + "=" + token
+
+	rel, err := startProc(ctx, dir, filepath.Join(o.bin, "relying"), nil, "--listen", fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		"--issuer", issuerURL, "--host", "{username}.domain.localhost")
+	if err != nil {
+		return err
+	}
+	defer rel.stop()
+	if err := waitReady(ctx, fmt.Sprintf("http://127.0.0.1:%d/.canopy/readyz", ports[0]), rel); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	args := []string{"-serve-ab", "-issuer", issuerURL,
+		"-auth-addr", fmt.Sprintf("127.0.0.1:%d", ports[1]), "-plain-addr", fmt.Sprintf("127.0.0.1:%d", ports[2]),
+		"-templates", filepath.Join(o.repo, "relying", "site", "templates")}
+	if o.abProfile != "" {
+		args = append(args, "-ab-cpuprofile", o.abProfile)
+	}
+	ab, err := startProc(ctx, dir, self, []string{"CANOPY_LOADTEST_TOKEN=" + token}, args...)
+	if err != nil {
+		return err
+	}
+	defer ab.stop()
+	if err := waitReady(ctx, fmt.Sprintf("http://127.0.0.1:%d/healthz", ports[2]), ab); err != nil {
+		return err
+	}
+
+	c := loadClient(o.pageConc)
+	page := func(port int) func(int) error {
+		u := fmt.Sprintf("http://alice.domain.localhost:%d/", port)
+		return func(int) error { return get(ctx, c, u, cookie) }
+	}
+	relying, withMW, bare := page(ports[0]), page(ports[1]), page(ports[2])
+	for _, f := range []func(int) error{relying, withMW, bare} { // fail fast, and warm every connection
+		if err := f(0); err != nil {
+			return err
+		}
+		hammer(ctx, "warm-up", o.pageConc, time.Second, f)
+	}
+	logf("relying: %v at %d clients", o.duration, o.pageConc)
+	rep.Scenarios = append(rep.Scenarios, hammer(ctx, "relying page, valid cookie", o.pageConc, o.duration, relying))
+
+	// Short rounds, alternating, the order swapped each pair: the machine's
+	// load drifts (on a shared machine, by a factor of two within seconds),
+	// and this way it falls on both sides alike. The ratio is the median of
+	// the pairs' ratios, which a stall landing in one round cannot move.
+	const round = 500 * time.Millisecond
+	rounds := max(2, int(o.duration/round))
+	logf("A/B: %d rounds of %v each way", rounds, round)
+	a := stats{Name: "same page, Canopy middleware", Conc: o.pageConc}
+	b := stats{Name: "same page, no auth", Conc: o.pageConc}
+	ratios := make([]float64, 0, rounds)
+	for i := range rounds {
+		var ra, rb stats
+		if i%2 == 0 {
+			ra = hammer(ctx, a.Name, o.pageConc, round, withMW)
+			rb = hammer(ctx, b.Name, o.pageConc, round, bare)
+		} else {
+			rb = hammer(ctx, b.Name, o.pageConc, round, bare)
+			ra = hammer(ctx, a.Name, o.pageConc, round, withMW)
+		}
+		if rb.PerSec > 0 {
+			ratios = append(ratios, ra.PerSec/rb.PerSec)
+		}
+		a.merge(ra)
+		b.merge(rb)
+	}
+	rep.Scenarios = append(rep.Scenarios, a, b)
+	if b.PerSec > 0 {
+		rep.AuthOverBareTotal = a.PerSec / b.PerSec
+	}
+	if len(ratios) > 0 {
+		slices.Sort(ratios)
+		rep.AuthOverBare = ratios[len(ratios)/2]
+	}
+	return nil
+}
+
+// runRefresh rotates refresh tokens from refreshConc clients, each with its
+// own seeded session and cookie chain; no Origin header (not a browser).
+func runRefresh(ctx context.Context, o options, issuerURL, refreshCookie string, tokens []string) stats {
+	c := loadClient(o.refreshConc)
+	chains := append([]string(nil), tokens...)
+	u := issuerURL + "/refresh"
+	rotate := func(w int) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Cookie", refreshCookie+"="+chains[w])
+		resp, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			return fmt.Errorf("%w: POST /refresh: %s", errStatus, resp.Status)
+		}
+		for _, ck := range resp.Cookies() {
+			if ck.Name == refreshCookie && ck.Value != "" {
+				chains[w] = ck.Value // each worker owns its own slot
+				return nil
+			}
+		}
+		return fmt.Errorf("POST /refresh: 204 without a %s cookie", refreshCookie)
+	}
+	logf("refresh: %v at %d clients, %d sessions stored", o.duration, o.refreshConc, o.sessions)
+	return hammer(ctx, fmt.Sprintf("POST /refresh, %s sessions", count(o.sessions)), o.refreshConc, o.duration, rotate)
+}
+
+func count(n int) string {
+	switch {
+	case n >= 1_000_000 && n%1_000_000 == 0:
+		return fmt.Sprintf("%dM", n/1_000_000)
+	case n >= 1000 && n%1000 == 0:
+		return fmt.Sprintf("%dk", n/1000)
+	}
+	return fmt.Sprint(n)
+}
+
+func printReport(w io.Writer, rep *report, o options) {
+	fmt.Fprintf(w, "Load test on %s; seeded %d sessions in %.1f s; disk fsync p50 %v\n\n", rep.Machine, rep.SeedSessions,
+		rep.SeedSeconds, rep.FsyncP50.Round(time.Microsecond))
+	fmt.Fprintf(w, "%-34s %4s %9s %6s %10s %9s %9s\n", "scenario", "conc", "requests", "errors", "req/s", "p50", "p99")
+	fmt.Fprintln(w, strings.Repeat("-", 87))
+	for _, s := range rep.Scenarios {
+		fmt.Fprintln(w, s)
+	}
+	fmt.Fprintln(w)
+	if rep.AuthOverBare > 0 {
+		fmt.Fprintf(w, "middleware / no auth, req/s: median of paired rounds %.3f, totals %.3f (target ≥ 0.90: %s)\n",
+			rep.AuthOverBare, rep.AuthOverBareTotal, metOrMissed(rep.AuthOverBare >= 0.9))
+	}
+	for _, s := range rep.Scenarios {
+		if strings.HasPrefix(s.Name, "POST /refresh") {
+			fmt.Fprintf(w, "refresh rotations/s: %.0f (target ≥ 2000: %s), errors %d\n", s.PerSec, metOrMissed(s.PerSec >= 2000 && s.Errors == 0), s.Errors)
+		}
+		if s.FirstErr != "" {
+			fmt.Fprintf(w, "%s: first error: %s\n", s.Name, s.FirstErr)
+		}
+	}
+}
+
+func metOrMissed(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// row is one line of the summary table; empty cells print as "–".
+type row struct {
+	name                 string
+	ns, bytes, allocs    string
+	ratio, target, check string
+}
+
+// verdict is "met" or "MISSED", counting misses.
+type verdict struct{ missed int }
+
+func (v *verdict) of(ok bool) string {
+	if ok {
+		return "met"
+	}
+	v.missed++
+	return "MISSED"
+}
+
+func dur(ns float64) string {
+	switch {
+	case ns >= 1e9:
+		return fmt.Sprintf("%.2f s", ns/1e9)
+	case ns >= 1e6:
+		return fmt.Sprintf("%.2f ms", ns/1e6)
+	case ns >= 1e4:
+		return fmt.Sprintf("%.1f µs", ns/1e3)
+	case ns >= 1e3:
+		return fmt.Sprintf("%.2f µs", ns/1e3)
+	}
+	return fmt.Sprintf("%.0f ns", ns)
+}
+
+// cells returns a benchmark's median ns/op, B/op and allocs/op as text; ns
+// may come from another benchmark's custom unit (the paired ones).
+func (r results) cells(name string) (ns, b, allocs string) {
+	ns, b, allocs = "–", "–", "–"
+	if v, ok := r.median(name, "ns/op"); ok {
+		ns = dur(v)
+	}
+	if v, ok := r.median(name, "B/op"); ok {
+		b = fmt.Sprintf("%.0f", v)
+	}
+	if v, ok := r.median(name, "allocs/op"); ok {
+		allocs = fmt.Sprintf("%.0f", v)
+	}
+	return ns, b, allocs
+}
+
+func (r results) get(name, unit string) float64 {
+	v, _ := r.median(name, unit)
+	return v
+}
+
+// printSummary prints the tables and returns how many targets were missed.
+func printSummary(w io.Writer, r results, load *loadReport, count int) int {
+	var v verdict
+	var rows []row
+	add := func(x row) { rows = append(rows, x) }
+
+	for _, alg := range []struct{ name, raw, cold string }{
+		{"EdDSA", "RawEd25519", "VerifyColdEdDSA"}, {"ES256", "RawES256", "VerifyColdES256"},
+	} {
+		pair := "ColdVsRaw/" + alg.name
+		_, rb, ra := r.cells(alg.raw)
+		add(row{name: "verify " + alg.name + ": raw stdlib signature check", ns: dur(r.get(pair, "raw-ns/op")), bytes: rb, allocs: ra, ratio: "1.00× raw"})
+		_, cb, ca := r.cells(alg.cold)
+		ratio, ok := r.median(pair, "cold/raw")
+		add(row{name: "verify " + alg.name + ": Canopy cold (no cache)", ns: dur(r.get(pair, "cold-ns/op")), bytes: cb, allocs: ca,
+			ratio: fmt.Sprintf("%.2f× raw", ratio), target: "≤ 1.25× raw", check: v.of(ok && ratio <= 1.25)})
+	}
+	wns, wb, wa := r.cells("VerifyWarm")
+	warm, walloc := r.get("VerifyWarm", "ns/op"), r.get("VerifyWarm", "allocs/op")
+	add(row{name: "verify: Canopy warm (cache hit)", ns: wns, bytes: wb, allocs: wa,
+		ratio:  fmt.Sprintf("%.4f× raw", warm/r.get("ColdVsRaw/EdDSA", "raw-ns/op")),
+		target: "≤ 1 µs, ≤ 2 allocs", check: v.of(warm > 0 && warm <= 1000 && walloc <= 2)})
+
+	for _, fw := range []string{"nethttp", "echo"} {
+		label := map[string]string{"nethttp": "net/http", "echo": "echo"}[fw]
+		none := r.get("Middleware/"+fw+"/none", "ns/op")
+		for _, mode := range []string{"none", "cold", "warm"} {
+			name := "Middleware/" + fw + "/" + mode
+			ns, b, a := r.cells(name)
+			x := row{name: fmt.Sprintf("%s middleware, trivial handler: %s", label, mode), ns: ns, bytes: b, allocs: a}
+			if mode != "none" {
+				x.ratio = "+" + dur(r.get(name, "ns/op")-none) + " per request"
+			} else {
+				x.name = label + ", trivial handler, no auth"
+			}
+			add(x)
+		}
+	}
+	for _, alg := range []string{"EdDSA", "ES256"} {
+		ns, b, a := r.cells("Mint/" + alg)
+		add(row{name: "mint an access token (" + alg + ", claims + sign)", ns: ns, bytes: b, allocs: a})
+	}
+	for _, size := range []string{"10k", "1M"} {
+		ns, b, a := r.cells("RotateScale/sessions=" + size)
+		x := row{name: "refresh rotation, SQLite FULL sync, " + size + " sessions", ns: ns, bytes: b, allocs: a,
+			ratio: fmt.Sprintf("%.0f/s", r.get("RotateScale/sessions="+size, "rotations/s"))}
+		if size == "1M" {
+			ratio, ok := r.median("RotateScale/paired", "1M/10k")
+			x.ratio += fmt.Sprintf(", %.2f× 10k", ratio)
+			x.target, x.check = "≤ 1.3× 10k", v.of(ok && ratio <= 1.3)
+		}
+		add(x)
+	}
+	ns, b, a := r.cells("VerifyOWASP")
+	add(row{name: "login: argon2id verify (OWASP m=19 MiB t=2 p=1)", ns: ns, bytes: b, allocs: a})
+
+	fmt.Fprintf(w, "Canopy benchmarks: medians of %d rounds; ratios measured in the same process\n\n", count)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%-*s\tns/op\tB/op\tallocs/op\tratio\ttarget\tresult\t\n", nameWidth, "benchmark")
+	for _, x := range rows {
+		fmt.Fprintf(tw, "%-*s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", nameWidth, x.name, x.ns, x.bytes, x.allocs, dash(x.ratio), dash(x.target), dash(x.check))
+	}
+	_ = tw.Flush()
+
+	fmt.Fprintf(w, "\n200 concurrent logins against a real `issuer serve` (hash concurrency 4):\n")
+	if rss, ok := r.median("LoginBurst", "peak-RSS-MiB"); ok {
+		fmt.Fprintf(w, "  peak RSS %.0f MiB (target ≤ 256 MiB: %s); %0.f signed in, %.0f deliberate 503s; %.1f logins/s\n",
+			rss, v.of(rss <= 256), r.get("LoginBurst", "ok/burst"), r.get("LoginBurst", "503s/burst"), r.get("LoginBurst", "logins/s"))
+	} else {
+		fmt.Fprintf(w, "  did not run (%s)\n", v.of(false))
+	}
+	if load != nil {
+		printLoad(w, load, &v)
+	}
+	return v.missed
+}
+
+func printLoad(w io.Writer, l *loadReport, v *verdict) {
+	fmt.Fprintf(w, "\nLoad test over loopback (%d sessions seeded in %.0f s; disk fdatasync p50 %s):\n\n",
+		l.SeedSessions, l.SeedSeconds, dur(float64(l.FsyncP50)))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%-*s\tclients\treq/s\tp50\tp99\terrors\ttarget\tresult\t\n", nameWidth, "scenario")
+	for _, s := range l.Scenarios {
+		target, check := "", ""
+		switch {
+		case strings.HasPrefix(s.Name, "POST /refresh"):
+			target, check = "≥ 2000/s, 0 errors", v.of(s.PerSec >= 2000 && s.Errors == 0)
+		case s.Errors > 0:
+			check = v.of(false)
+		}
+		fmt.Fprintf(tw, "%-*s\t%d\t%.0f\t%s\t%s\t%d\t%s\t%s\t\n", nameWidth, s.Name, s.Conc, s.PerSec,
+			dur(float64(s.P50)), dur(float64(s.P99)), s.Errors, dash(target), dash(check))
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(w, "  middleware ÷ no auth, req/s: %.3f (median of paired rounds; totals %.3f) (target ≥ 0.90: %s)\n",
+		l.AuthOverBare, l.AuthOverBareTotal, v.of(l.AuthOverBare >= 0.9))
+	for _, s := range l.Scenarios {
+		if s.FirstErr != "" {
+			fmt.Fprintf(w, "  %s: first error: %s\n", s.Name, s.FirstErr)
+		}
+	}
+}
+
+func printPeers(w io.Writer, r results, count int) {
+	raw := r.get("Peers/raw-ed25519", "ns/op")
+	fmt.Fprintf(w, "Verifying one Canopy access token (EdDSA, JWKS over HTTP): medians of %d rounds\n\n", count)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%-*s\tns/op\tB/op\tallocs/op\t× raw Ed25519\t\n", nameWidth, "verifier")
+	for _, p := range []struct{ name, label string }{
+		{"raw-ed25519", "crypto/ed25519.Verify (floor)"},
+		{"canopy-cold", "Canopy sso.Verifier, cache off"},
+		{"canopy-warm", "Canopy sso.Verifier, cache hit"},
+		{"go-oidc", "coreos/go-oidc v3 IDTokenVerifier"},
+		{"jwx", "lestrrat-go/jwx v3 jwt.Parse + jwk.Cache"},
+		{"golang-jwt+keyfunc", "golang-jwt v5 + MicahParks/keyfunc v3"},
+	} {
+		name := "Peers/" + p.name
+		ns, b, a := r.cells(name)
+		fmt.Fprintf(tw, "%-*s\t%s\t%s\t%s\t%.3f\t\n", nameWidth, p.label, ns, b, a, r.get(name, "ns/op")/raw)
+	}
+	_ = tw.Flush()
+}
+
+// nameWidth left-aligns the first column (tabwriter aligns the rest right).
+const nameWidth = 52
+
+func dash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
+}

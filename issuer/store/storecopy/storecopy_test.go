@@ -1,0 +1,327 @@
+package storecopy
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/issuer/store/pgtest"
+	"github.com/canopy-sso/canopy/issuer/store/postgres"
+	"github.com/canopy-sso/canopy/issuer/store/sqlite"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+var base = time.Date(2030, 1, 2, 3, 4, 5, 123456000, time.UTC)
+
+const grace = 30 * time.Second
+
+func tok(sid string, n int) string { return fmt.Sprintf("%s-token-%d", sid, n) }
+
+func hashOf(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// bumpVersion records a schema version this program does not know, as a
+// newer issuer would.
+func bumpVersion(path string) error {
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = db.Close() }()
+	_, err = db.Exec(`INSERT INTO migrations (version, applied_at) VALUES (?, 0)`, schemaVersion+1)
+	return err
+}
+
+// seeded is what seed wrote, for comparison after the copy.
+type seeded struct {
+	path      string
+	sids      []string
+	rotatedAt time.Time // when "live" rotated to its token 2
+	secret    []byte
+}
+
+// seed writes a SQLite issuer database through the store interface: users
+// in every state, sessions in every state (one rotated twice, inside the
+// grace of its last rotation), a secret and events. The store is closed
+// afterwards unless keepOpen, as a stopped issuer leaves it.
+func seed(t *testing.T, keepOpen bool) seeded {
+	t.Helper()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "issuer.db")
+	s, err := sqlite.Open(path, sqlite.Options{Now: func() time.Time { return base }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keepOpen {
+		t.Cleanup(func() { _ = s.Close() })
+	} else {
+		defer func() { _ = s.Close() }()
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, u := range []store.User{
+		{ID: "uid-alice", Username: "alice", PasswordHash: "$argon2id$alice", CreatedAt: base},
+		{ID: "uid-bob", Username: "bob", PasswordHash: "$argon2id$bob", CreatedAt: base.Add(time.Second)},
+		{ID: "uid-carol", Username: "carol", PasswordHash: "$argon2id$carol", CreatedAt: base.Add(2 * time.Second)},
+	} {
+		must(s.CreateUser(ctx, u))
+	}
+	sess := func(uid, sid string) store.Session {
+		return store.Session{ID: sid, UserID: uid, CreatedAt: base, AuthTime: base, ExpiresAt: base.Add(720 * time.Hour),
+			LastUsedAt: base, AccessUntil: base.Add(5 * time.Minute), UserAgent: "Firefox ✓", IP: "2001:db8::1"}
+	}
+	sids := []string{"live", "logged-out", "reused", "bobs", "carols"}
+	for _, sid := range sids {
+		uid := map[string]string{"bobs": "uid-bob", "carols": "uid-carol"}[sid]
+		if uid == "" {
+			uid = "uid-alice"
+		}
+		must(s.CreateSession(ctx, sess(uid, sid), hashOf(tok(sid, 0))))
+	}
+	rotate := func(sid string, from, to int, at time.Time) error {
+		_, err := s.RotateRefresh(ctx, store.RotateRequest{PresentedHash: hashOf(tok(sid, from)), SuccessorHash: hashOf(tok(sid, to)),
+			Now: at, Grace: grace, IdleTTL: 168 * time.Hour, AccessExpiry: at.Add(5 * time.Minute)})
+		return err
+	}
+	must(s.AddGroup(ctx, "uid-alice", "admins"))
+	must(s.AddGroup(ctx, "uid-alice", "ops"))
+	must(s.SetSessionAMR(ctx, "live", []string{"pwd", "otp"}))
+	must(rotate("live", 0, 1, base.Add(time.Minute)))
+	rotatedAt := base.Add(2 * time.Minute)
+	must(rotate("live", 1, 2, rotatedAt))
+	must(s.RevokeSession(ctx, "logged-out", store.ReasonLogout, base.Add(3*time.Minute)))
+	must(rotate("reused", 0, 1, base.Add(time.Minute)))
+	if err := rotate("reused", 0, 1, base.Add(time.Hour)); !errors.Is(err, store.ErrReuse) {
+		t.Fatalf("seeding a reuse: %v", err)
+	}
+	must(s.SetDisabled(ctx, "uid-bob", true, base.Add(4*time.Minute)))
+	must(s.DeleteUser(ctx, "uid-carol", base.Add(5*time.Minute)))
+	secret, err := s.Secret(ctx, "refresh-hmac", func() ([]byte, error) { return []byte{0, 1, 2, 0xff, 'x'}, nil })
+	must(err)
+	for i, kind := range []string{"login", "login_failed", "refresh_reuse", "logout", "admin_user_delete"} {
+		must(s.AddEvent(ctx, store.Event{At: base.Add(time.Duration(i) * time.Second), Kind: kind, UserID: "uid-alice",
+			Username: "alice", SessionID: "live", IP: "192.0.2.1", UserAgent: "UA", Detail: "d" + kind}))
+	}
+	return seeded{path: path, sids: sids, rotatedAt: rotatedAt, secret: secret}
+}
+
+func openPG(t *testing.T, dsn string) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(t.Context(), dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func openSQLite(t *testing.T, path string) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestCopy(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		keepOpen bool
+	}{
+		{"source closed", false},
+		{"source still open", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := seed(t, tc.keepOpen)
+			dsn := pgtest.Start(t)
+			res, err := Copy(t.Context(), src.path, dsn)
+			if err != nil {
+				t.Fatalf("Copy: %v", err)
+			}
+			want := []Count{{"users", 3, 3}, {"user_groups", 2, 2}, {"sessions", 5, 5}, {"session_amr", 1, 1},
+				{"refresh_tokens", 8, 8}, {"secrets", 1, 1}, {"events", 5, 5}}
+			if !reflect.DeepEqual(res.Counts, want) {
+				t.Errorf("counts = %v, want %v", res.Counts, want)
+			}
+			checkSame(t, openSQLite(t, src.path), openPG(t, dsn), src)
+		})
+	}
+}
+
+// checkSame compares, through the store interface, everything seed wrote,
+// and then checks that the copied state works on the target.
+func checkSame(t *testing.T, from *sqlite.Store, to *postgres.Store, src seeded) {
+	t.Helper()
+	ctx := t.Context()
+	for _, name := range []string{"alice", "bob"} {
+		a, errA := from.UserByName(ctx, name)
+		b, errB := to.UserByName(ctx, name)
+		if errA != nil || errB != nil || !reflect.DeepEqual(a, b) {
+			t.Errorf("user %s:\nsqlite   %+v %v\npostgres %+v %v", name, a, errA, b, errB)
+		}
+	}
+	if _, err := to.UserByName(ctx, "carol"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("deleted carol on the target: %v, want ErrNotFound", err)
+	}
+	if err := to.CreateUser(ctx, store.User{ID: "uid-new", Username: "carol", CreatedAt: base}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("deleted name carol reusable on the target: %v", err)
+	}
+	for _, sid := range src.sids {
+		a, errA := from.Session(ctx, sid)
+		b, errB := to.Session(ctx, sid)
+		if errA != nil || errB != nil || !reflect.DeepEqual(a, b) {
+			t.Errorf("session %s:\nsqlite   %+v %v\npostgres %+v %v", sid, a, errA, b, errB)
+		}
+	}
+	if a, b := mustGroups(t, from, "uid-alice"), mustGroups(t, to, "uid-alice"); !reflect.DeepEqual(a, b) || len(a) != 2 {
+		t.Errorf("alice's groups: sqlite %q, postgres %q", a, b)
+	}
+	if amr, err := to.SessionAMR(ctx, "live"); err != nil || !reflect.DeepEqual(amr, []string{"pwd", "otp"}) {
+		t.Errorf("session amr on the target = %q, %v", amr, err)
+	}
+	since := base.Add(-time.Hour)
+	feedA, errA := from.RevokedSince(ctx, since)
+	feedB, errB := to.RevokedSince(ctx, since)
+	if errA != nil || errB != nil || len(feedA) != 4 || !reflect.DeepEqual(feedA, feedB) {
+		t.Errorf("revoked feed:\nsqlite   %v %v\npostgres %v %v", feedA, errA, feedB, errB)
+	}
+	evA, errA := from.Events(ctx, "", 0)
+	evB, errB := to.Events(ctx, "", 0)
+	if errA != nil || errB != nil || len(evA) != 5 || !reflect.DeepEqual(evA, evB) {
+		t.Errorf("events:\nsqlite   %v %v\npostgres %v %v", evA, errA, evB, errB)
+	}
+	noGen := func() ([]byte, error) { return nil, errors.New("the secret must have been copied") }
+	if got, err := to.Secret(ctx, "refresh-hmac", noGen); err != nil || !bytes.Equal(got, src.secret) {
+		t.Errorf("secret on the target = %x, %v; want %x", got, err, src.secret)
+	}
+
+	// The rotation state came along: inside the grace of the last rotation
+	// the predecessor converges on the same successor, the current token
+	// rotates on, and an older token is reuse.
+	req := func(from, to int, at time.Time) store.RotateRequest {
+		return store.RotateRequest{PresentedHash: hashOf(tok("live", from)), SuccessorHash: hashOf(tok("live", to)),
+			Now: at, Grace: grace, IdleTTL: 168 * time.Hour, AccessExpiry: at.Add(5 * time.Minute)}
+	}
+	if res, err := to.RotateRefresh(ctx, req(1, 2, src.rotatedAt.Add(10*time.Second))); err != nil || res.Outcome != store.Converged {
+		t.Errorf("predecessor inside the grace on the target: %v, %v; want Converged", res.Outcome, err)
+	}
+	if res, err := to.RotateRefresh(ctx, req(2, 3, src.rotatedAt.Add(20*time.Second))); err != nil || res.Outcome != store.Rotated {
+		t.Errorf("current token on the target: %v, %v; want Rotated", res.Outcome, err)
+	}
+	if _, err := to.RotateRefresh(ctx, req(0, 1, src.rotatedAt.Add(30*time.Second))); !errors.Is(err, store.ErrReuse) {
+		t.Errorf("ancestor on the target: %v, want ErrReuse", err)
+	}
+	// New events follow the copied ones.
+	if err := to.AddEvent(ctx, store.Event{Kind: "after"}); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := to.Events(ctx, "", 1); err != nil || len(ev) != 1 || ev[0].Kind != "after" || ev[0].ID <= evA[0].ID {
+		t.Errorf("first new event on the target = %+v, %v; want an id after %d", ev, err, evA[0].ID)
+	}
+}
+
+func mustGroups(t *testing.T, s store.Store, userID string) []string {
+	t.Helper()
+	g, err := s.Groups(t.Context(), userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// TestCopyRefusesNonEmpty: a second copy into the same database is refused
+// and changes nothing.
+func TestCopyRefusesNonEmpty(t *testing.T) {
+	src := seed(t, false)
+	dsn := pgtest.Start(t)
+	if _, err := Copy(t.Context(), src.path, dsn); err != nil {
+		t.Fatalf("first Copy: %v", err)
+	}
+	pg := openPG(t, dsn)
+	if err := pg.AddEvent(t.Context(), store.Event{Kind: "marker"}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := pg.Events(t.Context(), "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Copy(t.Context(), src.path, dsn)
+	if !errors.Is(err, ErrTargetNotEmpty) || !strings.Contains(err.Error(), "3 users") {
+		t.Fatalf("second Copy: %v, want ErrTargetNotEmpty naming what is there", err)
+	}
+	after, err := pg.Events(t.Context(), "", 0)
+	if err != nil || !reflect.DeepEqual(before, after) {
+		t.Fatalf("the refused copy changed the target: %v", err)
+	}
+}
+
+// TestCopyReplacesSecrets: an issuer that only started on the target made
+// its own secrets; the copied sessions need the source's.
+func TestCopyReplacesSecrets(t *testing.T) {
+	src := seed(t, false)
+	dsn := pgtest.Start(t)
+	pg := openPG(t, dsn)
+	if _, err := pg.Secret(t.Context(), "refresh-hmac", func() ([]byte, error) { return []byte("target's own"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Copy(t.Context(), src.path, dsn)
+	if err != nil {
+		t.Fatalf("Copy: %v", err)
+	}
+	if !reflect.DeepEqual(res.ReplacedSecrets, []string{"refresh-hmac"}) {
+		t.Errorf("ReplacedSecrets = %q", res.ReplacedSecrets)
+	}
+	got, err := openPG(t, dsn).Secret(t.Context(), "refresh-hmac", nil)
+	if err != nil || !bytes.Equal(got, src.secret) {
+		t.Fatalf("secret after the copy = %q, %v; want the source's", got, err)
+	}
+}
+
+func TestCopyErrors(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.db")
+	if err := os.WriteFile(garbage, bytes.Repeat([]byte("not a database\n"), 100), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	newer := seed(t, false).path
+	if err := bumpVersion(newer); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, path, want string
+	}{
+		{"missing source", filepath.Join(dir, "nope.db"), "no such file"},
+		{"not a database", garbage, "not a database"},
+		{"newer source schema", newer, fmt.Sprintf("schema version %d", schemaVersion+1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dsn := pgtest.Start(t)
+			_, err := Copy(t.Context(), tc.path, dsn)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Copy: %v, want an error containing %q", err, tc.want)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "nope.db")); !errors.Is(err, os.ErrNotExist) {
+				t.Error("Copy created the missing source file")
+			}
+		})
+	}
+}

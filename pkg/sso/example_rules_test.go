@@ -1,0 +1,41 @@
+package sso_test
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/canopy-sso/canopy/pkg/sso"
+)
+
+// Protect an admin area: members of the admins group only, signed in with a
+// one-time code or a passkey within the last ten minutes. Non-members get a
+// 403; members whose sign-in is weaker or older are sent to sign in again.
+func ExampleAllOf() {
+	rule := sso.AllOf(
+		sso.RequireGroup("admins"),
+		sso.RequireAMR(sso.AMROTP, sso.AMRHardware),
+		sso.MaxAuthAge(10*time.Minute),
+	)
+	cfg := sso.MiddlewareConfig{Authorize: rule}
+	_ = cfg // client.Middleware(cfg), as in the example of New
+}
+
+// A rule is a plain function of the request and the verified claims.
+func ExampleRequireGroup() {
+	rule := sso.RequireGroup("ops")
+	fmt.Println(rule(nil, &sso.Claims{Username: "alice", Groups: []string{"dev"}}))
+	fmt.Println(rule(nil, &sso.Claims{Username: "bob", Groups: []string{"dev", "ops"}}))
+	// Output:
+	// sso: forbidden: You need to be in group ops.
+	// <nil>
+}
+
+// A weaker sign-in is not refused outright: the user is asked to step up.
+func ExampleRequireAMR() {
+	rule := sso.RequireAMR(sso.AMRHardware)
+	err := rule(nil, &sso.Claims{Username: "alice", AMR: []string{"pwd"}})
+	var su *sso.StepUpError
+	fmt.Println(errors.As(err, &su), su.AMR)
+	// Output: true [hwk]
+}

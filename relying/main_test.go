@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/canopy-sso/canopy/pkg/sso"
+)
+
+func noEnv(string) (string, bool) { return "", false }
+
+// TestRuleFlags: the access-rule flags are validated with every other
+// problem at once, before anything is served.
+func TestRuleFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want []string // in stderr, with exit code 2
+	}{
+		{"bad group", []string{"--require-group", "admins,Ops"}, []string{"--require-group", "Ops"}},
+		{"bad method", []string{"--require-amr", "otp,sms"}, []string{`--require-amr "sms"`}},
+		{"negative age", []string{"--max-auth-age", "-1m"}, []string{"--max-auth-age -1m0s"}},
+		{"all at once", []string{"--require-group", "-x", "--require-amr", "totp", "--max-auth-age", "-1s", "--leeway", "1h"},
+			[]string{"--require-group", "--require-amr", "--max-auth-age", "--leeway"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			if code := run(context.Background(), tc.args, noEnv, &out, &errb); code != 2 {
+				t.Fatalf("exit %d, want 2\n%s", code, errb.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errb.String(), w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errb.String())
+				}
+			}
+		})
+	}
+	var help bytes.Buffer
+	if code := run(context.Background(), []string{"--help"}, noEnv, &help, &help); code != 0 {
+		t.Fatalf("--help: exit %d", code)
+	}
+	for _, f := range []string{"--require-group", "--require-amr", "--max-auth-age"} {
+		if !strings.Contains(help.String(), f) {
+			t.Errorf("--help does not document %s", f)
+		}
+	}
+}
+
+// TestRuleFromFlags: the flags become one rule, all of whose parts apply.
+func TestRuleFromFlags(t *testing.T) {
+	base := options{host: "{username}.domain.localhost", issuer: "http://domain.localhost:8080", logFormat: "text",
+		revocationPoll: time.Second}
+	o := base
+	o.requireGroup, o.requireAMR, o.maxAuthAge = "admins, ops", "otp,hwk", 10*time.Minute
+	cfg, err := o.validate()
+	if err != nil || cfg.Rule == nil {
+		t.Fatalf("validate: %v, rule %v", err, cfg.Rule)
+	}
+	fresh := time.Now().Add(-time.Minute).Unix()
+	r := httptest.NewRequest("GET", "http://alice.domain.localhost/", nil)
+	for _, tc := range []struct {
+		name   string
+		claims sso.Claims
+		want   error
+	}{
+		{"all met", sso.Claims{Groups: []string{"ops"}, AMR: []string{"pwd", "otp"}, AuthTime: fresh}, nil},
+		{"no group", sso.Claims{AMR: []string{"hwk"}, AuthTime: fresh}, sso.ErrForbidden},
+		{"password only", sso.Claims{Groups: []string{"admins"}, AMR: []string{"pwd"}, AuthTime: fresh}, sso.ErrStepUp},
+		{"too old", sso.Claims{Groups: []string{"admins"}, AMR: []string{"hwk"}, AuthTime: fresh - 3600}, sso.ErrStepUp},
+	} {
+		if err := cfg.Rule(r, &tc.claims); (tc.want == nil) != (err == nil) || (tc.want != nil && !errors.Is(err, tc.want)) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if cfg, err := base.validate(); err != nil || cfg.Rule != nil {
+		t.Errorf("no rule flags: rule %v, %v; want none", cfg.Rule, err)
+	}
+}
