@@ -48,6 +48,8 @@ test: fmt-check vet staticcheck
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 		command -v google-chrome >/dev/null 2>&1 || \
 		echo "*** BROWSER TESTS WILL BE SKIPPED: no Chromium found (Debian: apt-get install chromium) ***"
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
+		echo "*** POSTGRESQL TESTS WILL BE SKIPPED: no PostgreSQL found (Debian: apt-get install postgresql) ***"
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 # The benchmarks and the load test, summarised in one table of medians,
