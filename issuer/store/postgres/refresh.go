@@ -35,13 +35,8 @@ import (
 // With store.ErrReuse and store.ErrSessionEnded the result still carries the
 // session and its user, so the caller can record who was affected.
 func (s *Store) RotateRefresh(ctx context.Context, r store.RotateRequest) (store.RotateResult, error) {
-	switch {
-	case r.PresentedHash == "":
-		return store.RotateResult{}, fmt.Errorf("postgres: rotate refresh: empty token hash: %w", store.ErrNotFound)
-	case r.SuccessorHash == "" || r.SuccessorHash == r.PresentedHash:
-		return store.RotateResult{}, errors.New("postgres: rotate refresh: successor hash empty or equal to the presented one")
-	case r.Now.IsZero():
-		return store.RotateResult{}, errors.New("postgres: rotate refresh: no time given")
+	if err := r.Check(); err != nil {
+		return store.RotateResult{}, err
 	}
 	now := trunc(r.Now)
 	var (
@@ -55,30 +50,24 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.RotateRequest) (store
 			return err
 		}
 		res = store.RotateResult{Session: row.session(), User: u.user()}
-		if !res.Session.Active(now, r.IdleTTL) || u.Disabled || u.DeletedAt != nil {
+		switch r.Decide(row.state(res.Session, res.User), now) {
+		case store.StepEnded:
 			return fmt.Errorf("postgres: rotate refresh: session %q: %w", row.ID, store.ErrSessionEnded)
-		}
-
-		switch {
-		case r.PresentedHash == row.CurrentHash:
+		case store.StepRotate:
 			if err := rotate(ctx, tx, row.ID, r.PresentedHash, r.SuccessorHash, now, r.AccessExpiry); err != nil {
 				return err
 			}
 			res.Outcome = store.Rotated
-		case r.PresentedHash == row.PrevHash && row.RotatedAt != nil && now.Sub(fromDB(*row.RotatedAt)) <= max(r.Grace, 0):
-			if r.SuccessorHash != row.CurrentHash {
-				// The caller derived another successor from the same token: its
-				// HMAC secret differs from the one that rotated. Revoking would
-				// punish the user for a server misconfiguration.
-				return fmt.Errorf("postgres: rotate refresh: session %q: derived successor differs from the stored one (secret mismatch?)", row.ID)
-			}
+		case store.StepConverge:
 			if _, err := tx.ExecContext(ctx, `UPDATE sessions
 				SET last_used_at = GREATEST(last_used_at, $1), access_until = GREATEST(access_until, $2)
 				WHERE id = $3`, toDB(now), toDB(r.AccessExpiry), row.ID); err != nil {
 				return wrap("rotate refresh: record use", err)
 			}
 			res.Outcome = store.Converged
-		default:
+		case store.StepMismatch:
+			return fmt.Errorf("postgres: rotate refresh: session %q: derived successor differs from the stored one (secret mismatch?)", row.ID)
+		case store.StepReuse:
 			if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = $1, revoke_reason = $2
 				WHERE id = $3 AND revoked_at IS NULL`, toDB(now), store.ReasonReuse, row.ID); err != nil {
 				return wrap("rotate refresh: revoke on reuse", err)

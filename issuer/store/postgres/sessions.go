@@ -232,3 +232,13 @@ func (s *Store) Sweep(ctx context.Context, before time.Time, limit int) (int, er
 	}
 	return int(n), nil
 }
+
+// state is the row's refresh state for store.RotateRequest.Decide.
+func (r sessionRow) state(sess store.Session, u store.User) store.RotationState {
+	st := store.RotationState{Session: sess, User: u, CurrentHash: r.CurrentHash, PrevHash: r.PrevHash}
+	if r.RotatedAt != nil {
+		t := fromDB(*r.RotatedAt)
+		st.RotatedAt = &t
+	}
+	return st
+}

@@ -32,13 +32,8 @@ import (
 // With store.ErrReuse and store.ErrSessionEnded the result still carries the
 // session and its user, so the caller can record who was affected.
 func (s *Store) RotateRefresh(ctx context.Context, r store.RotateRequest) (store.RotateResult, error) {
-	switch {
-	case r.PresentedHash == "":
-		return store.RotateResult{}, fmt.Errorf("sqlite: rotate refresh: empty token hash: %w", store.ErrNotFound)
-	case r.SuccessorHash == "" || r.SuccessorHash == r.PresentedHash:
-		return store.RotateResult{}, errors.New("sqlite: rotate refresh: successor hash empty or equal to the presented one")
-	case r.Now.IsZero():
-		return store.RotateResult{}, errors.New("sqlite: rotate refresh: no time given")
+	if err := r.Check(); err != nil {
+		return store.RotateResult{}, err
 	}
 	now := trunc(r.Now)
 	var (
@@ -51,25 +46,19 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.RotateRequest) (store
 			return err
 		}
 		res = store.RotateResult{Session: row.session(), User: u.user()}
-		if !res.Session.Active(now, r.IdleTTL) || u.Disabled || u.DeletedAt.Valid {
+		switch r.Decide(row.state(res.Session, res.User), now) {
+		case store.StepEnded:
 			return fmt.Errorf("sqlite: rotate refresh: session %q: %w", row.ID, store.ErrSessionEnded)
-		}
-
-		switch {
-		case r.PresentedHash == row.CurrentHash:
+		case store.StepRotate:
 			if err := rotate(ctx, tx, row, r.PresentedHash, r.SuccessorHash, now); err != nil {
 				return err
 			}
 			res.Outcome = store.Rotated
-		case r.PresentedHash == row.PrevHash && row.RotatedAt.Valid && now.Sub(fromDB(row.RotatedAt.Int64)) <= max(r.Grace, 0):
-			if r.SuccessorHash != row.CurrentHash {
-				// The caller derived another successor from the same token: its
-				// HMAC secret differs from the one that rotated. Revoking would
-				// punish the user for a server misconfiguration.
-				return fmt.Errorf("sqlite: rotate refresh: session %q: derived successor differs from the stored one (secret mismatch?)", row.ID)
-			}
+		case store.StepConverge:
 			res.Outcome = store.Converged
-		default:
+		case store.StepMismatch:
+			return fmt.Errorf("sqlite: rotate refresh: session %q: derived successor differs from the stored one (secret mismatch?)", row.ID)
+		case store.StepReuse:
 			if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = ?
 				WHERE id = ? AND revoked_at IS NULL`, toDB(now), store.ReasonReuse, row.ID); err != nil {
 				return wrap("rotate refresh: revoke on reuse", err)

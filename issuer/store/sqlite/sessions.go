@@ -234,3 +234,9 @@ func wrapIf(op string, err error) error {
 	}
 	return wrap(op, err)
 }
+
+// state is the row's refresh state for store.RotateRequest.Decide.
+func (r sessionRow) state(sess store.Session, u store.User) store.RotationState {
+	return store.RotationState{Session: sess, User: u, CurrentHash: r.CurrentHash, PrevHash: r.PrevHash,
+		RotatedAt: fromNullDB(r.RotatedAt)}
+}
