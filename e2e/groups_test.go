@@ -45,6 +45,13 @@ func TestGroupRule(t *testing.T) {
 	if r := carol.api(http.MethodGet, app+"api"); r.status != http.StatusForbidden || strings.TrimSpace(r.body) != `{"error":"forbidden"}` {
 		t.Fatalf("API as carol: %d %s", r.status, r.body)
 	}
+	// Forward auth applies the rule too: 403 for carol, 200 with the headers for bob.
+	if r := carol.api(http.MethodGet, app+".canopy/auth"); r.status != http.StatusForbidden {
+		t.Fatalf("forward auth as carol: %d", r.status)
+	}
+	if r := bob.api(http.MethodGet, app+".canopy/auth"); r.status != http.StatusOK || r.header.Get("X-Canopy-User") != "bob" {
+		t.Fatalf("forward auth as bob: %d %q", r.status, r.header.Get("X-Canopy-User"))
+	}
 	if _, ok := checkToken(t, s, carol.cookie(app, "canopy").Value, "carol")["groups"]; ok {
 		t.Fatal("carol's token has a groups claim, though she is in no group")
 	}
@@ -81,6 +88,10 @@ func TestStepUpRule(t *testing.T) {
 		!strings.Contains(r.header.Get("WWW-Authenticate"), `error="insufficient_user_authentication"`) ||
 		!strings.Contains(r.body, `"required_amr":["otp","hwk"]`) {
 		t.Fatalf("API step-up: %d %q %s", r.status, r.header.Get("WWW-Authenticate"), r.body)
+	}
+	fa := b.api(http.MethodGet, app+".canopy/auth")
+	if fa.status != http.StatusUnauthorized || !strings.Contains(fa.header.Get("X-Canopy-Login-Url"), "/login?prompt=login&return_to=") {
+		t.Fatalf("forward auth step-up: %d %q", fa.status, fa.header.Get("X-Canopy-Login-Url"))
 	}
 	page := b.navigate(r.location)
 	if page.status != http.StatusOK || !strings.Contains(page.body, "confirm it is you") {

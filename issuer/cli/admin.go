@@ -15,7 +15,7 @@ import (
 
 func (inv *invocation) user(ctx context.Context) error {
 	if len(inv.args) == 0 {
-		return usagef("user needs a command: add, disable, enable, set-password, delete or list")
+		return usagef("user needs a command: add, disable, enable, set-password, reset-factors, delete or list")
 	}
 	cmd, args := inv.args[0], inv.args[1:]
 	want := 1
@@ -23,7 +23,7 @@ func (inv *invocation) user(ctx context.Context) error {
 		want = 0
 	}
 	switch cmd {
-	case "add", "disable", "enable", "set-password", "delete", "list":
+	case "add", "disable", "enable", "set-password", "reset-factors", "delete", "list":
 	default:
 		return usagef("unknown user command %q", cmd)
 	}
@@ -114,6 +114,13 @@ func (inv *invocation) user(ctx context.Context) error {
 		}
 		inv.audit(ctx, e, "password_change", u)
 		fmt.Fprintf(out, "set the password of %s; every session of theirs has ended\n", name)
+	case "reset-factors":
+		what, err := resetFactors(ctx, e.store, u)
+		if err != nil {
+			return err
+		}
+		inv.auditDetail(ctx, e, "admin_reset_factors", u, "removed "+what)
+		fmt.Fprintf(out, "removed %s of %s; their password alone signs in again\n", what, name)
 	case "delete":
 		if err := e.store.DeleteUser(ctx, u.ID, now); err != nil {
 			return err

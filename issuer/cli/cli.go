@@ -161,6 +161,8 @@ Commands:
   disable NAME         disable a user and end their sessions
   enable NAME          enable a disabled user
   set-password NAME    set a new password (first line of stdin) and end every session
+  reset-factors NAME   remove the user's authenticator app, passkeys and recovery codes
+                       (they lost them all); sessions stay
   delete NAME          delete a user; the name stays reserved forever
   list                 list users
 
@@ -198,7 +200,7 @@ Commands:
 `)
 	default:
 		b.WriteString(`Usage: issuer [serve] [flags]
-       issuer user add|disable|enable|set-password|delete NAME [flags]
+       issuer user add|disable|enable|set-password|reset-factors|delete NAME [flags]
        issuer user list [flags]
        issuer group add|remove USER GROUP [flags]
        issuer group list [USER] [flags]

@@ -4,6 +4,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/canopy-sso/canopy/issuer/store"
 )
 
 // TestGroups walks the group commands in order: each step's exit code and
@@ -94,5 +97,51 @@ func TestCheckGroupsBudget(t *testing.T) {
 				t.Fatalf("checkGroups = %q, %v; want %d groups", got, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestResetFactors: `user reset-factors` removes every second factor, so
+// the password alone signs in again.
+func TestResetFactors(t *testing.T) {
+	dir := t.TempDir()
+	flags := []string{"--db", filepath.Join(dir, "db"), "--keys", filepath.Join(dir, "keys")}
+	if code, _, errOut := run(t, "secret password\n", append([]string{"user", "add", "alice"}, flags...)...); code != ExitOK {
+		t.Fatalf("user add: %s", errOut)
+	}
+	s, err := openStore(flags[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	u, _ := s.UserByName(ctx, "alice")
+	if err := s.EnableTOTP(ctx, store.TOTP{UserID: u.ID, Secret: "JBSWY3DPEHPK3PXP", CreatedAt: time.Now()}, []string{"h1"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"k1", "k2"} {
+		if err := s.AddPasskey(ctx, store.Passkey{ID: id, UserID: u.ID, Credential: "{}", CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = s.Close()
+	code, out, errOut := run(t, "", append([]string{"user", "reset-factors", "alice"}, flags...)...)
+	if code != ExitOK || !strings.Contains(out, "the authenticator app, 2 passkey(s) and the recovery codes") {
+		t.Fatalf("reset-factors: %d %q %q", code, out, errOut)
+	}
+	s, err = openStore(flags[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, terr := s.TOTP(ctx, u.ID)
+	keys, _ := s.Passkeys(ctx, u.ID)
+	left, _ := s.RecoveryCodesLeft(ctx, u.ID)
+	if terr == nil || len(keys) != 0 || left != 0 {
+		t.Fatalf("after reset: totp %v, %d passkeys, %d codes", terr, len(keys), left)
+	}
+	if code, out, _ := run(t, "", append([]string{"user", "reset-factors", "alice"}, flags...)...); code != ExitOK || !strings.Contains(out, "no authenticator app, 0 passkey(s)") {
+		t.Fatalf("second reset: %d %q", code, out)
+	}
+	if code, _, _ := run(t, "", append([]string{"user", "reset-factors", "nobody"}, flags...)...); code != ExitFailure {
+		t.Fatalf("unknown user: %d", code)
 	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -32,18 +33,28 @@ func (s *Server) account(c echo.Context) error {
 		}
 		return c.Redirect(http.StatusSeeOther, "/login?return_to="+url.QueryEscape(self))
 	}
+	d, err := s.accountData(c, cur)
+	if err != nil {
+		return err
+	}
+	return s.page(c, http.StatusOK, "account", d)
+}
+
+// accountData is what the account page shows.
+func (s *Server) accountData(c echo.Context, cur *current) (pageData, error) {
 	ctx := c.Request().Context()
 	now := s.now()
 	sessions, err := s.store.ListSessions(ctx, cur.User.ID, now, s.cfg.IdleTTL)
 	if err != nil {
-		return err
+		return pageData{}, err
 	}
 	events, err := s.store.Events(ctx, cur.User.ID, 15)
 	if err != nil {
-		return err
+		return pageData{}, err
 	}
 	d := pageData{User: cur.User.Username, CSRF: s.ensureCSRF(c), Now: now,
-		UserPage: s.userPage(cur.User.Username)}
+		UserPage: s.userPage(cur.User.Username), Recent: now.Sub(cur.Session.AuthTime) <= recentAuth,
+		AccountURL: s.cfg.URL + "/"}
 	for _, ss := range sessions {
 		d.Sessions = append(d.Sessions, sessionView{ID: ss.ID, Device: device(ss.UserAgent), IP: ss.IP,
 			Created: ss.CreatedAt, LastUsed: ss.LastUsedAt, Current: ss.ID == cur.Session.ID})
@@ -51,7 +62,22 @@ func (s *Server) account(c echo.Context) error {
 	for _, e := range events {
 		d.Events = append(d.Events, eventView{At: e.At, What: describe(e), IP: e.IP})
 	}
-	return s.page(c, http.StatusOK, "account", d)
+	t, err := s.store.TOTP(ctx, cur.User.ID)
+	switch {
+	case err == nil:
+		d.TOTPOn, d.TOTPSince = true, t.CreatedAt
+	case !errors.Is(err, store.ErrNotFound):
+		return pageData{}, err
+	}
+	if d.RecoveryLeft, err = s.store.RecoveryCodesLeft(ctx, cur.User.ID); err != nil {
+		return pageData{}, err
+	}
+	keys, err := s.store.Passkeys(ctx, cur.User.ID)
+	if err != nil {
+		return pageData{}, err
+	}
+	d.PasskeyCount = len(keys)
+	return d, nil
 }
 
 // userPage is the user's own host under the cookie domain, on the issuer's scheme.
@@ -139,6 +165,24 @@ func describe(e store.Event) string {
 		return "Session ended: a stolen or replayed sign-in token was detected"
 	case "password_change":
 		return "Password changed"
+	case "password_change_failed":
+		return "Failed attempt to change the password"
+	case "totp_enabled":
+		return "Authenticator app turned on"
+	case "totp_disabled":
+		return "Authenticator app turned off"
+	case "second_factor_failed":
+		return "Wrong code at sign-in"
+	case "second_factor_throttled":
+		return "Sign-in codes paused after too many wrong ones"
+	case "recovery_code_used":
+		return "Recovery code used"
+	case "recovery_codes_replaced":
+		return "New recovery codes made"
+	case "passkey_added":
+		return "Passkey added: " + e.Detail
+	case "passkey_removed":
+		return "Passkey removed"
 	}
 	return e.Kind
 }

@@ -56,6 +56,7 @@ type options struct {
 	trustedProxies string
 	params         *password.Params     // nil means cheapParams
 	noThrottle     bool                 // throttle.InsecureDisabled()
+	noFactorLimit  bool                 // second factors unthrottled too
 	mutate         func(*config.Config) // last word on the config
 	dir            string               // for the database and keys; "" means t.TempDir()
 }
@@ -134,8 +135,12 @@ func newHarness(t testing.TB, o options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var factorLim *throttle.Limiter
+	if o.noFactorLimit {
+		factorLim = throttle.InsecureDisabled()
+	}
 	srv, err := New(context.Background(), Deps{
-		Config: cfg, Store: st, Keys: kd, Hasher: hasher, Throttle: lim, Names: names,
+		Config: cfg, Store: st, Keys: kd, Hasher: hasher, Throttle: lim, Names: names, FactorThrottle: factorLim,
 		Log: slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Now: clock.Now,
 	})
@@ -282,8 +287,8 @@ func (b *browser) token() string {
 func (b *browser) login(name, pw string) *response {
 	b.h.t.Helper()
 	r := b.post("/login", url.Values{"username": {name}, "password": {pw}, "csrf_token": {b.token()}})
-	if r.StatusCode != http.StatusSeeOther {
-		b.h.t.Fatalf("login %s: status %d, want 303; body:\n%s", name, r.StatusCode, r.body)
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") == "/login/otp" {
+		b.h.t.Fatalf("login %s: status %d to %q, want 303 and a session; body:\n%s", name, r.StatusCode, r.Header.Get("Location"), r.body)
 	}
 	return r
 }

@@ -60,9 +60,9 @@ func readHostile(t *testing.T) []hostileRow {
 
 var repeatPattern = regexp.MustCompile(`\{(\d+)\*([^}]*)\}`)
 
-// expand fills in {csrf} and {N*TEXT}.
-func expand(s, csrf string) string {
-	s = strings.ReplaceAll(s, "{csrf}", csrf)
+// expand fills in {csrf}, {origin} and {N*TEXT}.
+func expand(s, csrf, origin string) string {
+	s = strings.ReplaceAll(strings.ReplaceAll(s, "{csrf}", csrf), "{origin}", origin)
 	return repeatPattern.ReplaceAllStringFunc(s, func(m string) string {
 		sub := repeatPattern.FindStringSubmatch(m)
 		n, _ := strconv.Atoi(sub[1])
@@ -96,10 +96,10 @@ func TestHostileRequests(t *testing.T) {
 				b.login("alice", "correct-horse")
 			}
 			tok := b.token()
-			req := request{method: row.method, target: expand(row.target, tok), header: http.Header{}}
+			req := request{method: row.method, target: expand(row.target, tok, h.origin()), header: http.Header{}}
 			chunked := false
 			if row.header != "" {
-				for _, line := range strings.Split(expand(row.header, tok), "\n") {
+				for _, line := range strings.Split(expand(row.header, tok, h.origin()), "\n") {
 					name, value, ok := strings.Cut(line, ": ")
 					if !ok {
 						t.Fatalf("line %d: header %q is not Name: value", row.line, line)
@@ -112,7 +112,7 @@ func TestHostileRequests(t *testing.T) {
 				}
 			}
 			if row.body != "" {
-				var body io.Reader = strings.NewReader(expand(row.body, tok))
+				var body io.Reader = strings.NewReader(expand(row.body, tok, h.origin()))
 				if chunked {
 					body = io.MultiReader(body) // hides the length: sent chunked
 				}

@@ -100,6 +100,18 @@ func (s *Server) login(c echo.Context) error {
 		return fail(metrics.LoginFailure)
 	}
 	s.throttle.Success(account, addr)
+	second, err := s.hasSecondFactor(c, u)
+	if err != nil {
+		return err
+	}
+	if second {
+		// No session yet: the second factor completes the sign-in.
+		if err := s.startPending(c, u, pendingData{ReturnTo: returnTo, AMR: []string{store.AMRPassword}}); err != nil {
+			return err
+		}
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return c.Redirect(http.StatusSeeOther, "/login/otp")
+	}
 	s.metrics.Login(metrics.LoginSuccess)
 	sess, err := s.startSession(c, u, []string{store.AMRPassword})
 	if err != nil {

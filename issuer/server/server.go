@@ -4,9 +4,12 @@ package server
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
@@ -40,6 +44,9 @@ type Deps struct {
 	Log      *slog.Logger
 	Metrics  *metrics.Issuer  // nil records nothing
 	Now      func() time.Time // time.Now when nil
+	// FactorThrottle limits second-factor attempts; nil means a limiter
+	// stricter per account than the password one, on Now.
+	FactorThrottle *throttle.Limiter
 }
 
 // Server serves the issuer's endpoints.
@@ -50,16 +57,20 @@ type Server struct {
 	keys     *keys.Dir
 	hasher   *password.Hasher
 	throttle *throttle.Limiter
-	names    *username.Rules
-	tmpl     *web.Templates
-	returns  returnurl.Policy
-	verifier *sso.Verifier
-	log      *slog.Logger
-	metrics  *metrics.Issuer
-	now      func() time.Time
+	// factorThrottle limits TOTP and recovery-code attempts.
+	factorThrottle *throttle.Limiter
+	names          *username.Rules
+	tmpl           *web.Templates
+	returns        returnurl.Policy
+	verifier       *sso.Verifier
+	log            *slog.Logger
+	metrics        *metrics.Issuer
+	now            func() time.Time
 
 	refreshKey []byte // HMAC key deriving successor refresh tokens, shared by every instance
 	csrfKey    []byte
+	mfaKey     []byte // HMAC key of pending sign-ins and TOTP enrolments
+	webauthn   *webauthn.WebAuthn
 	origin     string // the issuer's own origin, for Origin checks
 	csp        string
 }
@@ -80,7 +91,10 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		cfg: d.Config, cookies: d.Config.Cookies(), store: d.Store, keys: d.Keys, hasher: d.Hasher,
 		throttle: d.Throttle, names: d.Names, tmpl: tmpl, log: d.Log, metrics: d.Metrics, now: d.Now,
 		returns: returnurl.Policy{Domain: d.Config.CookieDomain, AllowHTTP: !d.Config.Secure()},
-		origin:  d.Config.URL,
+		origin:  d.Config.URL, factorThrottle: d.FactorThrottle,
+	}
+	if s.factorThrottle == nil {
+		s.factorThrottle = throttle.New(factorThrottleConfig(d.Now))
 	}
 	gen := func() ([]byte, error) {
 		b := make([]byte, 32)
@@ -93,6 +107,14 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	if s.csrfKey, err = d.Store.Secret(ctx, "csrf-hmac", gen); err != nil {
 		return nil, fmt.Errorf("server: csrf secret: %w", err)
 	}
+	// Derived rather than one more stored secret: a separate key for a
+	// separate purpose, with nothing more to create, copy or back up.
+	kdf := hmac.New(sha256.New, s.csrfKey)
+	kdf.Write([]byte("canopy second-factor key"))
+	s.mfaKey = kdf.Sum(nil)
+	if s.webauthn, err = newWebAuthn(d.Config.CookieDomain, s.origin); err != nil {
+		return nil, err
+	}
 	s.verifier, err = sso.NewVerifier(&dirKeySet{dir: d.Keys}, sso.Config{
 		Issuer: d.Config.URL, Audience: d.Config.CookieDomain, Leeway: -1, MaxTokenAge: config.MaxAccessTTL,
 		CacheSize: 10_000, Now: d.Now,
@@ -103,7 +125,9 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	scheme := d.Config.Scheme()
 	// form-action must also allow the 303 after a form post, which goes to any
 	// host under the cookie domain (Chromium applies form-action to redirects).
-	s.csp = fmt.Sprintf("default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; "+
+	// script-src and connect-src: /static/passkeys.js and its fetch() calls
+	// to /webauthn/; no inline script anywhere.
+	s.csp = fmt.Sprintf("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; base-uri 'none'; "+
 		"frame-ancestors 'none'; form-action 'self' %[1]s://%[2]s:* %[1]s://*.%[2]s:*", scheme, d.Config.CookieDomain)
 	if d.Config.Secure() {
 		s.csp = strings.ReplaceAll(s.csp, ":*", "")
@@ -132,6 +156,8 @@ func (s *Server) Handler() http.Handler {
 
 	e.GET("/login", s.loginForm)
 	e.POST("/login", s.login, s.parseForm)
+	e.GET("/login/otp", s.secondFactorForm)
+	e.POST("/login/otp", s.secondFactor, s.parseForm)
 	e.GET("/register", s.registerForm)
 	e.POST("/register", s.register, s.parseForm)
 	e.GET("/refresh", s.refreshRedirect)
@@ -141,6 +167,19 @@ func (s *Server) Handler() http.Handler {
 	e.POST("/logout", s.logout, s.parseForm)
 	e.GET("/", s.account)
 	e.POST("/account/signout", s.signOutSession, s.parseForm)
+	e.GET("/account/totp", s.totpForm)
+	e.POST("/account/totp", s.enableTOTP, s.parseForm)
+	e.POST("/account/totp/remove", s.removeTOTP, s.parseForm)
+	e.POST("/account/recovery-codes", s.newRecoveryCodes, s.parseForm)
+	e.POST("/account/password", s.changePassword, s.parseForm)
+	e.GET("/account/passkeys", s.passkeysPage)
+	e.POST("/account/passkeys/remove", s.removePasskey, s.parseForm)
+	e.POST("/webauthn/register/begin", s.passkeyRegisterBegin)
+	e.POST("/webauthn/register/finish", s.passkeyRegisterFinish)
+	e.POST("/webauthn/login/begin", s.passkeyLoginBegin)
+	e.POST("/webauthn/login/finish", s.passkeyLoginFinish)
+	e.POST("/webauthn/2fa/begin", s.passkeySecondBegin)
+	e.POST("/webauthn/2fa/finish", s.passkeySecondFinish)
 	return e
 }
 
@@ -245,7 +284,8 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	if code >= 500 {
 		s.log.Error("request failed", "path", c.Request().URL.Path, "err", err)
 	}
-	if strings.HasPrefix(c.Request().URL.Path, "/.well-known/") || c.Request().Method == http.MethodPost && c.Request().URL.Path == "/refresh" ||
+	if strings.HasPrefix(c.Request().URL.Path, "/.well-known/") || strings.HasPrefix(c.Request().URL.Path, "/webauthn/") ||
+		c.Request().Method == http.MethodPost && c.Request().URL.Path == "/refresh" ||
 		c.Request().URL.Path == "/sessions/revoked" {
 		_ = c.JSON(code, map[string]string{"error": strings.ToLower(strings.ReplaceAll(http.StatusText(code), " ", "_"))})
 		return
@@ -265,6 +305,19 @@ type pageData struct {
 	Sessions                            []sessionView
 	Events                              []eventView
 	Now                                 time.Time
+
+	// Second factors.
+	TOTPOn, Recent bool
+	TOTPSince      time.Time
+	RecoveryLeft   int
+	QR             template.URL // a data: URI made by otpcode, never user input
+	Secret, Enrol  string
+	Codes          []string // recovery codes, shown once
+	Notice         string
+	AccountURL     string // the account page's absolute URL, for return_to
+	Passkeys       []passkeyView
+	PasskeyCount   int
+	HasPasskeys    bool // a pending sign-in's user has passkeys
 }
 
 func (s *Server) page(c echo.Context, code int, name string, d pageData) error {

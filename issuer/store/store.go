@@ -1,5 +1,6 @@
-// Package store defines the issuer's persistent state (users, sessions, refresh
-// tokens, events, server secrets) as an interface that every backend implements.
+// Package store defines the issuer's persistent state (users, groups,
+// sessions, refresh tokens, second factors, passkeys, challenges, events,
+// server secrets) as an interface that every backend implements.
 package store
 
 import (
@@ -123,6 +124,8 @@ type Event struct {
 // Methods that revoke commit durably before returning.
 type Store interface {
 	AccessStore
+	FactorStore
+	PasskeyStore
 
 	// CreateUser inserts u; ErrConflict when the username (even of a deleted user) is taken.
 	CreateUser(ctx context.Context, u User) error

@@ -24,7 +24,7 @@ import (
 
 // schemaVersion is the schema, on both sides, that the table list below
 // maps. A newer schema on either side needs a new mapping first.
-const schemaVersion = 2
+const schemaVersion = 4
 
 // ErrTargetNotEmpty: the target already holds users, sessions or events.
 // Copying into it would mix two issuers' states.
@@ -52,7 +52,7 @@ type table struct {
 }
 
 // tables lists what is copied, parents before children (foreign keys), with
-// every column of schema version 2 (see both backends' migrations). The
+// every column of schema version 4 (see both backends' migrations). The
 // migrations table is not copied: the target has its own.
 var tables = []table{
 	{"users", cols("id", "username", "password_hash", text, "disabled", boolean, "created_at", "deleted_at", integer), "id"},
@@ -61,6 +61,10 @@ var tables = []table{
 		"revoke_reason", "user_agent", "ip", "current_hash", "prev_hash", text, "rotated_at", integer), "id"},
 	{"session_amr", cols("session_id", "amr", text), "session_id"},
 	{"refresh_tokens", cols("hash", "session_id", text, "created_at", "superseded_at", integer), "hash"},
+	{"totp", cols("user_id", "secret", text, "created_at", "last_step", integer), "user_id"},
+	{"recovery_codes", cols("user_id", "hash", text, "used_at", integer), "user_id, hash"},
+	{"passkeys", cols("id", "user_id", "name", "credential", text, "sign_count", "created_at", "last_used_at", integer), "id"},
+	{"challenges", cols("id", "kind", "user_id", "data", text, "created_at", "expires_at", integer), "id"},
 	{"secrets", cols("name", text, "value", blob, "created_at", integer), "name"},
 	{"events", cols("id", "at", integer, "kind", "user_id", "username", "session_id", "ip", "user_agent", "detail", text), "id"},
 }

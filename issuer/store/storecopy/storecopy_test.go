@@ -103,6 +103,13 @@ func seed(t *testing.T, keepOpen bool) seeded {
 	must(s.AddGroup(ctx, "uid-alice", "admins"))
 	must(s.AddGroup(ctx, "uid-alice", "ops"))
 	must(s.SetSessionAMR(ctx, "live", []string{"pwd", "otp"}))
+	must(s.EnableTOTP(ctx, store.TOTP{UserID: "uid-alice", Secret: "JBSWY3DPEHPK3PXP", CreatedAt: base, LastStep: 42},
+		[]string{hashOf("r1"), hashOf("r2")}))
+	must(s.UseRecoveryCode(ctx, "uid-alice", hashOf("r1"), base))
+	must(s.AddPasskey(ctx, store.Passkey{ID: "cred-1", UserID: "uid-alice", Name: "Laptop ✓", Credential: `{"id":"cred-1"}`,
+		SignCount: 3, CreatedAt: base}))
+	must(s.PutChallenge(ctx, store.Challenge{ID: hashOf("pending"), Kind: store.ChallengeSecondFactor, UserID: "uid-alice",
+		Data: "{}", CreatedAt: base, ExpiresAt: base.Add(100 * 365 * 24 * time.Hour)}))
 	must(rotate("live", 0, 1, base.Add(time.Minute)))
 	rotatedAt := base.Add(2 * time.Minute)
 	must(rotate("live", 1, 2, rotatedAt))
@@ -158,7 +165,8 @@ func TestCopy(t *testing.T) {
 				t.Fatalf("Copy: %v", err)
 			}
 			want := []Count{{"users", 3, 3}, {"user_groups", 2, 2}, {"sessions", 5, 5}, {"session_amr", 1, 1},
-				{"refresh_tokens", 8, 8}, {"secrets", 1, 1}, {"events", 5, 5}}
+				{"refresh_tokens", 8, 8}, {"totp", 1, 1}, {"recovery_codes", 2, 2}, {"passkeys", 1, 1}, {"challenges", 1, 1},
+				{"secrets", 1, 1}, {"events", 5, 5}}
 			if !reflect.DeepEqual(res.Counts, want) {
 				t.Errorf("counts = %v, want %v", res.Counts, want)
 			}
@@ -197,6 +205,21 @@ func checkSame(t *testing.T, from *sqlite.Store, to *postgres.Store, src seeded)
 	}
 	if amr, err := to.SessionAMR(ctx, "live"); err != nil || !reflect.DeepEqual(amr, []string{"pwd", "otp"}) {
 		t.Errorf("session amr on the target = %q, %v", amr, err)
+	}
+	if a, err := to.TOTP(ctx, "uid-alice"); err != nil || a.Secret != "JBSWY3DPEHPK3PXP" || a.LastStep != 42 {
+		t.Errorf("totp on the target = %+v, %v", a, err)
+	}
+	if err := to.UseRecoveryCode(ctx, "uid-alice", hashOf("r1"), base); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a used recovery code works on the target: %v", err)
+	}
+	if n, err := to.RecoveryCodesLeft(ctx, "uid-alice"); err != nil || n != 1 {
+		t.Errorf("recovery codes left on the target = %d, %v; want 1", n, err)
+	}
+	if a, b := mustPasskeys(t, from), mustPasskeys(t, to); !reflect.DeepEqual(a, b) || len(a) != 1 {
+		t.Errorf("passkeys:\nsqlite   %+v\npostgres %+v", a, b)
+	}
+	if _, err := to.TakeChallenge(ctx, hashOf("pending"), base); err != nil {
+		t.Errorf("pending challenge on the target: %v", err)
 	}
 	since := base.Add(-time.Hour)
 	feedA, errA := from.RevokedSince(ctx, since)
@@ -246,6 +269,15 @@ func mustGroups(t *testing.T, s store.Store, userID string) []string {
 		t.Fatal(err)
 	}
 	return g
+}
+
+func mustPasskeys(t *testing.T, s store.Store) []store.Passkey {
+	t.Helper()
+	p, err := s.Passkeys(t.Context(), "uid-alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // TestCopyRefusesNonEmpty: a second copy into the same database is refused

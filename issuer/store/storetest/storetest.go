@@ -58,6 +58,14 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"GroupNames", testGroupNames},
 		{"Memberships", testMemberships},
 		{"SessionAMR", testSessionAMR},
+		{"TOTP", testTOTP},
+		{"TOTPRace", testTOTPRace},
+		{"RecoveryCodes", testRecoveryCodes},
+		{"RecoveryCodeRace", testRecoveryCodeRace},
+		{"Challenges", testChallenges},
+		{"ChallengeRace", testChallengeRace},
+		{"Passkeys", testPasskeys},
+		{"PasskeyRace", testPasskeyRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,74 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/canopy-sso/canopy/issuer/store"
+)
+
+// passkeyView is one passkey on the account's passkeys page.
+type passkeyView struct {
+	ID, Name string
+	Created  time.Time
+	LastUsed *time.Time
+}
+
+// passkeysPage lists the account's passkeys, with a button to add one
+// (driven by /static/passkeys.js) and one to remove each.
+func (s *Server) passkeysPage(c echo.Context) error {
+	cur, ok, err := s.signedIn(c, "/account/passkeys")
+	if !ok {
+		return err
+	}
+	keys, err := s.store.Passkeys(c.Request().Context(), cur.User.ID)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	d := pageData{User: cur.User.Username, CSRF: s.ensureCSRF(c), Now: now,
+		Recent: now.Sub(cur.Session.AuthTime) <= recentAuth, AccountURL: s.cfg.URL + "/account/passkeys"}
+	for _, k := range keys {
+		d.Passkeys = append(d.Passkeys, passkeyView{ID: k.ID, Name: k.Name, Created: k.CreatedAt, LastUsed: k.LastUsedAt})
+	}
+	if d.RecoveryLeft, err = s.store.RecoveryCodesLeft(c.Request().Context(), cur.User.ID); err != nil {
+		return err
+	}
+	return s.page(c, http.StatusOK, "passkeys", d)
+}
+
+// removePasskey deletes one of the account's passkeys; it needs a recent
+// sign-in. With no second factor left, the recovery codes go too.
+func (s *Server) removePasskey(c echo.Context) error {
+	cur, ok, err := s.signedIn(c, "/account/passkeys")
+	if !ok {
+		return err
+	}
+	if !s.checkCSRF(c) {
+		return echo.NewHTTPError(http.StatusForbidden, "This form had expired. Please go back and try again.")
+	}
+	if ok, err := s.recent(c, cur, "/account/passkeys"); !ok {
+		return err
+	}
+	ctx := c.Request().Context()
+	id := truncate(c.FormValue("id"), 512)
+	err = s.store.RemovePasskey(ctx, cur.User.ID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return echo.NewHTTPError(http.StatusNotFound, "That passkey was not found.")
+	}
+	if err != nil {
+		return err
+	}
+	s.event(c, "passkey_removed", cur.User, cur.Session.ID, "")
+	if more, err := s.hasSecondFactor(c, cur.User); err != nil {
+		return err
+	} else if !more {
+		if err := s.store.ReplaceRecoveryCodes(ctx, cur.User.ID, nil); err != nil {
+			return err
+		}
+	}
+	return c.Redirect(http.StatusSeeOther, "/account/passkeys")
+}

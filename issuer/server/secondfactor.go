@@ -1,0 +1,135 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/canopy-sso/canopy/issuer/otpcode"
+	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/issuer/throttle"
+)
+
+// codeFailed is the one message for a wrong, used, malformed or expired code.
+const codeFailed = "That code did not work. Check it and try again."
+
+// factorThrottleConfig throttles second-factor attempts like passwords, but
+// a guesser has the password already, so the per-account rule bites much
+// earlier: after 10 failures in an hour, waits double from a second up to
+// 15 minutes. A 6-digit code has a million values; three are right at once.
+func factorThrottleConfig(now func() time.Time) throttle.Config {
+	cfg := throttle.DefaultConfig()
+	cfg.Account = throttle.Rule{Free: 10, Base: time.Second, Max: 15 * time.Minute, Window: time.Hour}
+	cfg.Now = now
+	return cfg
+}
+
+// factorAccount is the throttle's account key for second-factor attempts.
+func factorAccount(userID string) string { return "factor:" + userID }
+
+func (s *Server) secondFactorForm(c echo.Context) error {
+	p, err := s.currentPending(c)
+	if errors.Is(err, errNoPending) {
+		return s.pendingGone(c)
+	}
+	if err != nil {
+		return err
+	}
+	d, err := s.secondFactorData(c, p)
+	if err != nil {
+		return err
+	}
+	d.CSRF = s.ensureCSRF(c)
+	return s.page(c, http.StatusOK, "login_otp", d)
+}
+
+func (s *Server) secondFactorData(c echo.Context, p *pending) (pageData, error) {
+	f, err := s.factors(c.Request().Context(), p.user)
+	return pageData{ReturnTo: p.data.ReturnTo, Username: p.user.Username, TOTPOn: f.totp, HasPasskeys: f.passkeys > 0}, err
+}
+
+// secondFactor checks a TOTP code or a recovery code for a pending sign-in.
+func (s *Server) secondFactor(c echo.Context) error {
+	p, err := s.currentPending(c)
+	if errors.Is(err, errNoPending) {
+		return s.pendingGone(c)
+	}
+	if err != nil {
+		return err
+	}
+	data, err := s.secondFactorData(c, p)
+	if err != nil {
+		return err
+	}
+	if !s.checkCSRF(c) {
+		data.CSRF = s.rotateCSRF(c)
+		data.Error = "This form had expired. Please try again."
+		return s.page(c, http.StatusForbidden, "login_otp", data)
+	}
+	data.CSRF = s.ensureCSRF(c)
+	account, addr := factorAccount(p.user.ID), clientAddr(c)
+	if ok, wait := s.factorThrottle.Allowed(account, addr); !ok {
+		s.event(c, "second_factor_throttled", p.user, "", "")
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
+		data.Error = "Too many wrong codes. Wait " + wait.Round(time.Second).String() + " and try again."
+		return s.page(c, http.StatusTooManyRequests, "login_otp", data)
+	}
+	how, err := s.checkCode(c, p.user, truncate(c.FormValue("code"), 64))
+	if err != nil {
+		if !errors.Is(err, errBadCode) {
+			return err
+		}
+		s.factorThrottle.Failure(account, addr)
+		s.event(c, "second_factor_failed", p.user, "", "")
+		data.Error = codeFailed
+		return s.page(c, http.StatusUnauthorized, "login_otp", data)
+	}
+	s.factorThrottle.Success(account, addr)
+	return s.finishPending(c, p, append(p.data.AMR[:len(p.data.AMR):len(p.data.AMR)], store.AMROTP), how)
+}
+
+// errBadCode: the code is wrong, used, or not a code at all.
+var errBadCode = errors.New("server: bad one-time code")
+
+// checkCode accepts input as the user's TOTP code (then spent) or as one of
+// their unused recovery codes (then used up); it says which.
+func (s *Server) checkCode(c echo.Context, u store.User, input string) (string, error) {
+	ctx := c.Request().Context()
+	if _, ok := otpcode.Normalize(input); ok {
+		t, err := s.store.TOTP(ctx, u.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			return "", errBadCode
+		}
+		if err != nil {
+			return "", err
+		}
+		step, err := otpcode.Check(t.Secret, input, s.now(), t.LastStep)
+		if err != nil {
+			return "", errBadCode
+		}
+		// The store decides: of two requests with one code, one wins.
+		if err := s.store.UseTOTPStep(ctx, u.ID, step); err != nil {
+			if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+				return "", errBadCode
+			}
+			return "", err
+		}
+		return "with an authenticator code", nil
+	}
+	code, ok := otpcode.NormalizeRecovery(input)
+	if !ok {
+		return "", errBadCode
+	}
+	err := s.store.UseRecoveryCode(ctx, u.ID, otpcode.HashRecovery(code), s.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return "", errBadCode
+	}
+	if err != nil {
+		return "", err
+	}
+	s.event(c, "recovery_code_used", u, "", "")
+	return "with a recovery code", nil
+}

@@ -1,0 +1,221 @@
+package server
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/canopy-sso/canopy/issuer/otpcode"
+	"github.com/canopy-sso/canopy/issuer/store"
+)
+
+// recentAuth is how recent a sign-in must be to add or remove a factor or
+// make new recovery codes: a session left open on a shared computer must not
+// be enough to lock its owner out.
+const recentAuth = 10 * time.Minute
+
+// enrolTTL bounds how long an enrolment form stays valid.
+const enrolTTL = 15 * time.Minute
+
+// recent reports whether cur signed in recently enough for a sensitive
+// change; if not, it answers with a redirect to sign in again, back to
+// back (a path on the issuer).
+func (s *Server) recent(c echo.Context, cur *current, back string) (bool, error) {
+	if s.now().Sub(cur.Session.AuthTime) <= recentAuth {
+		return true, nil
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return false, c.Redirect(http.StatusSeeOther, "/login?prompt=login&return_to="+url.QueryEscape(s.cfg.URL+back))
+}
+
+// signedIn returns the current session, or answers with a redirect to sign in.
+func (s *Server) signedIn(c echo.Context, back string) (*current, bool, error) {
+	cur, ok := s.currentSession(c)
+	if !ok {
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return nil, false, c.Redirect(http.StatusSeeOther, "/login?return_to="+url.QueryEscape(s.cfg.URL+back))
+	}
+	return cur, true, nil
+}
+
+// enrolToken carries a TOTP secret offered for enrolment in the form that
+// confirms it: "<secret>.<expiry>.<mac>" with an HMAC over the user, the
+// secret and the expiry, so the confirmation cannot choose its own secret or
+// be replayed for another user or later.
+func (s *Server) enrolToken(userID, secret string, exp int64) string {
+	return secret + "." + strconv.FormatInt(exp, 10) + "." + s.enrolMAC(userID, secret, exp)
+}
+
+func (s *Server) enrolMAC(userID, secret string, exp int64) string {
+	m := hmac.New(sha256.New, s.mfaKey)
+	fmt.Fprintf(m, "canopy totp enrolment\x00%s\x00%s\x00%d", userID, secret, exp)
+	return rawURL(m.Sum(nil))
+}
+
+func (s *Server) openEnrolToken(userID, tok string) (string, bool) {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 || len(tok) > 256 {
+		return "", false
+	}
+	exp, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil || s.now().Unix() >= exp {
+		return "", false
+	}
+	return parts[0], hmac.Equal([]byte(parts[2]), []byte(s.enrolMAC(userID, parts[0], exp)))
+}
+
+// totpForm shows a new secret as a QR code and as text, with a form that
+// confirms it with a first code.
+func (s *Server) totpForm(c echo.Context) error {
+	cur, ok, err := s.signedIn(c, "/account/totp")
+	if !ok {
+		return err
+	}
+	if ok, err := s.recent(c, cur, "/account/totp"); !ok {
+		return err
+	}
+	if _, err := s.store.TOTP(c.Request().Context(), cur.User.ID); err == nil {
+		return c.Redirect(http.StatusSeeOther, "/")
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	key, err := otpcode.NewKey(s.cfg.CookieDomain, cur.User.Username)
+	if err != nil {
+		return err
+	}
+	d, err := s.totpData(c, cur, key.Secret)
+	if err != nil {
+		return err
+	}
+	return s.page(c, http.StatusOK, "totp", d)
+}
+
+func (s *Server) totpData(c echo.Context, cur *current, secret string) (pageData, error) {
+	qr, err := otpcode.QRDataURI(otpURL(s.cfg.CookieDomain, cur.User.Username, secret))
+	if err != nil {
+		return pageData{}, err
+	}
+	exp := s.now().Add(enrolTTL).Unix()
+	return pageData{User: cur.User.Username, CSRF: s.ensureCSRF(c), QR: qr, Secret: secret,
+		Enrol: s.enrolToken(cur.User.ID, secret, exp)}, nil
+}
+
+// enableTOTP confirms an enrolment with a first code, then shows the
+// recovery codes, once.
+func (s *Server) enableTOTP(c echo.Context) error {
+	cur, ok, err := s.signedIn(c, "/account/totp")
+	if !ok {
+		return err
+	}
+	if !s.checkCSRF(c) {
+		return echo.NewHTTPError(http.StatusForbidden, "This form had expired. Please go back and try again.")
+	}
+	if ok, err := s.recent(c, cur, "/account/totp"); !ok {
+		return err
+	}
+	secret, ok := s.openEnrolToken(cur.User.ID, c.FormValue("enrol"))
+	if !ok {
+		return c.Redirect(http.StatusSeeOther, "/account/totp")
+	}
+	account, addr := factorAccount(cur.User.ID), clientAddr(c)
+	retry := func(status int, msg string) error {
+		d, err := s.totpData(c, cur, secret)
+		if err != nil {
+			return err
+		}
+		d.Error = msg
+		return s.page(c, status, "totp", d)
+	}
+	if ok, wait := s.factorThrottle.Allowed(account, addr); !ok {
+		return retry(http.StatusTooManyRequests, "Too many wrong codes. Wait "+wait.Round(time.Second).String()+" and try again.")
+	}
+	step, err := otpcode.Check(secret, truncate(c.FormValue("code"), 64), s.now(), 0)
+	if err != nil {
+		s.factorThrottle.Failure(account, addr)
+		return retry(http.StatusUnauthorized, codeFailed)
+	}
+	s.factorThrottle.Success(account, addr)
+	codes, hashes := otpcode.NewRecoveryCodes()
+	// The confirming code's step counts as used: it cannot sign in.
+	err = s.store.EnableTOTP(c.Request().Context(), store.TOTP{UserID: cur.User.ID, Secret: secret, CreatedAt: s.now(), LastStep: step}, hashes)
+	if errors.Is(err, store.ErrConflict) {
+		return c.Redirect(http.StatusSeeOther, "/")
+	}
+	if err != nil {
+		return err
+	}
+	s.event(c, "totp_enabled", cur.User, cur.Session.ID, "")
+	return s.page(c, http.StatusOK, "recovery", pageData{User: cur.User.Username, Codes: codes,
+		Notice: "Your authenticator app is set up. From now on, signing in asks for a code from it after your password."})
+}
+
+// otpURL rebuilds the otpauth URL of a secret being enrolled.
+func otpURL(issuer, account, secret string) string {
+	v := url.Values{"secret": {secret}, "issuer": {issuer}, "period": {"30"}, "algorithm": {"SHA1"}, "digits": {"6"}}
+	return "otpauth://totp/" + url.PathEscape(issuer) + ":" + url.PathEscape(account) + "?" + v.Encode()
+}
+
+// removeTOTP turns the authenticator app off (and, with no other second
+// factor left, the recovery codes with it). It needs a recent sign-in.
+func (s *Server) removeTOTP(c echo.Context) error {
+	cur, ok, err := s.signedIn(c, "/")
+	if !ok {
+		return err
+	}
+	if !s.checkCSRF(c) {
+		return echo.NewHTTPError(http.StatusForbidden, "This form had expired. Please go back and try again.")
+	}
+	if ok, err := s.recent(c, cur, "/"); !ok {
+		return err
+	}
+	ctx := c.Request().Context()
+	err = s.store.DisableTOTP(ctx, cur.User.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if err == nil {
+		s.event(c, "totp_disabled", cur.User, cur.Session.ID, "")
+	}
+	if more, err := s.hasSecondFactor(c, cur.User); err != nil {
+		return err
+	} else if !more {
+		if err := s.store.ReplaceRecoveryCodes(ctx, cur.User.ID, nil); err != nil {
+			return err
+		}
+	}
+	return c.Redirect(http.StatusSeeOther, "/")
+}
+
+// newRecoveryCodes replaces the recovery codes and shows the new ones, once.
+func (s *Server) newRecoveryCodes(c echo.Context) error {
+	cur, ok, err := s.signedIn(c, "/")
+	if !ok {
+		return err
+	}
+	if !s.checkCSRF(c) {
+		return echo.NewHTTPError(http.StatusForbidden, "This form had expired. Please go back and try again.")
+	}
+	if ok, err := s.recent(c, cur, "/"); !ok {
+		return err
+	}
+	if more, err := s.hasSecondFactor(c, cur.User); err != nil {
+		return err
+	} else if !more {
+		return echo.NewHTTPError(http.StatusConflict, "Recovery codes go with a second factor. Set one up first.")
+	}
+	codes, hashes := otpcode.NewRecoveryCodes()
+	if err := s.store.ReplaceRecoveryCodes(c.Request().Context(), cur.User.ID, hashes); err != nil {
+		return err
+	}
+	s.event(c, "recovery_codes_replaced", cur.User, cur.Session.ID, "")
+	return s.page(c, http.StatusOK, "recovery", pageData{User: cur.User.Username, Codes: codes,
+		Notice: "Your old recovery codes no longer work."})
+}
