@@ -18,11 +18,13 @@ build:
 run: build
 	@mkdir -p var
 	@trap 'kill $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
-	./bin/issuer serve --listen 127.0.0.1:8080 --url $(ISSUER_URL) --db var/issuer.db --keys var/keys & \
+	./bin/issuer serve --listen 127.0.0.1:8080 --url $(ISSUER_URL) --db var/issuer.db --keys var/keys & issuer=$$!; \
 	sleep 1; \
-	./bin/relying --listen 127.0.0.1:8081 --issuer $(ISSUER_URL) --host '{username}.domain.localhost' & \
-	./bin/relying --listen 127.0.0.1:8082 --issuer $(ISSUER_URL) --host app.domain.localhost & \
+	kill -0 $$issuer 2>/dev/null || { echo "make run: the issuer did not start (see its message above)"; exit 1; }; \
+	./bin/relying --listen 127.0.0.1:8081 --issuer $(ISSUER_URL) --host '{username}.domain.localhost' & users=$$!; \
+	./bin/relying --listen 127.0.0.1:8082 --issuer $(ISSUER_URL) --host app.domain.localhost & app=$$!; \
 	sleep 1; \
+	kill -0 $$users 2>/dev/null && kill -0 $$app 2>/dev/null || { echo "make run: a relying service did not start (see above)"; exit 1; }; \
 	echo; \
 	echo "Canopy is running. Open these in your browser:"; \
 	echo "  http://alice.domain.localhost:8081   a user's own page (any username works: bob., carol., ...)"; \
