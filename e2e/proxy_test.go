@@ -42,7 +42,8 @@ func upstreamApp(t *testing.T) *httptest.Server {
 			}
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"path": r.URL.Path, "host": r.Host, "canopy": canopy})
+		_ = json.NewEncoder(w).Encode(map[string]any{"path": r.URL.Path, "host": r.Host, "canopy": canopy,
+			"cookie": r.Header.Get("Cookie"), "authorization": r.Header.Get("Authorization")})
 	}))
 	t.Cleanup(srv.Close)
 	return srv
@@ -77,8 +78,10 @@ func TestProxyMode(t *testing.T) {
 		t.Fatalf("proxied request: %d %s", r.status, r.body)
 	}
 	var got struct {
-		Path   string              `json:"path"`
-		Canopy map[string][]string `json:"canopy"`
+		Path          string              `json:"path"`
+		Canopy        map[string][]string `json:"canopy"`
+		Cookie        string              `json:"cookie"`
+		Authorization string              `json:"authorization"`
 	}
 	if err := json.Unmarshal([]byte(r.body), &got); err != nil {
 		t.Fatalf("upstream body %q: %v", r.body, err)
@@ -91,6 +94,24 @@ func TestProxyMode(t *testing.T) {
 	}
 	if _, ok := got.Canopy["X-Canopy-Extra"]; ok {
 		t.Fatalf("a spoofed X-Canopy-* header reached the app: %v", got.Canopy)
+	}
+	// By default the app never sees the token: not as a cookie, not as a header.
+	if strings.Contains(got.Cookie, "canopy=") || got.Authorization != "" {
+		t.Fatalf("the token reached the app: cookie %q, authorization %q", got.Cookie, got.Authorization)
+	}
+	// With --forward-token it gets it as a bearer token, and other cookies pass.
+	fport := freePort(t)
+	fp := start(t, "relying", "--listen", fmt.Sprintf("127.0.0.1:%d", fport), "--issuer", s.issuerURL,
+		"--host", "wiki."+s.domain, "--upstream", app.URL, "--forward-token")
+	waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/.canopy/readyz", fport), fp)
+	freq, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://wiki.%s:%d/page", s.domain, fport), nil)
+	freq.AddCookie(&http.Cookie{Name: "theme", Value: "dark"})
+	if r := b.do(freq); r.status != http.StatusOK || json.Unmarshal([]byte(r.body), &got) != nil {
+		t.Fatalf("--forward-token request: %d %s", r.status, r.body)
+	}
+	if want := "Bearer " + b.cookie(wiki, "canopy").Value; got.Authorization != want || !strings.Contains(got.Cookie, "theme=dark") ||
+		strings.Contains(got.Cookie, "canopy=") {
+		t.Fatalf("--forward-token: authorization %q, cookie %q", got.Authorization, got.Cookie)
 	}
 
 	// A WebSocket-style upgrade passes through with the identity attached.

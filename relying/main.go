@@ -35,6 +35,7 @@ type options struct {
 	logFormat, tlsCert, tlsKey                 string
 	requireGroup, requireAMR                   string
 	revocationPoll, leeway, maxAuthAge         time.Duration
+	forwardToken                               bool
 }
 
 func main() {
@@ -58,6 +59,7 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 	fs.StringVar(&o.metricsListen, "metrics-listen", "", "address of a separate /metrics listener (off when empty)")
 	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-* headers are believed")
 	fs.StringVar(&o.upstream, "upstream", "", "proxy mode: forward verified requests to this URL with X-Canopy-* headers")
+	fs.BoolVar(&o.forwardToken, "forward-token", false, "proxy mode: also pass the access token to the app as Authorization: Bearer")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS directly with this PEM certificate chain (with --tls-key)")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
@@ -125,6 +127,7 @@ func (o options) validate() (site.Config, error) {
 			problems = append(problems, fmt.Sprintf("--upstream %q is not an absolute http(s) URL", o.upstream))
 		} else {
 			cfg.Upstream = up
+			cfg.ForwardToken = o.forwardToken
 		}
 	}
 	if o.leeway < 0 || o.leeway > 5*time.Minute {

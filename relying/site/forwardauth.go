@@ -90,15 +90,23 @@ var errAmbiguous = errors.New("site: access cookies of two sessions")
 // verifyRequest verifies the bearer token, or the access cookie. Several
 // cookies of that name must agree on one session.
 func (s *Site) verifyRequest(r *http.Request, cookieName string) (*sso.Claims, error) {
+	c, _, err := s.requestToken(r, cookieName)
+	return c, err
+}
+
+// requestToken is verifyRequest that also returns the verified token itself.
+func (s *Site) requestToken(r *http.Request, cookieName string) (*sso.Claims, string, error) {
 	ctx := r.Context()
 	if h := r.Header.Get("Authorization"); h != "" {
 		tok, ok := strings.CutPrefix(h, "Bearer ")
 		if !ok {
-			return nil, sso.ErrMalformed
+			return nil, "", sso.ErrMalformed
 		}
-		return s.cfg.Client.Verify(ctx, tok)
+		c, err := s.cfg.Client.Verify(ctx, tok)
+		return c, tok, err
 	}
 	var found *sso.Claims
+	var token string
 	var lastErr error = sso.ErrMissing
 	for _, c := range r.CookiesNamed(cookieName) {
 		claims, err := s.cfg.Client.Verify(ctx, c.Value)
@@ -107,12 +115,12 @@ func (s *Site) verifyRequest(r *http.Request, cookieName string) (*sso.Claims, e
 			continue
 		}
 		if found != nil && found.SessionID != claims.SessionID {
-			return nil, errAmbiguous
+			return nil, "", errAmbiguous
 		}
-		found = claims
+		found, token = claims, c.Value
 	}
 	if found == nil {
-		return nil, lastErr
+		return nil, "", lastErr
 	}
-	return found, nil
+	return found, token, nil
 }

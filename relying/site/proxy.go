@@ -44,11 +44,39 @@ func stripCanopyHeaders(h http.Header) {
 	}
 }
 
+// forward sends a verified request to the upstream app with the identity
+// headers. The access token itself (cookie or Authorization header) is removed:
+// the app gets it only as "Authorization: Bearer" with ForwardToken, so an app
+// that logs headers cannot leak a token it never asked for.
 func (s *Site) forward(w http.ResponseWriter, r *http.Request, c *sso.Claims) {
-	r = r.Clone(r.Context())
+	var token string
+	if d := s.cfg.Client.Discovery(); d != nil {
+		_, token, _ = s.requestToken(r, d.CookieName)
+		r = r.Clone(r.Context())
+		dropCookie(r, d.CookieName)
+	} else {
+		r = r.Clone(r.Context())
+	}
+	if strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
+		r.Header.Del("Authorization")
+	}
+	if s.cfg.ForwardToken && token != "" {
+		r.Header.Set("Authorization", "Bearer "+token)
+	}
 	stripCanopyHeaders(r.Header)
 	r.Header.Set(HeaderUser, c.Username)
 	r.Header.Set(HeaderSub, c.Subject)
 	r.Header.Set(HeaderSid, c.SessionID)
 	s.proxy.ServeHTTP(w, r)
+}
+
+// dropCookie removes every cookie called name from the request's Cookie headers.
+func dropCookie(r *http.Request, name string) {
+	cookies := r.Cookies()
+	r.Header.Del("Cookie")
+	for _, c := range cookies {
+		if c.Name != name {
+			r.AddCookie(c)
+		}
+	}
 }

@@ -27,6 +27,7 @@ type Config struct {
 	Issuer         string // issuer URL, for the account and sign-out links
 	Client         *sso.Client
 	Upstream       *url.URL // proxy mode when set
+	ForwardToken   bool     // proxy mode: pass the access token to the app as Authorization: Bearer
 	TrustedProxies []netip.Prefix
 	// Rule, when set, is asked about every signed-in request after the
 	// owner check (--require-group, --require-amr, --max-auth-age).
