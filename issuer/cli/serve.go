@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -132,6 +133,7 @@ func (inv *invocation) serve(ctx context.Context) error {
 	}
 	// Keys changed by `issuer keys rotate|revoke` or another instance are picked up without a restart.
 	go e.keys.Watch(ctx, 2*time.Second)
+	go sweepLoop(ctx, e.store, inv.log, 10*time.Minute)
 	hs := &http.Server{
 		Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
@@ -158,4 +160,43 @@ func (inv *invocation) serve(ctx context.Context) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// sweepBatch bounds one Sweep call, so a large backlog never holds the
+// database for long; sweepKeep keeps ended sessions an hour, well past the
+// revocation feed's ten-minute window.
+const (
+	sweepBatch = 1000
+	sweepKeep  = time.Hour
+)
+
+// sweepLoop deletes ended sessions (with their refresh-token records) now and
+// then every interval, until ctx ends.
+func sweepLoop(ctx context.Context, s store.Store, log *slog.Logger, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if n, err := sweepOnce(ctx, s, time.Now().Add(-sweepKeep)); err != nil {
+			log.Warn("sweep of ended sessions failed; retrying later", "deleted", n, "err", err)
+		} else if n > 0 {
+			log.Info("swept ended sessions", "deleted", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// sweepOnce deletes, in batches, every session that ended before `before`.
+func sweepOnce(ctx context.Context, s store.Store, before time.Time) (int, error) {
+	total := 0
+	for {
+		n, err := s.Sweep(ctx, before, sweepBatch)
+		total += n
+		if err != nil || n < sweepBatch {
+			return total, err
+		}
+	}
 }
