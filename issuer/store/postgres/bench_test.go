@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/issuer/store/sqlstore"
 )
 
 // The benchmark mirrors the SQLite backend's (issuer/store/sqlite/bench_test.go)
@@ -37,14 +38,14 @@ func seedSessions(b *testing.B, s *Store, base time.Time) []*benchChain {
 	b.Helper()
 	ctx := b.Context()
 	err := s.inTx(ctx, "seed", func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, username, created_at) VALUES ('u', 'bench', $1)`, toDB(base)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, username, created_at) VALUES ('u', 'bench', $1)`, sqlstore.ToDB(base)); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sqlstore.SessionColumns+`)
 			SELECT sid, 'u', $1, $1, $2, $1, $1, NULL, '', '', '',
 				encode(sha256(convert_to(sid || '/0', 'UTF8')), 'hex'), '', NULL
 			FROM (SELECT format('session-%s', lpad(i::text, 5, '0')) AS sid FROM generate_series(0, $3 - 1) AS i) AS g`,
-			toDB(base), toDB(base.Add(720*time.Hour)), benchSessions); err != nil {
+			sqlstore.ToDB(base), sqlstore.ToDB(base.Add(720*time.Hour)), benchSessions); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, session_id, created_at)

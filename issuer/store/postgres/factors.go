@@ -26,8 +26,7 @@ func (s *Store) AddGroup(ctx context.Context, userID, group string) error {
 		if err := liveUser(ctx, tx, "add group", userID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO user_groups (user_id, group_name) VALUES ($1, $2)
-			ON CONFLICT DO NOTHING`, userID, group)
+		_, err := tx.ExecContext(ctx, queries.AddGroup, userID, group)
 		return wrapIf("add group", err)
 	})
 }
@@ -36,7 +35,7 @@ func (s *Store) AddGroup(ctx context.Context, userID, group string) error {
 // and is not deleted.
 func liveUser(ctx context.Context, tx *sqlx.Tx, op, userID string) error {
 	var one int
-	err := tx.GetContext(ctx, &one, `SELECT 1 FROM users WHERE id = $1 AND deleted_at IS NULL FOR SHARE`, userID)
+	err := tx.GetContext(ctx, &one, queries.LiveUser+` FOR SHARE`, userID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("postgres: %s: user %q: %w", op, userID, store.ErrNotFound)
 	}
@@ -45,7 +44,7 @@ func liveUser(ctx context.Context, tx *sqlx.Tx, op, userID string) error {
 
 // RemoveGroup ends a membership; store.ErrNotFound when there is none.
 func (s *Store) RemoveGroup(ctx context.Context, userID, group string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM user_groups WHERE user_id = $1 AND group_name = $2`, userID, group)
+	res, err := s.db.ExecContext(ctx, queries.RemoveGroup, userID, group)
 	if err != nil {
 		return wrap("remove group", err)
 	}
@@ -62,7 +61,7 @@ func (s *Store) Groups(ctx context.Context, userID string) ([]string, error) {
 	var groups []string
 	err := s.read(ctx, func() error {
 		groups = []string{}
-		return s.db.SelectContext(ctx, &groups, `SELECT group_name FROM user_groups WHERE user_id = $1 ORDER BY group_name`, userID)
+		return s.db.SelectContext(ctx, &groups, queries.Groups, userID)
 	})
 	if err != nil {
 		return nil, wrap("groups", err)
@@ -75,9 +74,7 @@ func (s *Store) Memberships(ctx context.Context) ([]store.Membership, error) {
 	var out []store.Membership
 	err := s.read(ctx, func() error {
 		out = []store.Membership{}
-		return s.db.SelectContext(ctx, &out, `SELECT g.group_name, g.user_id, u.username
-			FROM user_groups g JOIN users u ON u.id = g.user_id
-			WHERE u.deleted_at IS NULL ORDER BY g.group_name, u.username`)
+		return s.db.SelectContext(ctx, &out, queries.Memberships)
 	})
 	if err != nil {
 		return nil, wrap("memberships", err)
@@ -87,7 +84,7 @@ func (s *Store) Memberships(ctx context.Context) ([]store.Membership, error) {
 
 // SetSessionAMR records the session's authentication methods, once.
 func (s *Store) SetSessionAMR(ctx context.Context, sid string, amr []string) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO session_amr (session_id, amr) VALUES ($1, $2)`, sid, store.EncodeAMR(amr))
+	_, err := s.db.ExecContext(ctx, queries.InsertSessionAMR, sid, store.EncodeAMR(amr))
 	switch {
 	case isUnique(err):
 		return fmt.Errorf("postgres: set session amr %q: %w", sid, store.ErrConflict)
@@ -101,7 +98,7 @@ func (s *Store) SetSessionAMR(ctx context.Context, sid string, amr []string) err
 func (s *Store) SessionAMR(ctx context.Context, sid string) ([]string, error) {
 	var v string
 	err := s.read(ctx, func() error {
-		return s.db.GetContext(ctx, &v, `SELECT amr FROM session_amr WHERE session_id = $1`, sid)
+		return s.db.GetContext(ctx, &v, queries.SessionAMR, sid)
 	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("postgres: session amr %q: %w", sid, store.ErrNotFound)

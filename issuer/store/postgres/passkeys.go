@@ -10,26 +10,10 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/issuer/store/sqlstore"
 )
 
 // This file holds the store.PasskeyStore methods.
-
-type passkeyRow struct {
-	ID         string `db:"id"`
-	UserID     string `db:"user_id"`
-	Name       string `db:"name"`
-	Credential string `db:"credential"`
-	SignCount  int64  `db:"sign_count"`
-	CreatedAt  int64  `db:"created_at"`
-	LastUsedAt *int64 `db:"last_used_at"`
-}
-
-const passkeyColumns = `id, user_id, name, credential, sign_count, created_at, last_used_at`
-
-func (r passkeyRow) passkey() store.Passkey {
-	return store.Passkey{ID: r.ID, UserID: r.UserID, Name: r.Name, Credential: r.Credential,
-		SignCount: uint32(r.SignCount), CreatedAt: fromDB(r.CreatedAt), LastUsedAt: fromNullDB(r.LastUsedAt)}
-}
 
 // AddPasskey stores a passkey of a live user.
 func (s *Store) AddPasskey(ctx context.Context, p store.Passkey) error {
@@ -40,8 +24,8 @@ func (s *Store) AddPasskey(ctx context.Context, p store.Passkey) error {
 		if err := liveUser(ctx, tx, "add passkey", p.UserID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO passkeys (`+passkeyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			p.ID, p.UserID, p.Name, p.Credential, int64(p.SignCount), toDB(p.CreatedAt), toNullDB(p.LastUsedAt))
+		_, err := tx.ExecContext(ctx, queries.InsertPasskey,
+			p.ID, p.UserID, p.Name, p.Credential, int64(p.SignCount), sqlstore.ToDB(p.CreatedAt), sqlstore.ToNullDB(p.LastUsedAt))
 		if isUnique(err) {
 			return fmt.Errorf("postgres: add passkey: %w", store.ErrConflict)
 		}
@@ -51,26 +35,22 @@ func (s *Store) AddPasskey(ctx context.Context, p store.Passkey) error {
 
 // Passkeys lists the user's passkeys, oldest first.
 func (s *Store) Passkeys(ctx context.Context, userID string) ([]store.Passkey, error) {
-	var rows []passkeyRow
+	var rows []sqlstore.PasskeyRow
 	err := s.read(ctx, func() error {
 		rows = nil
-		return s.db.SelectContext(ctx, &rows, `SELECT `+passkeyColumns+` FROM passkeys WHERE user_id = $1 ORDER BY created_at, id`, userID)
+		return s.db.SelectContext(ctx, &rows, queries.Passkeys, userID)
 	})
 	if err != nil {
 		return nil, wrap("passkeys", err)
 	}
-	out := make([]store.Passkey, len(rows))
-	for i, r := range rows {
-		out[i] = r.passkey()
-	}
-	return out, nil
+	return sqlstore.Convert(rows, sqlstore.PasskeyRow.Passkey), nil
 }
 
 // PasskeyByID returns the passkey with this credential ID.
 func (s *Store) PasskeyByID(ctx context.Context, id string) (store.Passkey, error) {
-	var r passkeyRow
+	var r sqlstore.PasskeyRow
 	err := s.read(ctx, func() error {
-		return s.db.GetContext(ctx, &r, `SELECT `+passkeyColumns+` FROM passkeys WHERE id = $1`, id)
+		return s.db.GetContext(ctx, &r, queries.PasskeyByID, id)
 	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Passkey{}, fmt.Errorf("postgres: passkey: %w", store.ErrNotFound)
@@ -78,14 +58,14 @@ func (s *Store) PasskeyByID(ctx context.Context, id string) (store.Passkey, erro
 	if err != nil {
 		return store.Passkey{}, wrap("passkey", err)
 	}
-	return r.passkey(), nil
+	return r.Passkey(), nil
 }
 
 // UsePasskey advances the signature counter, only forwards: one conditional
 // UPDATE, so of concurrent uses with one counter value one wins.
 func (s *Store) UsePasskey(ctx context.Context, id string, signCount uint32, now time.Time) error {
 	res, err := s.db.ExecContext(ctx, `UPDATE passkeys SET sign_count = $1, last_used_at = $2
-		WHERE id = $3 AND ((sign_count = 0 AND $1 = 0) OR $1 > sign_count)`, int64(signCount), toDB(now), id)
+		WHERE id = $3 AND ((sign_count = 0 AND $1 = 0) OR $1 > sign_count)`, int64(signCount), sqlstore.ToDB(now), id)
 	if err != nil {
 		return wrap("use passkey", err)
 	}
@@ -102,6 +82,6 @@ func (s *Store) UsePasskey(ctx context.Context, id string, signCount uint32, now
 
 // RemovePasskey deletes one of the user's passkeys.
 func (s *Store) RemovePasskey(ctx context.Context, userID, id string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM passkeys WHERE user_id = $1 AND id = $2`, userID, id)
+	res, err := s.db.ExecContext(ctx, queries.RemovePasskey, userID, id)
 	return oneRow(res, err, "remove passkey", id)
 }

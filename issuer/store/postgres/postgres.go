@@ -14,9 +14,13 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/issuer/store/sqlstore"
 )
 
 var _ store.Store = (*Store)(nil)
+
+// queries are the statements shared with the SQLite backend, with $n placeholders.
+var queries = sqlstore.NewQueries(sqlx.DOLLAR)
 
 // Pool defaults. Each instance holds at most defaultMaxOpenConns connections,
 // so ten instances stay well under PostgreSQL's default max_connections of
@@ -220,31 +224,3 @@ func (s *Store) dropIdle() {
 	s.db.SetMaxIdleConns(0)
 	s.db.SetMaxIdleConns(s.maxOpen)
 }
-
-// Times are stored as Unix microseconds in UTC, as by the SQLite backend: the
-// precision both keep, so every backend rounds alike, and the zero time.Time
-// survives the round trip.
-
-func toDB(t time.Time) int64 { return t.UnixMicro() }
-
-func fromDB(v int64) time.Time { return time.UnixMicro(v).UTC() }
-
-func toNullDB(t *time.Time) *int64 {
-	if t == nil {
-		return nil
-	}
-	v := toDB(*t)
-	return &v
-}
-
-func fromNullDB(v *int64) *time.Time {
-	if v == nil {
-		return nil
-	}
-	t := fromDB(*v)
-	return &t
-}
-
-// trunc rounds t down to the stored precision, so that values returned from
-// a write equal what a later read returns.
-func trunc(t time.Time) time.Time { return fromDB(toDB(t)) }

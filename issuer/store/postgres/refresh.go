@@ -10,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/issuer/store/sqlstore"
 )
 
 // RotateRefresh rotates or converges the refresh token r.PresentedHash in one
@@ -38,7 +39,7 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.RotateRequest) (store
 	if err := r.Check(); err != nil {
 		return store.RotateResult{}, err
 	}
-	now := trunc(r.Now)
+	now := sqlstore.Trunc(r.Now)
 	var (
 		res    store.RotateResult
 		reused bool
@@ -49,8 +50,8 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.RotateRequest) (store
 		if err != nil {
 			return err
 		}
-		res = store.RotateResult{Session: row.session(), User: u.user()}
-		switch r.Decide(row.state(res.Session, res.User), now) {
+		res = store.RotateResult{Session: row.Session(), User: u.User()}
+		switch r.Decide(row.State(res.Session, res.User), now) {
 		case store.StepEnded:
 			return fmt.Errorf("postgres: rotate refresh: session %q: %w", row.ID, store.ErrSessionEnded)
 		case store.StepRotate:
@@ -61,15 +62,14 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.RotateRequest) (store
 		case store.StepConverge:
 			if _, err := tx.ExecContext(ctx, `UPDATE sessions
 				SET last_used_at = GREATEST(last_used_at, $1), access_until = GREATEST(access_until, $2)
-				WHERE id = $3`, toDB(now), toDB(r.AccessExpiry), row.ID); err != nil {
+				WHERE id = $3`, sqlstore.ToDB(now), sqlstore.ToDB(r.AccessExpiry), row.ID); err != nil {
 				return wrap("rotate refresh: record use", err)
 			}
 			res.Outcome = store.Converged
 		case store.StepMismatch:
 			return fmt.Errorf("postgres: rotate refresh: session %q: derived successor differs from the stored one (secret mismatch?)", row.ID)
 		case store.StepReuse:
-			if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = $1, revoke_reason = $2
-				WHERE id = $3 AND revoked_at IS NULL`, toDB(now), store.ReasonReuse, row.ID); err != nil {
+			if _, err := tx.ExecContext(ctx, queries.RevokeSession, sqlstore.ToDB(now), store.ReasonReuse, row.ID); err != nil {
 				return wrap("rotate refresh: revoke on reuse", err)
 			}
 			res.Session.RevokedAt = &now
@@ -79,8 +79,8 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.RotateRequest) (store
 		}
 		// Both outcomes count as a use and mint an access token. Clocks of
 		// several instances may disagree; never move either time back.
-		res.Session.LastUsedAt = latest(res.Session.LastUsedAt, now)
-		res.Session.AccessUntil = latest(res.Session.AccessUntil, trunc(r.AccessExpiry))
+		res.Session.LastUsedAt = sqlstore.Latest(res.Session.LastUsedAt, now)
+		res.Session.AccessUntil = sqlstore.Latest(res.Session.AccessUntil, sqlstore.Trunc(r.AccessExpiry))
 		return nil
 	})
 	if err != nil {
@@ -94,16 +94,16 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.RotateRequest) (store
 
 // lockedRow is the presented token's session, locked, with its user.
 type lockedRow struct {
-	sessionRow
-	Username      string `db:"username"`
-	PasswordHash  string `db:"password_hash"`
-	Disabled      bool   `db:"disabled"`
-	UserCreatedAt int64  `db:"user_created_at"`
-	UserDeletedAt *int64 `db:"user_deleted_at"`
+	sqlstore.SessionRow
+	Username      string        `db:"username"`
+	PasswordHash  string        `db:"password_hash"`
+	Disabled      bool          `db:"disabled"`
+	UserCreatedAt int64         `db:"user_created_at"`
+	UserDeletedAt sql.NullInt64 `db:"user_deleted_at"`
 }
 
-func (r lockedRow) user() userRow {
-	return userRow{ID: r.UserID, Username: r.Username, PasswordHash: r.PasswordHash, Disabled: r.Disabled,
+func (r lockedRow) user() sqlstore.UserRow {
+	return sqlstore.UserRow{ID: r.UserID, Username: r.Username, PasswordHash: r.PasswordHash, Disabled: r.Disabled,
 		CreatedAt: r.UserCreatedAt, DeletedAt: r.UserDeletedAt}
 }
 
@@ -112,7 +112,7 @@ func (r lockedRow) user() userRow {
 // ended session means. A waiter on the lock gets the row as the holder
 // committed it (READ COMMITTED re-reads a locked row once it is released),
 // so it sees the rotation it waited for. The user's row is read, not locked.
-func lockTokenSession(ctx context.Context, tx *sqlx.Tx, hash string) (sessionRow, userRow, error) {
+func lockTokenSession(ctx context.Context, tx *sqlx.Tx, hash string) (sqlstore.SessionRow, sqlstore.UserRow, error) {
 	var row lockedRow
 	err := tx.GetContext(ctx, &row, `SELECT s.id, s.user_id, s.created_at, s.auth_time, s.expires_at,
 			s.last_used_at, s.access_until, s.revoked_at, s.revoke_reason, s.user_agent, s.ip,
@@ -122,12 +122,12 @@ func lockTokenSession(ctx context.Context, tx *sqlx.Tx, hash string) (sessionRow
 		WHERE s.id = (SELECT session_id FROM refresh_tokens WHERE hash = $1)
 		FOR UPDATE OF s`, hash)
 	if errors.Is(err, sql.ErrNoRows) {
-		return sessionRow{}, userRow{}, fmt.Errorf("postgres: rotate refresh: unknown token: %w", store.ErrNotFound)
+		return sqlstore.SessionRow{}, sqlstore.UserRow{}, fmt.Errorf("postgres: rotate refresh: unknown token: %w", store.ErrNotFound)
 	}
 	if err != nil {
-		return sessionRow{}, userRow{}, wrap("rotate refresh: load session", err)
+		return sqlstore.SessionRow{}, sqlstore.UserRow{}, wrap("rotate refresh: load session", err)
 	}
-	return row.sessionRow, row.user(), nil
+	return row.SessionRow, row.user(), nil
 }
 
 // rotate records the successor as the session's current token, keeps the
@@ -140,16 +140,9 @@ func rotate(ctx context.Context, tx *sqlx.Tx, sid, presented, successor string, 
 			superseded AS (UPDATE refresh_tokens SET superseded_at = $3 WHERE hash = $4)
 		UPDATE sessions SET current_hash = $1, prev_hash = $4, rotated_at = $3,
 			last_used_at = GREATEST(last_used_at, $3), access_until = GREATEST(access_until, $5)
-		WHERE id = $2`, successor, sid, toDB(now), presented, toDB(accessExpiry))
+		WHERE id = $2`, successor, sid, sqlstore.ToDB(now), presented, sqlstore.ToDB(accessExpiry))
 	if isUnique(err) {
 		return fmt.Errorf("postgres: rotate refresh: session %q: successor token already issued", sid)
 	}
 	return wrapIf("rotate refresh: advance", err)
-}
-
-func latest(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/issuer/store/sqlstore"
 )
 
 // This file holds the store.FactorStore methods: TOTP, recovery codes and
@@ -17,13 +18,9 @@ import (
 
 // TOTP returns the user's TOTP factor.
 func (s *Store) TOTP(ctx context.Context, userID string) (store.TOTP, error) {
-	var r struct {
-		Secret    string `db:"secret"`
-		CreatedAt int64  `db:"created_at"`
-		LastStep  int64  `db:"last_step"`
-	}
+	var r sqlstore.TOTPRow
 	err := s.read(ctx, func() error {
-		return s.db.GetContext(ctx, &r, `SELECT secret, created_at, last_step FROM totp WHERE user_id = $1`, userID)
+		return s.db.GetContext(ctx, &r, queries.TOTP, userID)
 	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.TOTP{}, fmt.Errorf("postgres: totp %q: %w", userID, store.ErrNotFound)
@@ -31,7 +28,7 @@ func (s *Store) TOTP(ctx context.Context, userID string) (store.TOTP, error) {
 	if err != nil {
 		return store.TOTP{}, wrap("totp", err)
 	}
-	return store.TOTP{UserID: userID, Secret: r.Secret, CreatedAt: fromDB(r.CreatedAt), LastStep: r.LastStep}, nil
+	return r.TOTP(userID), nil
 }
 
 // EnableTOTP stores t and the user's new recovery codes in one transaction.
@@ -40,8 +37,8 @@ func (s *Store) EnableTOTP(ctx context.Context, t store.TOTP, recoveryHashes []s
 		if err := liveUser(ctx, tx, "enable totp", t.UserID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO totp (user_id, secret, created_at, last_step) VALUES ($1, $2, $3, $4)`,
-			t.UserID, t.Secret, toDB(t.CreatedAt), t.LastStep)
+		_, err := tx.ExecContext(ctx, queries.InsertTOTP,
+			t.UserID, t.Secret, sqlstore.ToDB(t.CreatedAt), t.LastStep)
 		if isUnique(err) {
 			return fmt.Errorf("postgres: enable totp %q: %w", t.UserID, store.ErrConflict)
 		}
@@ -54,7 +51,7 @@ func (s *Store) EnableTOTP(ctx context.Context, t store.TOTP, recoveryHashes []s
 
 // DisableTOTP removes the user's TOTP factor.
 func (s *Store) DisableTOTP(ctx context.Context, userID string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM totp WHERE user_id = $1`, userID)
+	res, err := s.db.ExecContext(ctx, queries.DeleteTOTP, userID)
 	return oneRow(res, err, "disable totp", userID)
 }
 
@@ -84,11 +81,11 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes 
 }
 
 func replaceRecoveryCodes(ctx context.Context, tx *sqlx.Tx, userID string, hashes []string) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM recovery_codes WHERE user_id = $1`, userID); err != nil {
+	if _, err := tx.ExecContext(ctx, queries.DeleteRecoveryCodes, userID); err != nil {
 		return wrap("replace recovery codes", err)
 	}
 	for _, h := range hashes {
-		_, err := tx.ExecContext(ctx, `INSERT INTO recovery_codes (user_id, hash) VALUES ($1, $2)`, userID, h)
+		_, err := tx.ExecContext(ctx, queries.InsertRecoveryCode, userID, h)
 		if isForeignKey(err) {
 			return fmt.Errorf("postgres: replace recovery codes: user %q: %w", userID, store.ErrNotFound)
 		}
@@ -101,8 +98,7 @@ func replaceRecoveryCodes(ctx context.Context, tx *sqlx.Tx, userID string, hashe
 
 // UseRecoveryCode marks an unused code used.
 func (s *Store) UseRecoveryCode(ctx context.Context, userID, hash string, now time.Time) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE recovery_codes SET used_at = $1
-		WHERE user_id = $2 AND hash = $3 AND used_at IS NULL`, toDB(now), userID, hash)
+	res, err := s.db.ExecContext(ctx, queries.UseRecoveryCode, sqlstore.ToDB(now), userID, hash)
 	return oneRow(res, err, "use recovery code", userID)
 }
 
@@ -110,16 +106,13 @@ func (s *Store) UseRecoveryCode(ctx context.Context, userID, hash string, now ti
 func (s *Store) RecoveryCodesLeft(ctx context.Context, userID string) (int, error) {
 	var n int
 	err := s.read(ctx, func() error {
-		return s.db.GetContext(ctx, &n, `SELECT count(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL`, userID)
+		return s.db.GetContext(ctx, &n, queries.RecoveryCodesLeft, userID)
 	})
 	if err != nil {
 		return 0, wrap("recovery codes left", err)
 	}
 	return n, nil
 }
-
-// challengeSweep bounds how many expired challenges one PutChallenge deletes.
-const challengeSweep = 100
 
 // PutChallenge stores c, deleting some expired challenges first.
 func (s *Store) PutChallenge(ctx context.Context, c store.Challenge) error {
@@ -130,11 +123,10 @@ func (s *Store) PutChallenge(ctx context.Context, c store.Challenge) error {
 		// SKIP LOCKED: instances sweeping at once split the work instead of waiting.
 		if _, err := tx.ExecContext(ctx, `DELETE FROM challenges WHERE id IN
 			(SELECT id FROM challenges WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
-			toDB(c.CreatedAt), challengeSweep); err != nil {
+			sqlstore.ToDB(c.CreatedAt), sqlstore.ChallengeSweep); err != nil {
 			return wrap("put challenge: sweep", err)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO challenges (id, kind, user_id, data, created_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6)`, c.ID, c.Kind, c.UserID, c.Data, toDB(c.CreatedAt), toDB(c.ExpiresAt))
+		_, err := tx.ExecContext(ctx, queries.InsertChallenge, c.ID, c.Kind, c.UserID, c.Data, sqlstore.ToDB(c.CreatedAt), sqlstore.ToDB(c.ExpiresAt))
 		if isUnique(err) {
 			return fmt.Errorf("postgres: put challenge: %w", store.ErrConflict)
 		}
@@ -142,27 +134,11 @@ func (s *Store) PutChallenge(ctx context.Context, c store.Challenge) error {
 	})
 }
 
-type challengeRow struct {
-	ID        string `db:"id"`
-	Kind      string `db:"kind"`
-	UserID    string `db:"user_id"`
-	Data      string `db:"data"`
-	CreatedAt int64  `db:"created_at"`
-	ExpiresAt int64  `db:"expires_at"`
-}
-
-func (r challengeRow) challenge() store.Challenge {
-	return store.Challenge{ID: r.ID, Kind: r.Kind, UserID: r.UserID, Data: r.Data,
-		CreatedAt: fromDB(r.CreatedAt), ExpiresAt: fromDB(r.ExpiresAt)}
-}
-
-const challengeColumns = `id, kind, user_id, data, created_at, expires_at`
-
 // GetChallenge returns an unexpired challenge without using it.
 func (s *Store) GetChallenge(ctx context.Context, id string, now time.Time) (store.Challenge, error) {
-	var r challengeRow
+	var r sqlstore.ChallengeRow
 	err := s.read(ctx, func() error {
-		return s.db.GetContext(ctx, &r, `SELECT `+challengeColumns+` FROM challenges WHERE id = $1 AND expires_at > $2`, id, toDB(now))
+		return s.db.GetContext(ctx, &r, queries.GetChallenge, id, sqlstore.ToDB(now))
 	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Challenge{}, fmt.Errorf("postgres: challenge: %w", store.ErrNotFound)
@@ -170,21 +146,21 @@ func (s *Store) GetChallenge(ctx context.Context, id string, now time.Time) (sto
 	if err != nil {
 		return store.Challenge{}, wrap("challenge", err)
 	}
-	return r.challenge(), nil
+	return r.Challenge(), nil
 }
 
 // TakeChallenge deletes and returns an unexpired challenge: one DELETE …
 // RETURNING, so of concurrent takes exactly one gets the row.
 func (s *Store) TakeChallenge(ctx context.Context, id string, now time.Time) (store.Challenge, error) {
-	var r challengeRow
-	err := s.db.GetContext(ctx, &r, `DELETE FROM challenges WHERE id = $1 AND expires_at > $2 RETURNING `+challengeColumns, id, toDB(now))
+	var r sqlstore.ChallengeRow
+	err := s.db.GetContext(ctx, &r, queries.TakeChallenge, id, sqlstore.ToDB(now))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Challenge{}, fmt.Errorf("postgres: take challenge: %w", store.ErrNotFound)
 	}
 	if err != nil {
 		return store.Challenge{}, wrap("take challenge", err)
 	}
-	return r.challenge(), nil
+	return r.Challenge(), nil
 }
 
 // oneRow turns the result of a write that must change exactly one row into

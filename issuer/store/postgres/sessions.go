@@ -11,45 +11,8 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/issuer/store/sqlstore"
 )
-
-// sessionRow is a sessions row as stored, including the rotation state that
-// store.Session does not expose; times are Unix microseconds.
-type sessionRow struct {
-	ID           string `db:"id"`
-	UserID       string `db:"user_id"`
-	CreatedAt    int64  `db:"created_at"`
-	AuthTime     int64  `db:"auth_time"`
-	ExpiresAt    int64  `db:"expires_at"`
-	LastUsedAt   int64  `db:"last_used_at"`
-	AccessUntil  int64  `db:"access_until"`
-	RevokedAt    *int64 `db:"revoked_at"`
-	RevokeReason string `db:"revoke_reason"`
-	UserAgent    string `db:"user_agent"`
-	IP           string `db:"ip"`
-	CurrentHash  string `db:"current_hash"`
-	PrevHash     string `db:"prev_hash"`
-	RotatedAt    *int64 `db:"rotated_at"`
-}
-
-const sessionColumns = `id, user_id, created_at, auth_time, expires_at, last_used_at, access_until,
-	revoked_at, revoke_reason, user_agent, ip, current_hash, prev_hash, rotated_at`
-
-func (r sessionRow) session() store.Session {
-	return store.Session{
-		ID:           r.ID,
-		UserID:       r.UserID,
-		CreatedAt:    fromDB(r.CreatedAt),
-		AuthTime:     fromDB(r.AuthTime),
-		ExpiresAt:    fromDB(r.ExpiresAt),
-		LastUsedAt:   fromDB(r.LastUsedAt),
-		AccessUntil:  fromDB(r.AccessUntil),
-		RevokedAt:    fromNullDB(r.RevokedAt),
-		RevokeReason: r.RevokeReason,
-		UserAgent:    r.UserAgent,
-		IP:           r.IP,
-	}
-}
 
 // CreateSession inserts sess with refreshHash as its current token, both in one
 // transaction. The user is checked in the same transaction under a FOR SHARE
@@ -64,7 +27,7 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, refreshHa
 	}
 	return s.inTx(ctx, "create session", func(tx *sqlx.Tx) error {
 		var disabled bool
-		err := tx.GetContext(ctx, &disabled, `SELECT disabled FROM users WHERE id = $1 AND deleted_at IS NULL FOR SHARE`, sess.UserID)
+		err := tx.GetContext(ctx, &disabled, queries.UserDisabled+` FOR SHARE`, sess.UserID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("postgres: create session: user %q: %w", sess.UserID, store.ErrNotFound)
 		}
@@ -74,10 +37,9 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, refreshHa
 		if disabled {
 			return fmt.Errorf("postgres: create session: user %q is disabled: %w", sess.UserID, store.ErrSessionEnded)
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '', NULL)`,
-			sess.ID, sess.UserID, toDB(sess.CreatedAt), toDB(sess.AuthTime), toDB(sess.ExpiresAt),
-			toDB(sess.LastUsedAt), toDB(sess.AccessUntil), toNullDB(sess.RevokedAt), sess.RevokeReason,
+		_, err = tx.ExecContext(ctx, queries.InsertSession,
+			sess.ID, sess.UserID, sqlstore.ToDB(sess.CreatedAt), sqlstore.ToDB(sess.AuthTime), sqlstore.ToDB(sess.ExpiresAt),
+			sqlstore.ToDB(sess.LastUsedAt), sqlstore.ToDB(sess.AccessUntil), sqlstore.ToNullDB(sess.RevokedAt), sess.RevokeReason,
 			sess.UserAgent, sess.IP, refreshHash)
 		if isUnique(err) {
 			return fmt.Errorf("postgres: create session %q: %w", sess.ID, store.ErrConflict)
@@ -85,8 +47,8 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, refreshHa
 		if err != nil {
 			return wrap("create session", err)
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)`,
-			refreshHash, sess.ID, toDB(sess.CreatedAt))
+		_, err = tx.ExecContext(ctx, queries.InsertRefreshToken,
+			refreshHash, sess.ID, sqlstore.ToDB(sess.CreatedAt))
 		if isUnique(err) {
 			return fmt.Errorf("postgres: create session %q: refresh hash: %w", sess.ID, store.ErrConflict)
 		}
@@ -96,19 +58,19 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, refreshHa
 
 // Session returns a session by id, whatever its state.
 func (s *Store) Session(ctx context.Context, sid string) (store.Session, error) {
-	return s.session(ctx, "session", `id = $1`, sid)
+	return s.session(ctx, "session", queries.SessionByID, sid)
 }
 
 // SessionByRefresh returns the session that issued the token with this hash,
 // current or superseded, whatever its state.
 func (s *Store) SessionByRefresh(ctx context.Context, hash string) (store.Session, error) {
-	return s.session(ctx, "session by refresh token", `id = (SELECT session_id FROM refresh_tokens WHERE hash = $1)`, hash)
+	return s.session(ctx, "session by refresh token", queries.SessionByRefresh, hash)
 }
 
-func (s *Store) session(ctx context.Context, op, where, arg string) (store.Session, error) {
-	var r sessionRow
+func (s *Store) session(ctx context.Context, op, query, arg string) (store.Session, error) {
+	var r sqlstore.SessionRow
 	err := s.read(ctx, func() error {
-		return s.db.GetContext(ctx, &r, `SELECT `+sessionColumns+` FROM sessions WHERE `+where, arg)
+		return s.db.GetContext(ctx, &r, query, arg)
 	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Session{}, fmt.Errorf("postgres: %s: %w", op, store.ErrNotFound)
@@ -116,7 +78,7 @@ func (s *Store) session(ctx context.Context, op, where, arg string) (store.Sessi
 	if err != nil {
 		return store.Session{}, wrap(op, err)
 	}
-	return r.session(), nil
+	return r.Session(), nil
 }
 
 // ListSessions returns the user's sessions still active at now, most recently
@@ -125,23 +87,17 @@ func (s *Store) ListSessions(ctx context.Context, userID string, now time.Time, 
 	// With no idle limit, any last use counts: compare against the minimum.
 	usedAfter := int64(math.MinInt64)
 	if idle > 0 {
-		usedAfter = toDB(now.Add(-idle))
+		usedAfter = sqlstore.ToDB(now.Add(-idle))
 	}
-	var rows []sessionRow
+	var rows []sqlstore.SessionRow
 	err := s.read(ctx, func() error {
 		rows = nil
-		return s.db.SelectContext(ctx, &rows, `SELECT `+sessionColumns+` FROM sessions
-			WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND last_used_at > $3
-			ORDER BY last_used_at DESC, id`, userID, toDB(now), usedAfter)
+		return s.db.SelectContext(ctx, &rows, queries.ActiveSessions, userID, sqlstore.ToDB(now), usedAfter)
 	})
 	if err != nil {
 		return nil, wrap("list sessions", err)
 	}
-	out := make([]store.Session, len(rows))
-	for i, r := range rows {
-		out[i] = r.session()
-	}
-	return out, nil
+	return sqlstore.Convert(rows, sqlstore.SessionRow.Session), nil
 }
 
 // RevokeSession ends one session. A session already revoked keeps its first
@@ -156,7 +112,7 @@ func (s *Store) RevokeSession(ctx context.Context, sid, reason string, now time.
 				UPDATE sessions SET revoked_at = $1, revoke_reason = $2
 				WHERE id = $3 AND revoked_at IS NULL RETURNING id)
 			SELECT EXISTS (SELECT 1 FROM up) OR EXISTS (SELECT 1 FROM sessions WHERE id = $3)`,
-			toDB(now), reason, sid)
+			sqlstore.ToDB(now), reason, sid)
 		if err != nil {
 			return wrap("revoke session", err)
 		}
@@ -177,8 +133,7 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID, exceptSID, reaso
 // revokeUserSessions is the shared step of every user change that ends
 // sessions; it runs in the caller's transaction.
 func revokeUserSessions(ctx context.Context, tx *sqlx.Tx, userID, exceptSID, reason string, now time.Time) error {
-	_, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = $1, revoke_reason = $2
-		WHERE user_id = $3 AND id <> $4 AND revoked_at IS NULL`, toDB(now), reason, userID, exceptSID)
+	_, err := tx.ExecContext(ctx, queries.RevokeUserSessions, sqlstore.ToDB(now), reason, userID, exceptSID)
 	return wrapIf("revoke user sessions", err)
 }
 
@@ -187,23 +142,15 @@ func revokeUserSessions(ctx context.Context, tx *sqlx.Tx, userID, exceptSID, rea
 // in SQLite) so that the same set always serialises the same way (the feed's
 // ETag), whichever instance or backend answers.
 func (s *Store) RevokedSince(ctx context.Context, since time.Time) ([]store.Revoked, error) {
-	var rows []struct {
-		ID          string `db:"id"`
-		AccessUntil int64  `db:"access_until"`
-	}
+	var rows []sqlstore.RevokedRow
 	err := s.read(ctx, func() error {
 		rows = nil
-		return s.db.SelectContext(ctx, &rows, `SELECT id, access_until FROM sessions
-			WHERE revoked_at IS NOT NULL AND access_until > $1 ORDER BY id`, toDB(since))
+		return s.db.SelectContext(ctx, &rows, queries.RevokedSince, sqlstore.ToDB(since))
 	})
 	if err != nil {
 		return nil, wrap("revoked since", err)
 	}
-	out := make([]store.Revoked, len(rows))
-	for i, r := range rows {
-		out[i] = store.Revoked{SID: r.ID, Until: fromDB(r.AccessUntil)}
-	}
-	return out, nil
+	return sqlstore.Convert(rows, sqlstore.RevokedRow.Revoked), nil
 }
 
 // Sweep deletes at most limit sessions that ended (were revoked or reached
@@ -222,7 +169,7 @@ func (s *Store) Sweep(ctx context.Context, before time.Time, limit int) (int, er
 	res, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE id IN (
 		SELECT id FROM sessions
 		WHERE access_until < $1 AND (expires_at < $1 OR revoked_at < $1)
-		LIMIT $2 FOR UPDATE SKIP LOCKED)`, toDB(before), limit)
+		LIMIT $2 FOR UPDATE SKIP LOCKED)`, sqlstore.ToDB(before), limit)
 	if err != nil {
 		return 0, wrap("sweep", err)
 	}
@@ -231,14 +178,4 @@ func (s *Store) Sweep(ctx context.Context, before time.Time, limit int) (int, er
 		return 0, wrap("sweep", err)
 	}
 	return int(n), nil
-}
-
-// state is the row's refresh state for store.RotateRequest.Decide.
-func (r sessionRow) state(sess store.Session, u store.User) store.RotationState {
-	st := store.RotationState{Session: sess, User: u, CurrentHash: r.CurrentHash, PrevHash: r.PrevHash}
-	if r.RotatedAt != nil {
-		t := fromDB(*r.RotatedAt)
-		st.RotatedAt = &t
-	}
-	return st
 }

@@ -10,30 +10,8 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/issuer/store/sqlstore"
 )
-
-// userRow is a users row as stored; times are Unix microseconds.
-type userRow struct {
-	ID           string `db:"id"`
-	Username     string `db:"username"`
-	PasswordHash string `db:"password_hash"`
-	Disabled     bool   `db:"disabled"`
-	CreatedAt    int64  `db:"created_at"`
-	DeletedAt    *int64 `db:"deleted_at"`
-}
-
-const userColumns = `id, username, password_hash, disabled, created_at, deleted_at`
-
-func (r userRow) user() store.User {
-	return store.User{
-		ID:           r.ID,
-		Username:     r.Username,
-		PasswordHash: r.PasswordHash,
-		Disabled:     r.Disabled,
-		CreatedAt:    fromDB(r.CreatedAt),
-		DeletedAt:    fromNullDB(r.DeletedAt),
-	}
-}
 
 // CreateUser inserts u. A username taken by any user, deleted or not and in
 // any letter case, is store.ErrConflict, as is a reused id.
@@ -41,29 +19,32 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 	if u.ID == "" || u.Username == "" {
 		return errors.New("postgres: create user: empty id or username")
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-		u.ID, u.Username, u.PasswordHash, u.Disabled, toDB(u.CreatedAt), toNullDB(u.DeletedAt))
+	_, err := s.db.ExecContext(ctx, queries.InsertUser,
+		u.ID, u.Username, u.PasswordHash, u.Disabled, sqlstore.ToDB(u.CreatedAt), sqlstore.ToNullDB(u.DeletedAt))
 	if isUnique(err) {
 		return fmt.Errorf("postgres: create user %q: %w", u.Username, store.ErrConflict)
 	}
 	return wrapIf("create user", err)
 }
 
+// userByName matches in any letter case, as SQLite's NOCASE column does.
+const userByName = `SELECT ` + sqlstore.UserColumns + ` FROM users WHERE lower(username) = lower($1) AND deleted_at IS NULL`
+
 // UserByName looks a user up by name, in any letter case as SQLite's NOCASE
 // does; deleted users are store.ErrNotFound.
 func (s *Store) UserByName(ctx context.Context, username string) (store.User, error) {
-	return s.user(ctx, "user by name", `lower(username) = lower($1)`, username)
+	return s.user(ctx, "user by name", userByName, username)
 }
 
 // UserByID looks a user up by id; deleted users are store.ErrNotFound.
 func (s *Store) UserByID(ctx context.Context, id string) (store.User, error) {
-	return s.user(ctx, "user by id", `id = $1`, id)
+	return s.user(ctx, "user by id", queries.LiveUserByID, id)
 }
 
-func (s *Store) user(ctx context.Context, op, where, arg string) (store.User, error) {
-	var r userRow
+func (s *Store) user(ctx context.Context, op, query, arg string) (store.User, error) {
+	var r sqlstore.UserRow
 	err := s.read(ctx, func() error {
-		return s.db.GetContext(ctx, &r, `SELECT `+userColumns+` FROM users WHERE `+where+` AND deleted_at IS NULL`, arg)
+		return s.db.GetContext(ctx, &r, query, arg)
 	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.User{}, fmt.Errorf("postgres: %s %q: %w", op, arg, store.ErrNotFound)
@@ -71,24 +52,20 @@ func (s *Store) user(ctx context.Context, op, where, arg string) (store.User, er
 	if err != nil {
 		return store.User{}, wrap(op, err)
 	}
-	return r.user(), nil
+	return r.User(), nil
 }
 
 // ListUsers returns every user that is not deleted, by username.
 func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
-	var rows []userRow
+	var rows []sqlstore.UserRow
 	err := s.read(ctx, func() error {
 		rows = nil
-		return s.db.SelectContext(ctx, &rows, `SELECT `+userColumns+` FROM users WHERE deleted_at IS NULL ORDER BY username`)
+		return s.db.SelectContext(ctx, &rows, queries.ListUsers)
 	})
 	if err != nil {
 		return nil, wrap("list users", err)
 	}
-	users := make([]store.User, len(rows))
-	for i, r := range rows {
-		users[i] = r.user()
-	}
-	return users, nil
+	return sqlstore.Convert(rows, sqlstore.UserRow.User), nil
 }
 
 // SetDisabled enables or disables a user. Disabling revokes every session in
@@ -96,7 +73,7 @@ func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
 func (s *Store) SetDisabled(ctx context.Context, userID string, disabled bool, now time.Time) error {
 	return s.inTx(ctx, "set disabled", func(tx *sqlx.Tx) error {
 		if err := updateUser(ctx, tx, "set disabled", userID,
-			`UPDATE users SET disabled = $1 WHERE id = $2 AND deleted_at IS NULL`, disabled, userID); err != nil {
+			queries.SetDisabled, disabled, userID); err != nil {
 			return err
 		}
 		if !disabled {
@@ -111,7 +88,7 @@ func (s *Store) SetDisabled(ctx context.Context, userID string, disabled bool, n
 func (s *Store) SetPassword(ctx context.Context, userID, hash, keepSID string, now time.Time) error {
 	return s.inTx(ctx, "set password", func(tx *sqlx.Tx) error {
 		if err := updateUser(ctx, tx, "set password", userID,
-			`UPDATE users SET password_hash = $1 WHERE id = $2 AND deleted_at IS NULL`, hash, userID); err != nil {
+			queries.SetPassword, hash, userID); err != nil {
 			return err
 		}
 		return revokeUserSessions(ctx, tx, userID, keepSID, store.ReasonPasswordChange, now)
@@ -123,8 +100,8 @@ func (s *Store) SetPassword(ctx context.Context, userID, hash, keepSID string, n
 func (s *Store) DeleteUser(ctx context.Context, userID string, now time.Time) error {
 	return s.inTx(ctx, "delete user", func(tx *sqlx.Tx) error {
 		if err := updateUser(ctx, tx, "delete user", userID,
-			`UPDATE users SET deleted_at = $1, password_hash = '' WHERE id = $2 AND deleted_at IS NULL`,
-			toDB(now), userID); err != nil {
+			queries.DeleteUser,
+			sqlstore.ToDB(now), userID); err != nil {
 			return err
 		}
 		return revokeUserSessions(ctx, tx, userID, "", store.ReasonUserDeleted, now)

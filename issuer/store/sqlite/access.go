@@ -21,8 +21,7 @@ func (s *Store) AddGroup(ctx context.Context, userID, group string) error {
 		if err := liveUser(ctx, tx, "add group", userID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO user_groups (user_id, group_name) VALUES (?, ?)
-			ON CONFLICT DO NOTHING`, userID, group)
+		_, err := tx.ExecContext(ctx, queries.AddGroup, userID, group)
 		if err != nil {
 			return wrap("add group", err)
 		}
@@ -33,7 +32,7 @@ func (s *Store) AddGroup(ctx context.Context, userID, group string) error {
 // liveUser checks, inside tx, that the user exists and is not deleted.
 func liveUser(ctx context.Context, tx *sqlx.Tx, op, userID string) error {
 	var one int
-	err := tx.GetContext(ctx, &one, `SELECT 1 FROM users WHERE id = ? AND deleted_at IS NULL`, userID)
+	err := tx.GetContext(ctx, &one, queries.LiveUser, userID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("sqlite: %s: user %q: %w", op, userID, store.ErrNotFound)
 	}
@@ -45,7 +44,7 @@ func liveUser(ctx context.Context, tx *sqlx.Tx, op, userID string) error {
 
 // RemoveGroup ends a membership; store.ErrNotFound when there is none.
 func (s *Store) RemoveGroup(ctx context.Context, userID, group string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM user_groups WHERE user_id = ? AND group_name = ?`, userID, group)
+	res, err := s.db.ExecContext(ctx, queries.RemoveGroup, userID, group)
 	if err != nil {
 		return wrap("remove group", err)
 	}
@@ -60,7 +59,7 @@ func (s *Store) RemoveGroup(ctx context.Context, userID, group string) error {
 // Groups returns the user's groups, sorted by byte value.
 func (s *Store) Groups(ctx context.Context, userID string) ([]string, error) {
 	groups := []string{}
-	err := s.db.SelectContext(ctx, &groups, `SELECT group_name FROM user_groups WHERE user_id = ? ORDER BY group_name`, userID)
+	err := s.db.SelectContext(ctx, &groups, queries.Groups, userID)
 	if err != nil {
 		return nil, wrap("groups", err)
 	}
@@ -70,9 +69,7 @@ func (s *Store) Groups(ctx context.Context, userID string) ([]string, error) {
 // Memberships lists the memberships of every user who is not deleted.
 func (s *Store) Memberships(ctx context.Context) ([]store.Membership, error) {
 	out := []store.Membership{}
-	err := s.db.SelectContext(ctx, &out, `SELECT g.group_name, g.user_id, u.username
-		FROM user_groups g JOIN users u ON u.id = g.user_id
-		WHERE u.deleted_at IS NULL ORDER BY g.group_name, u.username`)
+	err := s.db.SelectContext(ctx, &out, queries.Memberships)
 	if err != nil {
 		return nil, wrap("memberships", err)
 	}
@@ -81,7 +78,7 @@ func (s *Store) Memberships(ctx context.Context) ([]store.Membership, error) {
 
 // SetSessionAMR records the session's authentication methods, once.
 func (s *Store) SetSessionAMR(ctx context.Context, sid string, amr []string) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO session_amr (session_id, amr) VALUES (?, ?)`, sid, store.EncodeAMR(amr))
+	_, err := s.db.ExecContext(ctx, queries.InsertSessionAMR, sid, store.EncodeAMR(amr))
 	switch {
 	case isConstraint(err, sqlite3.ErrConstraintPrimaryKey, sqlite3.ErrConstraintUnique):
 		return fmt.Errorf("sqlite: set session amr %q: %w", sid, store.ErrConflict)
@@ -96,7 +93,7 @@ func (s *Store) SetSessionAMR(ctx context.Context, sid string, amr []string) err
 // SessionAMR returns the session's authentication methods.
 func (s *Store) SessionAMR(ctx context.Context, sid string) ([]string, error) {
 	var v string
-	err := s.db.GetContext(ctx, &v, `SELECT amr FROM session_amr WHERE session_id = ?`, sid)
+	err := s.db.GetContext(ctx, &v, queries.SessionAMR, sid)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlite: session amr %q: %w", sid, store.ErrNotFound)
 	}

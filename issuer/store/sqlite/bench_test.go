@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/issuer/store/sqlstore"
 )
 
 const benchSessions = 10_000
@@ -37,10 +38,10 @@ func seedSessions(b *testing.B, s *Store, base time.Time) []*benchChain {
 		b.Fatal(err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, username, created_at) VALUES ('u', 'bench', ?)`, toDB(base)); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, username, created_at) VALUES ('u', 'bench', ?)`, sqlstore.ToDB(base)); err != nil {
 		b.Fatal(err)
 	}
-	insSession, err := tx.PreparexContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+	insSession, err := tx.PreparexContext(ctx, `INSERT INTO sessions (`+sqlstore.SessionColumns+`)
 		VALUES (?1, 'u', ?2, ?2, ?3, ?2, ?2, NULL, '', '', '', ?4, '', NULL)`)
 	if err != nil {
 		b.Fatal(err)
@@ -53,10 +54,10 @@ func seedSessions(b *testing.B, s *Store, base time.Time) []*benchChain {
 	for i := range chains {
 		c := &benchChain{sid: fmt.Sprintf("session-%05d", i)}
 		h := benchHash(c.sid, 0)
-		if _, err := insSession.ExecContext(ctx, c.sid, toDB(base), toDB(base.Add(720*time.Hour)), h); err != nil {
+		if _, err := insSession.ExecContext(ctx, c.sid, sqlstore.ToDB(base), sqlstore.ToDB(base.Add(720*time.Hour)), h); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := insToken.ExecContext(ctx, h, c.sid, toDB(base)); err != nil {
+		if _, err := insToken.ExecContext(ctx, h, c.sid, sqlstore.ToDB(base)); err != nil {
 			b.Fatal(err)
 		}
 		chains[i] = c

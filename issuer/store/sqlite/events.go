@@ -9,23 +9,8 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/issuer/store/sqlstore"
 )
-
-// defaultEventLimit is what Events returns when the caller sets no limit.
-const defaultEventLimit = 100
-
-// eventRow is an events row as stored; at is Unix microseconds.
-type eventRow struct {
-	ID        int64  `db:"id"`
-	At        int64  `db:"at"`
-	Kind      string `db:"kind"`
-	UserID    string `db:"user_id"`
-	Username  string `db:"username"`
-	SessionID string `db:"session_id"`
-	IP        string `db:"ip"`
-	UserAgent string `db:"user_agent"`
-	Detail    string `db:"detail"`
-}
 
 // AddEvent records an audit event. e.ID is assigned by the database; a zero
 // e.At is taken from the store's clock.
@@ -33,9 +18,8 @@ func (s *Store) AddEvent(ctx context.Context, e store.Event) error {
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO events (at, kind, user_id, username, session_id, ip, user_agent, detail)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		toDB(e.At), e.Kind, e.UserID, e.Username, e.SessionID, e.IP, e.UserAgent, e.Detail)
+	_, err := s.db.ExecContext(ctx, queries.InsertEvent,
+		sqlstore.ToDB(e.At), e.Kind, e.UserID, e.Username, e.SessionID, e.IP, e.UserAgent, e.Detail)
 	return wrapIf("add event", err)
 }
 
@@ -43,29 +27,21 @@ func (s *Store) AddEvent(ctx context.Context, e store.Event) error {
 // time, since instances' clocks may disagree; userID "" means every user.
 func (s *Store) Events(ctx context.Context, userID string, limit int) ([]store.Event, error) {
 	if limit <= 0 {
-		limit = defaultEventLimit
+		limit = sqlstore.DefaultEventLimit
 	}
-	const cols = `SELECT id, at, kind, user_id, username, session_id, ip, user_agent, detail FROM events`
 	var (
-		rows []eventRow
+		rows []sqlstore.EventRow
 		err  error
 	)
 	if userID == "" {
-		err = s.db.SelectContext(ctx, &rows, cols+` ORDER BY id DESC LIMIT ?`, limit)
+		err = s.db.SelectContext(ctx, &rows, queries.Events, limit)
 	} else {
-		err = s.db.SelectContext(ctx, &rows, cols+` WHERE user_id = ? ORDER BY id DESC LIMIT ?`, userID, limit)
+		err = s.db.SelectContext(ctx, &rows, queries.UserEvents, userID, limit)
 	}
 	if err != nil {
 		return nil, wrap("events", err)
 	}
-	out := make([]store.Event, len(rows))
-	for i, r := range rows {
-		out[i] = store.Event{
-			ID: r.ID, At: fromDB(r.At), Kind: r.Kind, UserID: r.UserID, Username: r.Username,
-			SessionID: r.SessionID, IP: r.IP, UserAgent: r.UserAgent, Detail: r.Detail,
-		}
-	}
-	return out, nil
+	return sqlstore.Convert(rows, sqlstore.EventRow.Event), nil
 }
 
 // Secret returns the named server secret, creating it with gen when missing.
@@ -74,7 +50,7 @@ func (s *Store) Events(ctx context.Context, userID string, limit int) ([]store.E
 // the value that committed first, and gen's other results are discarded.
 func (s *Store) Secret(ctx context.Context, name string, gen func() ([]byte, error)) ([]byte, error) {
 	var value []byte
-	err := s.db.GetContext(ctx, &value, `SELECT value FROM secrets WHERE name = ?`, name)
+	err := s.db.GetContext(ctx, &value, queries.Secret, name)
 	if err == nil {
 		return value, nil
 	}
@@ -90,11 +66,10 @@ func (s *Store) Secret(ctx context.Context, name string, gen func() ([]byte, err
 		return nil, fmt.Errorf("sqlite: secret %q: generator returned an empty value", name)
 	}
 	err = s.inTx(ctx, "secret", func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?)
-			ON CONFLICT (name) DO NOTHING`, name, fresh, toDB(s.now())); err != nil {
+		if _, err := tx.ExecContext(ctx, queries.InsertSecret, name, fresh, sqlstore.ToDB(s.now())); err != nil {
 			return wrap("secret: insert", err)
 		}
-		return wrapIf("secret: read back", tx.GetContext(ctx, &value, `SELECT value FROM secrets WHERE name = ?`, name))
+		return wrapIf("secret: read back", tx.GetContext(ctx, &value, queries.Secret, name))
 	})
 	if err != nil {
 		return nil, err

@@ -4,13 +4,10 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/canopy-sso/canopy/issuer/store/sqlstore"
 )
 
 // migrationFiles holds the schema changes, one file per version, named
@@ -19,41 +16,9 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// loadMigrations reads the embedded files in version order and checks that
-// the versions run 1, 2, 3… without gaps or duplicates, so a misnamed file
-// fails every start rather than silently skipping a change.
-func loadMigrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, fmt.Errorf("list migrations: %w", err)
-	}
-	var ms []migration
-	for _, name := range names {
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name must start with a positive version and '_'", base)
-		}
-		body, err := migrationFiles.ReadFile(name)
-		if err != nil {
-			return nil, fmt.Errorf("read migration %s: %w", base, err)
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(body)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: expected version %d", m.name, i+1)
-		}
-	}
-	return ms, nil
+// loadMigrations reads the embedded files; see sqlstore.LoadMigrations.
+func loadMigrations() ([]sqlstore.Migration, error) {
+	return sqlstore.LoadMigrations(migrationFiles)
 }
 
 // migrate applies every migration the database has not recorded yet, each in
@@ -80,10 +45,10 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	}
 	for _, m := range ms {
-		op := "migrate: " + m.name
+		op := "migrate: " + m.Name
 		err := s.inTx(ctx, op, func(tx *sqlx.Tx) error {
 			var latest int
-			if err := tx.GetContext(ctx, &latest, `SELECT COALESCE(MAX(version), 0) FROM migrations`); err != nil {
+			if err := tx.GetContext(ctx, &latest, queries.SchemaVersion); err != nil {
 				return wrap(op, err)
 			}
 			if latest > len(ms) {
@@ -91,14 +56,14 @@ func (s *Store) migrate(ctx context.Context) error {
 				// not know; writing to it could corrupt what that one relies on.
 				return fmt.Errorf("sqlite: database schema version %d is newer than this program's %d; upgrade the program", latest, len(ms))
 			}
-			if latest >= m.version {
+			if latest >= m.Version {
 				return nil
 			}
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 				return wrap(op, err)
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO migrations (version, applied_at) VALUES (?, ?)`,
-				m.version, toDB(s.now())); err != nil {
+			if _, err := tx.ExecContext(ctx, queries.RecordMigration,
+				m.Version, sqlstore.ToDB(s.now())); err != nil {
 				return wrap(op+": record", err)
 			}
 			return nil
@@ -113,7 +78,7 @@ func (s *Store) migrate(ctx context.Context) error {
 // SchemaVersion returns the newest migration applied to the database.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	var v int
-	if err := s.db.GetContext(ctx, &v, `SELECT COALESCE(MAX(version), 0) FROM migrations`); err != nil {
+	if err := s.db.GetContext(ctx, &v, queries.SchemaVersion); err != nil {
 		return 0, wrap("schema version", err)
 	}
 	return v, nil

@@ -11,24 +11,8 @@ import (
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/issuer/store/sqlstore"
 )
-
-type passkeyRow struct {
-	ID         string        `db:"id"`
-	UserID     string        `db:"user_id"`
-	Name       string        `db:"name"`
-	Credential string        `db:"credential"`
-	SignCount  int64         `db:"sign_count"`
-	CreatedAt  int64         `db:"created_at"`
-	LastUsedAt sql.NullInt64 `db:"last_used_at"`
-}
-
-const passkeyColumns = `id, user_id, name, credential, sign_count, created_at, last_used_at`
-
-func (r passkeyRow) passkey() store.Passkey {
-	return store.Passkey{ID: r.ID, UserID: r.UserID, Name: r.Name, Credential: r.Credential,
-		SignCount: uint32(r.SignCount), CreatedAt: fromDB(r.CreatedAt), LastUsedAt: fromNullDB(r.LastUsedAt)}
-}
 
 // AddPasskey stores a passkey of a live user.
 func (s *Store) AddPasskey(ctx context.Context, p store.Passkey) error {
@@ -39,8 +23,8 @@ func (s *Store) AddPasskey(ctx context.Context, p store.Passkey) error {
 		if err := liveUser(ctx, tx, "add passkey", p.UserID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO passkeys (`+passkeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			p.ID, p.UserID, p.Name, p.Credential, int64(p.SignCount), toDB(p.CreatedAt), toNullDB(p.LastUsedAt))
+		_, err := tx.ExecContext(ctx, queries.InsertPasskey,
+			p.ID, p.UserID, p.Name, p.Credential, int64(p.SignCount), sqlstore.ToDB(p.CreatedAt), sqlstore.ToNullDB(p.LastUsedAt))
 		if isConstraint(err, sqlite3.ErrConstraintPrimaryKey, sqlite3.ErrConstraintUnique) {
 			return fmt.Errorf("sqlite: add passkey: %w", store.ErrConflict)
 		}
@@ -53,35 +37,31 @@ func (s *Store) AddPasskey(ctx context.Context, p store.Passkey) error {
 
 // Passkeys lists the user's passkeys, oldest first.
 func (s *Store) Passkeys(ctx context.Context, userID string) ([]store.Passkey, error) {
-	var rows []passkeyRow
-	err := s.db.SelectContext(ctx, &rows, `SELECT `+passkeyColumns+` FROM passkeys WHERE user_id = ? ORDER BY created_at, id`, userID)
+	var rows []sqlstore.PasskeyRow
+	err := s.db.SelectContext(ctx, &rows, queries.Passkeys, userID)
 	if err != nil {
 		return nil, wrap("passkeys", err)
 	}
-	out := make([]store.Passkey, len(rows))
-	for i, r := range rows {
-		out[i] = r.passkey()
-	}
-	return out, nil
+	return sqlstore.Convert(rows, sqlstore.PasskeyRow.Passkey), nil
 }
 
 // PasskeyByID returns the passkey with this credential ID.
 func (s *Store) PasskeyByID(ctx context.Context, id string) (store.Passkey, error) {
-	var r passkeyRow
-	err := s.db.GetContext(ctx, &r, `SELECT `+passkeyColumns+` FROM passkeys WHERE id = ?`, id)
+	var r sqlstore.PasskeyRow
+	err := s.db.GetContext(ctx, &r, queries.PasskeyByID, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Passkey{}, fmt.Errorf("sqlite: passkey: %w", store.ErrNotFound)
 	}
 	if err != nil {
 		return store.Passkey{}, wrap("passkey", err)
 	}
-	return r.passkey(), nil
+	return r.Passkey(), nil
 }
 
 // UsePasskey advances the signature counter, only forwards.
 func (s *Store) UsePasskey(ctx context.Context, id string, signCount uint32, now time.Time) error {
 	res, err := s.db.ExecContext(ctx, `UPDATE passkeys SET sign_count = ?1, last_used_at = ?2
-		WHERE id = ?3 AND ((sign_count = 0 AND ?1 = 0) OR ?1 > sign_count)`, int64(signCount), toDB(now), id)
+		WHERE id = ?3 AND ((sign_count = 0 AND ?1 = 0) OR ?1 > sign_count)`, int64(signCount), sqlstore.ToDB(now), id)
 	if err != nil {
 		return wrap("use passkey", err)
 	}
@@ -98,6 +78,6 @@ func (s *Store) UsePasskey(ctx context.Context, id string, signCount uint32, now
 
 // RemovePasskey deletes one of the user's passkeys.
 func (s *Store) RemovePasskey(ctx context.Context, userID, id string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM passkeys WHERE user_id = ? AND id = ?`, userID, id)
+	res, err := s.db.ExecContext(ctx, queries.RemovePasskey, userID, id)
 	return oneRow(res, err, "remove passkey", id)
 }

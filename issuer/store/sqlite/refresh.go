@@ -11,6 +11,7 @@ import (
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/issuer/store/sqlstore"
 )
 
 // RotateRefresh rotates or converges the refresh token r.PresentedHash in one
@@ -35,7 +36,7 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.RotateRequest) (store
 	if err := r.Check(); err != nil {
 		return store.RotateResult{}, err
 	}
-	now := trunc(r.Now)
+	now := sqlstore.Trunc(r.Now)
 	var (
 		res    store.RotateResult
 		reused bool
@@ -45,8 +46,8 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.RotateRequest) (store
 		if err != nil {
 			return err
 		}
-		res = store.RotateResult{Session: row.session(), User: u.user()}
-		switch r.Decide(row.state(res.Session, res.User), now) {
+		res = store.RotateResult{Session: row.Session(), User: u.User()}
+		switch r.Decide(row.State(res.Session, res.User), now) {
 		case store.StepEnded:
 			return fmt.Errorf("sqlite: rotate refresh: session %q: %w", row.ID, store.ErrSessionEnded)
 		case store.StepRotate:
@@ -59,8 +60,7 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.RotateRequest) (store
 		case store.StepMismatch:
 			return fmt.Errorf("sqlite: rotate refresh: session %q: derived successor differs from the stored one (secret mismatch?)", row.ID)
 		case store.StepReuse:
-			if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = ?
-				WHERE id = ? AND revoked_at IS NULL`, toDB(now), store.ReasonReuse, row.ID); err != nil {
+			if _, err := tx.ExecContext(ctx, queries.RevokeSession, sqlstore.ToDB(now), store.ReasonReuse, row.ID); err != nil {
 				return wrap("rotate refresh: revoke on reuse", err)
 			}
 			res.Session.RevokedAt = &now
@@ -72,12 +72,12 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.RotateRequest) (store
 		// Both outcomes count as a use and mint an access token.
 		if _, err := tx.ExecContext(ctx, `UPDATE sessions
 			SET last_used_at = MAX(last_used_at, ?1), access_until = MAX(access_until, ?2)
-			WHERE id = ?3`, toDB(now), toDB(r.AccessExpiry), row.ID); err != nil {
+			WHERE id = ?3`, sqlstore.ToDB(now), sqlstore.ToDB(r.AccessExpiry), row.ID); err != nil {
 			return wrap("rotate refresh: record use", err)
 		}
 		// Clocks of several instances may disagree; never move either back.
-		res.Session.LastUsedAt = latest(res.Session.LastUsedAt, now)
-		res.Session.AccessUntil = latest(res.Session.AccessUntil, trunc(r.AccessExpiry))
+		res.Session.LastUsedAt = sqlstore.Latest(res.Session.LastUsedAt, now)
+		res.Session.AccessUntil = sqlstore.Latest(res.Session.AccessUntil, sqlstore.Trunc(r.AccessExpiry))
 		return nil
 	})
 	if err != nil {
@@ -91,18 +91,17 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.RotateRequest) (store
 
 // tokenSession loads the session that issued the token, and its user, even
 // when the user is deleted: the caller decides what an ended session means.
-func tokenSession(ctx context.Context, tx *sqlx.Tx, hash string) (sessionRow, userRow, error) {
-	var row sessionRow
-	err := tx.GetContext(ctx, &row, `SELECT `+sessionColumns+` FROM sessions
-		WHERE id = (SELECT session_id FROM refresh_tokens WHERE hash = ?)`, hash)
+func tokenSession(ctx context.Context, tx *sqlx.Tx, hash string) (sqlstore.SessionRow, sqlstore.UserRow, error) {
+	var row sqlstore.SessionRow
+	err := tx.GetContext(ctx, &row, queries.SessionByRefresh, hash)
 	if errors.Is(err, sql.ErrNoRows) {
-		return row, userRow{}, fmt.Errorf("sqlite: rotate refresh: unknown token: %w", store.ErrNotFound)
+		return row, sqlstore.UserRow{}, fmt.Errorf("sqlite: rotate refresh: unknown token: %w", store.ErrNotFound)
 	}
 	if err != nil {
-		return row, userRow{}, wrap("rotate refresh: load session", err)
+		return row, sqlstore.UserRow{}, wrap("rotate refresh: load session", err)
 	}
-	var u userRow
-	if err := tx.GetContext(ctx, &u, `SELECT `+userColumns+` FROM users WHERE id = ?`, row.UserID); err != nil {
+	var u sqlstore.UserRow
+	if err := tx.GetContext(ctx, &u, `SELECT `+sqlstore.UserColumns+` FROM users WHERE id = ?`, row.UserID); err != nil {
 		// The foreign key makes a missing user impossible short of corruption.
 		return row, u, wrap("rotate refresh: load user", err)
 	}
@@ -112,9 +111,9 @@ func tokenSession(ctx context.Context, tx *sqlx.Tx, hash string) (sessionRow, us
 // rotate records the successor as the session's current token and keeps the
 // presented one as its predecessor for the grace check. Every token stays in
 // refresh_tokens so that presenting it later is recognised as reuse.
-func rotate(ctx context.Context, tx *sqlx.Tx, row sessionRow, presented, successor string, now time.Time) error {
-	t := toDB(now)
-	_, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?)`,
+func rotate(ctx context.Context, tx *sqlx.Tx, row sqlstore.SessionRow, presented, successor string, now time.Time) error {
+	t := sqlstore.ToDB(now)
+	_, err := tx.ExecContext(ctx, queries.InsertRefreshToken,
 		successor, row.ID, t)
 	if isConstraint(err, sqlite3.ErrConstraintPrimaryKey, sqlite3.ErrConstraintUnique) {
 		return fmt.Errorf("sqlite: rotate refresh: session %q: successor token already issued", row.ID)
@@ -130,11 +129,4 @@ func rotate(ctx context.Context, tx *sqlx.Tx, row sessionRow, presented, success
 		return wrap("rotate refresh: advance", err)
 	}
 	return nil
-}
-
-func latest(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }

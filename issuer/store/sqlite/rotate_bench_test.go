@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/issuer/store/sqlstore"
 )
 
 // rotationFixture is a database seeded with n live sessions whose chains the
@@ -43,10 +44,10 @@ func seedScale(b *testing.B, n int) *rotationFixture {
 		b.Fatal(err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, username, created_at) VALUES ('u', 'bench', ?)`, toDB(base)); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, username, created_at) VALUES ('u', 'bench', ?)`, sqlstore.ToDB(base)); err != nil {
 		b.Fatal(err)
 	}
-	insSession, err := tx.PreparexContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+	insSession, err := tx.PreparexContext(ctx, `INSERT INTO sessions (`+sqlstore.SessionColumns+`)
 		VALUES (?1, 'u', ?2, ?2, ?3, ?2, ?2, NULL, '', '', '', ?4, '', NULL)`)
 	if err != nil {
 		b.Fatal(err)
@@ -56,7 +57,7 @@ func seedScale(b *testing.B, n int) *rotationFixture {
 		b.Fatal(err)
 	}
 	chains := make([]*benchChain, n)
-	created, expires := toDB(base), toDB(base.Add(720*time.Hour))
+	created, expires := sqlstore.ToDB(base), sqlstore.ToDB(base.Add(720*time.Hour))
 	for i := range chains {
 		c := &benchChain{sid: fmt.Sprintf("session-%07d", i)}
 		h := benchHash(c.sid, 0)

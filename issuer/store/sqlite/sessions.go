@@ -12,45 +12,8 @@ import (
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/issuer/store/sqlstore"
 )
-
-// sessionRow is a sessions row as stored, including the rotation state that
-// store.Session does not expose; times are Unix microseconds.
-type sessionRow struct {
-	ID           string        `db:"id"`
-	UserID       string        `db:"user_id"`
-	CreatedAt    int64         `db:"created_at"`
-	AuthTime     int64         `db:"auth_time"`
-	ExpiresAt    int64         `db:"expires_at"`
-	LastUsedAt   int64         `db:"last_used_at"`
-	AccessUntil  int64         `db:"access_until"`
-	RevokedAt    sql.NullInt64 `db:"revoked_at"`
-	RevokeReason string        `db:"revoke_reason"`
-	UserAgent    string        `db:"user_agent"`
-	IP           string        `db:"ip"`
-	CurrentHash  string        `db:"current_hash"`
-	PrevHash     string        `db:"prev_hash"`
-	RotatedAt    sql.NullInt64 `db:"rotated_at"`
-}
-
-const sessionColumns = `id, user_id, created_at, auth_time, expires_at, last_used_at, access_until,
-	revoked_at, revoke_reason, user_agent, ip, current_hash, prev_hash, rotated_at`
-
-func (r sessionRow) session() store.Session {
-	return store.Session{
-		ID:           r.ID,
-		UserID:       r.UserID,
-		CreatedAt:    fromDB(r.CreatedAt),
-		AuthTime:     fromDB(r.AuthTime),
-		ExpiresAt:    fromDB(r.ExpiresAt),
-		LastUsedAt:   fromDB(r.LastUsedAt),
-		AccessUntil:  fromDB(r.AccessUntil),
-		RevokedAt:    fromNullDB(r.RevokedAt),
-		RevokeReason: r.RevokeReason,
-		UserAgent:    r.UserAgent,
-		IP:           r.IP,
-	}
-}
 
 // CreateSession inserts sess with refreshHash as its current token, both in one
 // transaction. The user is checked in the same transaction, so a sign-in that
@@ -63,7 +26,7 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, refreshHa
 	}
 	return s.inTx(ctx, "create session", func(tx *sqlx.Tx) error {
 		var disabled bool
-		err := tx.GetContext(ctx, &disabled, `SELECT disabled FROM users WHERE id = ? AND deleted_at IS NULL`, sess.UserID)
+		err := tx.GetContext(ctx, &disabled, queries.UserDisabled, sess.UserID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("sqlite: create session: user %q: %w", sess.UserID, store.ErrNotFound)
 		}
@@ -73,10 +36,9 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, refreshHa
 		if disabled {
 			return fmt.Errorf("sqlite: create session: user %q is disabled: %w", sess.UserID, store.ErrSessionEnded)
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', NULL)`,
-			sess.ID, sess.UserID, toDB(sess.CreatedAt), toDB(sess.AuthTime), toDB(sess.ExpiresAt),
-			toDB(sess.LastUsedAt), toDB(sess.AccessUntil), toNullDB(sess.RevokedAt), sess.RevokeReason,
+		_, err = tx.ExecContext(ctx, queries.InsertSession,
+			sess.ID, sess.UserID, sqlstore.ToDB(sess.CreatedAt), sqlstore.ToDB(sess.AuthTime), sqlstore.ToDB(sess.ExpiresAt),
+			sqlstore.ToDB(sess.LastUsedAt), sqlstore.ToDB(sess.AccessUntil), sqlstore.ToNullDB(sess.RevokedAt), sess.RevokeReason,
 			sess.UserAgent, sess.IP, refreshHash)
 		if isConstraint(err, sqlite3.ErrConstraintPrimaryKey, sqlite3.ErrConstraintUnique) {
 			return fmt.Errorf("sqlite: create session %q: %w", sess.ID, store.ErrConflict)
@@ -84,8 +46,8 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, refreshHa
 		if err != nil {
 			return wrap("create session", err)
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?)`,
-			refreshHash, sess.ID, toDB(sess.CreatedAt))
+		_, err = tx.ExecContext(ctx, queries.InsertRefreshToken,
+			refreshHash, sess.ID, sqlstore.ToDB(sess.CreatedAt))
 		if isConstraint(err, sqlite3.ErrConstraintPrimaryKey, sqlite3.ErrConstraintUnique) {
 			return fmt.Errorf("sqlite: create session %q: refresh hash: %w", sess.ID, store.ErrConflict)
 		}
@@ -98,29 +60,28 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, refreshHa
 
 // Session returns a session by id, whatever its state.
 func (s *Store) Session(ctx context.Context, sid string) (store.Session, error) {
-	var r sessionRow
-	err := s.db.GetContext(ctx, &r, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, sid)
+	var r sqlstore.SessionRow
+	err := s.db.GetContext(ctx, &r, queries.SessionByID, sid)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Session{}, fmt.Errorf("sqlite: session %q: %w", sid, store.ErrNotFound)
 	}
 	if err != nil {
 		return store.Session{}, wrap("session", err)
 	}
-	return r.session(), nil
+	return r.Session(), nil
 }
 
 // SessionByRefresh returns the session that issued the token with this hash.
 func (s *Store) SessionByRefresh(ctx context.Context, hash string) (store.Session, error) {
-	var r sessionRow
-	err := s.db.GetContext(ctx, &r, `SELECT `+sessionColumns+` FROM sessions
-		WHERE id = (SELECT session_id FROM refresh_tokens WHERE hash = ?)`, hash)
+	var r sqlstore.SessionRow
+	err := s.db.GetContext(ctx, &r, queries.SessionByRefresh, hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Session{}, fmt.Errorf("sqlite: session by refresh token: %w", store.ErrNotFound)
 	}
 	if err != nil {
 		return store.Session{}, wrap("session by refresh token", err)
 	}
-	return r.session(), nil
+	return r.Session(), nil
 }
 
 // ListSessions returns the user's sessions still active at now, most recently
@@ -129,28 +90,21 @@ func (s *Store) ListSessions(ctx context.Context, userID string, now time.Time, 
 	// With no idle limit, any last use counts: compare against the minimum.
 	usedAfter := int64(math.MinInt64)
 	if idle > 0 {
-		usedAfter = toDB(now.Add(-idle))
+		usedAfter = sqlstore.ToDB(now.Add(-idle))
 	}
-	var rows []sessionRow
-	err := s.db.SelectContext(ctx, &rows, `SELECT `+sessionColumns+` FROM sessions
-		WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND last_used_at > ?
-		ORDER BY last_used_at DESC, id`, userID, toDB(now), usedAfter)
+	var rows []sqlstore.SessionRow
+	err := s.db.SelectContext(ctx, &rows, queries.ActiveSessions, userID, sqlstore.ToDB(now), usedAfter)
 	if err != nil {
 		return nil, wrap("list sessions", err)
 	}
-	out := make([]store.Session, len(rows))
-	for i, r := range rows {
-		out[i] = r.session()
-	}
-	return out, nil
+	return sqlstore.Convert(rows, sqlstore.SessionRow.Session), nil
 }
 
 // RevokeSession ends one session. A session already revoked keeps its first
 // time and reason, which is what the audit trail and the feed should show.
 func (s *Store) RevokeSession(ctx context.Context, sid, reason string, now time.Time) error {
 	return s.inTx(ctx, "revoke session", func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = ?
-			WHERE id = ? AND revoked_at IS NULL`, toDB(now), reason, sid)
+		res, err := tx.ExecContext(ctx, queries.RevokeSession, sqlstore.ToDB(now), reason, sid)
 		if err != nil {
 			return wrap("revoke session", err)
 		}
@@ -176,8 +130,7 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID, exceptSID, reaso
 // revokeUserSessions is the shared step of every user change that ends
 // sessions; it runs in the caller's transaction.
 func revokeUserSessions(ctx context.Context, tx *sqlx.Tx, userID, exceptSID, reason string, now time.Time) error {
-	_, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = ?
-		WHERE user_id = ? AND id <> ? AND revoked_at IS NULL`, toDB(now), reason, userID, exceptSID)
+	_, err := tx.ExecContext(ctx, queries.RevokeUserSessions, sqlstore.ToDB(now), reason, userID, exceptSID)
 	return wrapIf("revoke user sessions", err)
 }
 
@@ -185,20 +138,12 @@ func revokeUserSessions(ctx context.Context, tx *sqlx.Tx, userID, exceptSID, rea
 // still valid after since (AccessUntil > since), ordered by id so that the
 // same set always serialises the same way (the feed's ETag).
 func (s *Store) RevokedSince(ctx context.Context, since time.Time) ([]store.Revoked, error) {
-	var rows []struct {
-		ID          string `db:"id"`
-		AccessUntil int64  `db:"access_until"`
-	}
-	err := s.db.SelectContext(ctx, &rows, `SELECT id, access_until FROM sessions
-		WHERE revoked_at IS NOT NULL AND access_until > ? ORDER BY id`, toDB(since))
+	var rows []sqlstore.RevokedRow
+	err := s.db.SelectContext(ctx, &rows, queries.RevokedSince, sqlstore.ToDB(since))
 	if err != nil {
 		return nil, wrap("revoked since", err)
 	}
-	out := make([]store.Revoked, len(rows))
-	for i, r := range rows {
-		out[i] = store.Revoked{SID: r.ID, Until: fromDB(r.AccessUntil)}
-	}
-	return out, nil
+	return sqlstore.Convert(rows, sqlstore.RevokedRow.Revoked), nil
 }
 
 // Sweep deletes at most limit sessions that ended (were revoked or reached
@@ -212,7 +157,7 @@ func (s *Store) Sweep(ctx context.Context, before time.Time, limit int) (int, er
 	if limit <= 0 {
 		return 0, nil
 	}
-	b := toDB(before)
+	b := sqlstore.ToDB(before)
 	res, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE id IN (
 		SELECT id FROM sessions
 		WHERE access_until < ?1 AND (expires_at < ?1 OR revoked_at < ?1)
@@ -233,10 +178,4 @@ func wrapIf(op string, err error) error {
 		return nil
 	}
 	return wrap(op, err)
-}
-
-// state is the row's refresh state for store.RotateRequest.Decide.
-func (r sessionRow) state(sess store.Session, u store.User) store.RotationState {
-	return store.RotationState{Session: sess, User: u, CurrentHash: r.CurrentHash, PrevHash: r.PrevHash,
-		RotatedAt: fromNullDB(r.RotatedAt)}
 }

@@ -18,9 +18,13 @@ import (
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/issuer/store/sqlstore"
 )
 
 var _ store.Store = (*Store)(nil)
+
+// queries are the statements shared with the PostgreSQL backend, as written.
+var queries = sqlstore.NewQueries(sqlx.QUESTION)
 
 // busyTimeout is how long a connection waits for another writer (in this or
 // another process) before giving up with SQLITE_BUSY. Writes are short, so
@@ -208,7 +212,7 @@ func (s *Store) Close() error {
 // than only pinging a pooled connection, so it exercises the file itself.
 func (s *Store) Ping(ctx context.Context) error {
 	var v int
-	if err := s.db.GetContext(ctx, &v, `SELECT COALESCE(MAX(version), 0) FROM migrations`); err != nil {
+	if err := s.db.GetContext(ctx, &v, queries.SchemaVersion); err != nil {
 		return wrap("ping", err)
 	}
 	return nil
@@ -326,30 +330,3 @@ func isConstraint(err error, codes ...sqlite3.ErrNoExtended) bool {
 	}
 	return false
 }
-
-// Times are stored as Unix microseconds in UTC: the precision PostgreSQL's
-// timestamptz keeps, so every backend rounds alike, and the zero time.Time
-// survives the round trip.
-
-func toDB(t time.Time) int64 { return t.UnixMicro() }
-
-func fromDB(v int64) time.Time { return time.UnixMicro(v).UTC() }
-
-func toNullDB(t *time.Time) sql.NullInt64 {
-	if t == nil {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: toDB(*t), Valid: true}
-}
-
-func fromNullDB(v sql.NullInt64) *time.Time {
-	if !v.Valid {
-		return nil
-	}
-	t := fromDB(v.Int64)
-	return &t
-}
-
-// trunc rounds t down to the stored precision, so that values returned from
-// a write equal what a later read returns.
-func trunc(t time.Time) time.Time { return fromDB(toDB(t)) }

@@ -13,6 +13,7 @@ import (
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/issuer/store/sqlstore"
 	"github.com/canopy-sso/canopy/issuer/store/storetest"
 )
 
@@ -313,8 +314,8 @@ func TestInjectedClock(t *testing.T) {
 		t.Fatalf("Events = %+v, %v; want one at %v", events, err, at)
 	}
 	var applied int64
-	if err := s.db.GetContext(t.Context(), &applied, `SELECT MIN(applied_at) FROM migrations`); err != nil || !fromDB(applied).Equal(at) {
-		t.Fatalf("migration applied at %v, %v; want %v", fromDB(applied), err, at)
+	if err := s.db.GetContext(t.Context(), &applied, `SELECT MIN(applied_at) FROM migrations`); err != nil || !sqlstore.FromDB(applied).Equal(at) {
+		t.Fatalf("migration applied at %v, %v; want %v", sqlstore.FromDB(applied), err, at)
 	}
 }
 

@@ -11,30 +11,8 @@ import (
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/issuer/store/sqlstore"
 )
-
-// userRow is a users row as stored; times are Unix microseconds.
-type userRow struct {
-	ID           string        `db:"id"`
-	Username     string        `db:"username"`
-	PasswordHash string        `db:"password_hash"`
-	Disabled     bool          `db:"disabled"`
-	CreatedAt    int64         `db:"created_at"`
-	DeletedAt    sql.NullInt64 `db:"deleted_at"`
-}
-
-const userColumns = `id, username, password_hash, disabled, created_at, deleted_at`
-
-func (r userRow) user() store.User {
-	return store.User{
-		ID:           r.ID,
-		Username:     r.Username,
-		PasswordHash: r.PasswordHash,
-		Disabled:     r.Disabled,
-		CreatedAt:    fromDB(r.CreatedAt),
-		DeletedAt:    fromNullDB(r.DeletedAt),
-	}
-}
 
 // CreateUser inserts u. A username taken by any user, deleted or not and in
 // any letter case, is store.ErrConflict, as is a reused id.
@@ -42,8 +20,8 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 	if u.ID == "" || u.Username == "" {
 		return errors.New("sqlite: create user: empty id or username")
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
-		u.ID, u.Username, u.PasswordHash, u.Disabled, toDB(u.CreatedAt), toNullDB(u.DeletedAt))
+	_, err := s.db.ExecContext(ctx, queries.InsertUser,
+		u.ID, u.Username, u.PasswordHash, u.Disabled, sqlstore.ToDB(u.CreatedAt), sqlstore.ToNullDB(u.DeletedAt))
 	if isConstraint(err, sqlite3.ErrConstraintUnique, sqlite3.ErrConstraintPrimaryKey) {
 		return fmt.Errorf("sqlite: create user %q: %w", u.Username, store.ErrConflict)
 	}
@@ -53,40 +31,39 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 	return nil
 }
 
+// userByName matches in any letter case: the column's collation is NOCASE.
+const userByName = `SELECT ` + sqlstore.UserColumns + ` FROM users WHERE username = ? AND deleted_at IS NULL`
+
 // UserByName looks a user up by name; deleted users are store.ErrNotFound.
 func (s *Store) UserByName(ctx context.Context, username string) (store.User, error) {
-	return s.user(ctx, "user by name", `username = ?`, username)
+	return s.user(ctx, "user by name", userByName, username)
 }
 
 // UserByID looks a user up by id; deleted users are store.ErrNotFound.
 func (s *Store) UserByID(ctx context.Context, id string) (store.User, error) {
-	return s.user(ctx, "user by id", `id = ?`, id)
+	return s.user(ctx, "user by id", queries.LiveUserByID, id)
 }
 
-func (s *Store) user(ctx context.Context, op, where, arg string) (store.User, error) {
-	var r userRow
-	err := s.db.GetContext(ctx, &r, `SELECT `+userColumns+` FROM users WHERE `+where+` AND deleted_at IS NULL`, arg)
+func (s *Store) user(ctx context.Context, op, query, arg string) (store.User, error) {
+	var r sqlstore.UserRow
+	err := s.db.GetContext(ctx, &r, query, arg)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.User{}, fmt.Errorf("sqlite: %s %q: %w", op, arg, store.ErrNotFound)
 	}
 	if err != nil {
 		return store.User{}, wrap(op, err)
 	}
-	return r.user(), nil
+	return r.User(), nil
 }
 
 // ListUsers returns every user that is not deleted, by username.
 func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
-	var rows []userRow
-	err := s.db.SelectContext(ctx, &rows, `SELECT `+userColumns+` FROM users WHERE deleted_at IS NULL ORDER BY username`)
+	var rows []sqlstore.UserRow
+	err := s.db.SelectContext(ctx, &rows, queries.ListUsers)
 	if err != nil {
 		return nil, wrap("list users", err)
 	}
-	users := make([]store.User, len(rows))
-	for i, r := range rows {
-		users[i] = r.user()
-	}
-	return users, nil
+	return sqlstore.Convert(rows, sqlstore.UserRow.User), nil
 }
 
 // SetDisabled enables or disables a user. Disabling revokes every session in
@@ -94,7 +71,7 @@ func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
 func (s *Store) SetDisabled(ctx context.Context, userID string, disabled bool, now time.Time) error {
 	return s.inTx(ctx, "set disabled", func(tx *sqlx.Tx) error {
 		if err := updateUser(ctx, tx, "set disabled", userID,
-			`UPDATE users SET disabled = ? WHERE id = ? AND deleted_at IS NULL`, disabled, userID); err != nil {
+			queries.SetDisabled, disabled, userID); err != nil {
 			return err
 		}
 		if !disabled {
@@ -109,7 +86,7 @@ func (s *Store) SetDisabled(ctx context.Context, userID string, disabled bool, n
 func (s *Store) SetPassword(ctx context.Context, userID, hash, keepSID string, now time.Time) error {
 	return s.inTx(ctx, "set password", func(tx *sqlx.Tx) error {
 		if err := updateUser(ctx, tx, "set password", userID,
-			`UPDATE users SET password_hash = ? WHERE id = ? AND deleted_at IS NULL`, hash, userID); err != nil {
+			queries.SetPassword, hash, userID); err != nil {
 			return err
 		}
 		return revokeUserSessions(ctx, tx, userID, keepSID, store.ReasonPasswordChange, now)
@@ -121,8 +98,8 @@ func (s *Store) SetPassword(ctx context.Context, userID, hash, keepSID string, n
 func (s *Store) DeleteUser(ctx context.Context, userID string, now time.Time) error {
 	return s.inTx(ctx, "delete user", func(tx *sqlx.Tx) error {
 		if err := updateUser(ctx, tx, "delete user", userID,
-			`UPDATE users SET deleted_at = ?, password_hash = '' WHERE id = ? AND deleted_at IS NULL`,
-			toDB(now), userID); err != nil {
+			queries.DeleteUser,
+			sqlstore.ToDB(now), userID); err != nil {
 			return err
 		}
 		return revokeUserSessions(ctx, tx, userID, "", store.ReasonUserDeleted, now)

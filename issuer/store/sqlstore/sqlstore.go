@@ -1,0 +1,49 @@
+// Package sqlstore holds what the SQL backends share: row types, conversions,
+// and queries written once and rebound per dialect.
+package sqlstore
+
+import (
+	"database/sql"
+	"time"
+)
+
+// Times are stored as Unix microseconds in UTC: the precision PostgreSQL's
+// timestamptz keeps, so every backend rounds alike, and the zero time.Time
+// survives the round trip.
+
+// ToDB is t as stored.
+func ToDB(t time.Time) int64 { return t.UnixMicro() }
+
+// FromDB is the time a stored value stands for, in UTC.
+func FromDB(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+// ToNullDB is t as stored, NULL when t is nil. Both drivers take
+// sql.NullInt64 as an argument and scan a NULL BIGINT into it.
+func ToNullDB(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: ToDB(*t), Valid: true}
+}
+
+// FromNullDB is the time a nullable stored value stands for, nil for NULL.
+func FromNullDB(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := FromDB(v.Int64)
+	return &t
+}
+
+// Trunc rounds t down to the stored precision, so that values returned from
+// a write equal what a later read returns.
+func Trunc(t time.Time) time.Time { return FromDB(ToDB(t)) }
+
+// Latest is the later of a and b. Clocks of several instances may disagree,
+// so a recorded time is only ever moved forward.
+func Latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
