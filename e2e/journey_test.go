@@ -79,6 +79,11 @@ func TestJourney(t *testing.T) {
 	if r.status != http.StatusForbidden || !strings.Contains(r.body, "bob") {
 		t.Fatalf("bob's page as alice: %d\n%s", r.status, r.body)
 	}
+	// The way out: sign in as someone else, and come back here.
+	switchUser := s.issuerURL + "/login?prompt=login&amp;return_to=" + url.QueryEscape(s.userURL("bob"))
+	if !strings.Contains(r.body, `href="`+switchUser+`"`) || !strings.Contains(r.body, "Sign in as someone else") {
+		t.Fatalf("the 403 page has no link to sign in as someone else (%s):\n%s", switchUser, r.body)
+	}
 	r = b.navigate(s.appURL())
 	if r.status != http.StatusOK || !strings.Contains(r.body, "alice") {
 		t.Fatalf("app as alice: %d\n%s", r.status, r.body)

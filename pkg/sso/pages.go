@@ -10,11 +10,12 @@ import (
 
 // page is one of the small HTML pages the middleware renders itself.
 type page struct {
-	Title     string
-	Message   string
-	Cause     string // the loop page's explanation
-	Retry     string // URL of a "Try again" link
-	AutoRetry bool   // reload by itself (the issuer may come back)
+	Title      string
+	Message    string
+	Cause      string // the loop page's explanation
+	Retry      string // URL of a "Try again" link
+	AutoRetry  bool   // reload by itself (the issuer may come back)
+	SwitchUser string // URL of a "Sign in as someone else" link (403)
 }
 
 // pageStyle is the pages' stylesheet: the issuer's look (issuer/web/static/canopy.css)
@@ -58,6 +59,7 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 <h1 id="h">{{.Title}}</h1>
 <p>{{.Message}}</p>
 {{if .Cause}}<p class="cause">{{.Cause}}</p>
+{{end}}{{if .SwitchUser}}<p class="alt"><a href="{{.SwitchUser}}">Sign in as someone else</a></p>
 {{end}}{{if .Retry}}<p class="alt"><a href="{{.Retry}}">Try again</a></p>
 {{end}}{{if .AutoRetry}}<p class="meta">This page also tries again by itself every 15 seconds.</p>
 {{end}}</section>

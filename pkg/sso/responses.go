@@ -30,7 +30,7 @@ type authError struct {
 	RefreshURL string `json:"refresh_url"`
 }
 
-func (m *middleware) forbidden(w http.ResponseWriter, r *http.Request, req request, err error) {
+func (m *middleware) forbidden(w http.ResponseWriter, r *http.Request, site *SiteConfig, req request, err error) {
 	m.log.Debug("sso: forbidden", "url", req.url, "err", err)
 	m.refuse(w, r, http.StatusForbidden, err, func() {
 		if !req.nav {
@@ -41,7 +41,9 @@ func (m *middleware) forbidden(w http.ResponseWriter, r *http.Request, req reque
 		if fe := (*ForbiddenError)(nil); errors.As(err, &fe) && fe.Message != "" {
 			msg = fe.Message
 		}
-		renderPage(w, http.StatusForbidden, page{Title: "Access denied", Message: msg})
+		// The way out of a page that belongs to someone else: sign in as them.
+		switchUser := withReturnTo(withQuery(site.LoginURL, "prompt=login"), req.url)
+		renderPage(w, http.StatusForbidden, page{Title: "Access denied", Message: msg, SwitchUser: switchUser})
 	})
 }
 

@@ -117,7 +117,7 @@ func (m *middleware) authorize(w http.ResponseWriter, r *http.Request, site *Sit
 	case errors.As(err, &su):
 		m.stepUp(w, r, site, req, c, su)
 	default:
-		m.forbidden(w, r, req, err)
+		m.forbidden(w, r, site, req, err)
 	}
 	return false
 }
