@@ -32,7 +32,7 @@ func (s *Server) changePassword(c echo.Context) error {
 		return s.page(c, status, "account", d)
 	}
 	account, addr := cur.User.Username, clientAddr(c)
-	if ok, _ := s.throttle.Allowed(account, addr); !ok {
+	if ok, _ := s.throttle.Begin(account, addr); !ok {
 		return fail(http.StatusTooManyRequests, "Too many wrong passwords. Wait a while and try again.")
 	}
 	current, next := c.FormValue("current_password"), c.FormValue("new_password")

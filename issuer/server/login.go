@@ -68,7 +68,7 @@ func (s *Server) login(c echo.Context) error {
 		data.Error = loginFailed
 		return s.page(c, http.StatusUnauthorized, "login", data)
 	}
-	if ok, _ := s.throttle.Allowed(account, addr); !ok {
+	if ok, _ := s.throttle.Begin(account, addr); !ok {
 		return fail(metrics.LoginThrottled)
 	}
 	pw := c.FormValue("password")

@@ -282,7 +282,7 @@ func (s *Server) passkeySecondFinish(c echo.Context) error {
 		return err
 	}
 	account, addr := factorAccount(p.user.ID), clientAddr(c)
-	if ok, _ := s.factorThrottle.Allowed(account, addr); !ok {
+	if ok, _ := s.factorThrottle.Begin(account, addr); !ok {
 		return jsonError(c, http.StatusTooManyRequests, "throttled", "Too many failed attempts. Wait a while and try again.")
 	}
 	ctx := c.Request().Context()

@@ -71,7 +71,7 @@ func (s *Server) secondFactor(c echo.Context) error {
 	}
 	data.CSRF = s.ensureCSRF(c)
 	account, addr := factorAccount(p.user.ID), clientAddr(c)
-	if ok, wait := s.factorThrottle.Allowed(account, addr); !ok {
+	if ok, wait := s.factorThrottle.Begin(account, addr); !ok {
 		s.event(c, "second_factor_throttled", p.user, "", "")
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
 		data.Error = "Too many wrong codes. Wait " + wait.Round(time.Second).String() + " and try again."

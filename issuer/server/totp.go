@@ -134,7 +134,7 @@ func (s *Server) enableTOTP(c echo.Context) error {
 		d.Error = msg
 		return s.page(c, status, "totp", d)
 	}
-	if ok, wait := s.factorThrottle.Allowed(account, addr); !ok {
+	if ok, wait := s.factorThrottle.Begin(account, addr); !ok {
 		return retry(http.StatusTooManyRequests, "Too many wrong codes. Wait "+wait.Round(time.Second).String()+" and try again.")
 	}
 	step, err := otpcode.Check(secret, truncate(c.FormValue("code"), 64), s.now(), 0)

@@ -40,7 +40,17 @@ type entry struct {
 	failures int
 	last     time.Time
 	until    time.Time
+	// pending counts attempts admitted by Allowed and not yet reported as a
+	// Failure or Success: without it, a burst of simultaneous guesses would
+	// all pass the check before the first failure is recorded.
+	pending   int
+	pendingAt time.Time
 }
+
+// pendingTTL forgets admitted attempts that never reported back (a request
+// that ended in another error): longer than any login takes, including its
+// wait for a hashing slot.
+const pendingTTL = 30 * time.Second
 
 type table struct {
 	rule Rule
@@ -80,25 +90,71 @@ func InsecureDisabled() *Limiter {
 	return l
 }
 
-// Allowed reports whether a login attempt for account from addr may proceed now,
-// and if not, how long until it may.
+// Allowed reports whether an attempt for account from addr would be admitted
+// now, and if not, how long to wait. It changes nothing; Begin admits one.
 func (l *Limiter) Allowed(account, addr string) (bool, time.Duration) {
 	if l.disabled {
 		return true, 0
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.cfg.Now()
-	var wait time.Duration
-	for _, c := range l.checks(account, addr) {
-		if e := c.t.m[c.key]; e != nil && now.Before(e.until) {
-			wait = max(wait, e.until.Sub(now))
-		}
-	}
-	return wait == 0, wait
+	return l.admissible(account, addr, l.cfg.Now())
 }
 
-// Failure records a failed attempt.
+// Begin admits an attempt for account from addr when Allowed would, and holds
+// a slot for it until Failure or Success reports its outcome: no more attempts
+// run at once than the free tries left allow (one at a time once backoff has
+// begun), so a burst of simultaneous guesses cannot outrun the count.
+func (l *Limiter) Begin(account, addr string) (bool, time.Duration) {
+	if l.disabled {
+		return true, 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.cfg.Now()
+	if ok, wait := l.admissible(account, addr, now); !ok {
+		return false, wait
+	}
+	for _, c := range l.checks(account, addr) {
+		e := c.t.entry(c.key, now, l.cfg.MaxEntries)
+		e.pending++
+		e.pendingAt = now
+	}
+	return true, 0
+}
+
+func (l *Limiter) admissible(account, addr string, now time.Time) (bool, time.Duration) {
+	var wait time.Duration
+	busy := false
+	for _, c := range l.checks(account, addr) {
+		e := c.t.m[c.key]
+		if e == nil {
+			continue
+		}
+		if now.Before(e.until) {
+			wait = max(wait, e.until.Sub(now))
+		}
+		if e.pending > 0 && now.Sub(e.pendingAt) > pendingTTL {
+			e.pending = 0
+		}
+		slots := 1
+		if e.failures < c.t.rule.Free {
+			slots = c.t.rule.Free - e.failures + 1
+		}
+		if e.pending >= slots {
+			busy = true
+		}
+	}
+	switch {
+	case wait > 0:
+		return false, wait
+	case busy:
+		return false, time.Second
+	}
+	return true, 0
+}
+
+// Failure records a failed attempt (and releases the slot Begin gave it).
 func (l *Limiter) Failure(account, addr string) {
 	if l.disabled {
 		return
@@ -107,14 +163,19 @@ func (l *Limiter) Failure(account, addr string) {
 	defer l.mu.Unlock()
 	now := l.cfg.Now()
 	for _, c := range l.checks(account, addr) {
+		c.t.release(c.key)
 		c.t.fail(c.key, now, l.cfg.MaxEntries)
 	}
 }
 
-// Success forgets the pair's failures; the address and account counts decay by themselves.
+// Success forgets the pair's failures and releases the attempt's slots; the
+// address and account counts decay by themselves.
 func (l *Limiter) Success(account, addr string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	for _, c := range l.checks(account, addr) {
+		c.t.release(c.key)
+	}
 	delete(l.pair.m, account+"\x00"+addr)
 }
 
@@ -127,14 +188,30 @@ func (l *Limiter) checks(account, addr string) [3]check {
 	return [3]check{{&l.pair, account + "\x00" + addr}, {&l.addr, addr}, {&l.account, account}}
 }
 
-func (t *table) fail(key string, now time.Time, maxEntries int) {
+// entry returns key's entry, creating it (within the memory bound) when missing.
+func (t *table) entry(key string, now time.Time, maxEntries int) *entry {
 	e := t.m[key]
-	if e == nil || now.Sub(e.last) > t.rule.Window {
-		if e == nil && len(t.m) >= maxEntries {
+	if e == nil {
+		if len(t.m) >= maxEntries {
 			t.evict(now)
 		}
-		e = &entry{}
+		e = &entry{last: now}
 		t.m[key] = e
+	}
+	return e
+}
+
+func (t *table) release(key string) {
+	if e := t.m[key]; e != nil && e.pending > 0 {
+		e.pending--
+	}
+}
+
+func (t *table) fail(key string, now time.Time, maxEntries int) {
+	e := t.entry(key, now, maxEntries)
+	if e.failures > 0 && now.Sub(e.last) > t.rule.Window {
+		// Old failures are forgotten; attempts in flight still count.
+		*e = entry{pending: e.pending, pendingAt: e.pendingAt}
 	}
 	e.failures++
 	e.last = now

@@ -1,6 +1,8 @@
 package throttle
 
 import (
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -116,5 +118,59 @@ func TestBoundedMemory(t *testing.T) {
 	}
 	if n := len(l.pair.m); n > 10 {
 		t.Fatalf("pair table holds %d entries, bound is 10", n)
+	}
+}
+
+// TestBurstCannotOutrunTheCount: simultaneous guesses are admitted only as
+// far as the free tries go; the rest wait for the outcomes.
+func TestBurstCannotOutrunTheCount(t *testing.T) {
+	l, c := newTest()
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	var admitted atomic.Int64
+	for range 300 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if ok, _ := l.Begin("gina", "4.4.4.4"); ok {
+				admitted.Add(1)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if n := admitted.Load(); n != 6 {
+		t.Fatalf("%d of 300 simultaneous attempts admitted, want 6 (5 free + 1)", n)
+	}
+	for range 6 {
+		l.Failure("gina", "4.4.4.4")
+	}
+	if ok, _ := l.Begin("gina", "4.4.4.4"); ok {
+		t.Fatal("admitted right after the burst's six failures")
+	}
+	// Once backoff has begun, one attempt at a time.
+	c.t = c.t.Add(time.Second)
+	if ok, _ := l.Begin("gina", "4.4.4.4"); !ok {
+		t.Fatal("not admitted after the backoff")
+	}
+	if ok, _ := l.Begin("gina", "4.4.4.4"); ok {
+		t.Fatal("a second attempt ran alongside the first during backoff")
+	}
+	// An attempt that never reports back frees its slot after a while.
+	c.t = c.t.Add(pendingTTL + time.Second)
+	if ok, _ := l.Begin("gina", "4.4.4.4"); !ok {
+		t.Fatal("a lost attempt held its slot forever")
+	}
+}
+
+// TestSuccessReleasesSlots: sequential successful logins never throttle.
+func TestSuccessReleasesSlots(t *testing.T) {
+	l, _ := newTest()
+	for i := range 50 {
+		if ok, _ := l.Begin("hank", "5.5.5.5"); !ok {
+			t.Fatalf("successful login %d was throttled", i)
+		}
+		l.Success("hank", "5.5.5.5")
 	}
 }
