@@ -50,12 +50,14 @@ func stripCanopyHeaders(h http.Header) {
 // that logs headers cannot leak a token it never asked for.
 func (s *Site) forward(w http.ResponseWriter, r *http.Request, c *sso.Claims) {
 	var token string
-	if d := s.cfg.Client.Discovery(); d != nil {
+	d := s.cfg.Client.Discovery()
+	if s.cfg.ForwardToken && d != nil {
+		// A cache hit: the middleware has just verified this token.
 		_, token, _ = s.requestToken(r, d.CookieName)
-		r = r.Clone(r.Context())
+	}
+	r = r.Clone(r.Context())
+	if d != nil {
 		dropCookie(r, d.CookieName)
-	} else {
-		r = r.Clone(r.Context())
 	}
 	if strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
 		r.Header.Del("Authorization")
