@@ -222,33 +222,3 @@ func terminate(t *testing.T, c *pgtest.Cluster, db string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
-// TestRotateSuccessorCollision: a failure half-way through a rotation leaves
-// the session exactly as it was.
-func TestRotateSuccessorCollision(t *testing.T) {
-	s, _ := openTemp(t)
-	ctx := t.Context()
-	mustUser(t, s, "u", "alice")
-	mustSession(t, s, "u", "s1", "s1-h0")
-	mustSession(t, s, "u", "s2", "s2-h0")
-	before, err := s.Session(ctx, "s1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := base.Add(time.Minute)
-	_, err = s.RotateRefresh(ctx, store.RotateRequest{PresentedHash: "s1-h0", SuccessorHash: "s2-h0", Now: now, AccessExpiry: now.Add(time.Hour)})
-	if err == nil {
-		t.Fatal("rotation onto another session's token succeeded")
-	}
-	after, err := s.Session(ctx, "s1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !after.LastUsedAt.Equal(before.LastUsedAt) || !after.AccessUntil.Equal(before.AccessUntil) || after.RevokedAt != nil {
-		t.Fatalf("session changed by a failed rotation: %+v, was %+v", after, before)
-	}
-	res, err := s.RotateRefresh(ctx, store.RotateRequest{PresentedHash: "s1-h0", SuccessorHash: "s1-h1", Now: now, AccessExpiry: now})
-	if err != nil || res.Outcome != store.Rotated {
-		t.Fatalf("rotation after the failure: %v, %v", res.Outcome, err)
-	}
-}

@@ -237,3 +237,25 @@ func testRotateRace(t *testing.T, s store.Store) {
 	}
 	mustRotate(t, s, rotateReq(sess.ID, 1, 2, now.Add(time.Second)), store.Rotated)
 }
+
+// testRotateSuccessorCollision: a rotation that fails half-way (its successor
+// is another session's token) leaves the session exactly as it was, and the
+// token still rotates afterwards.
+func testRotateSuccessorCollision(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	alice := mustUser(t, s, "alice")
+	mustSession(t, s, newSession(alice.ID, "s1", base))
+	mustSession(t, s, newSession(alice.ID, "s2", base))
+	before := mustGetSession(t, s, "s1")
+	now := base.Add(time.Minute)
+	r := rotateReq("s1", 0, 1, now)
+	r.SuccessorHash = hash(tok("s2", 0))
+	if _, err := s.RotateRefresh(ctx, r); err == nil {
+		t.Fatal("rotation onto another session's token succeeded")
+	}
+	after := mustGetSession(t, s, "s1")
+	if !after.LastUsedAt.Equal(before.LastUsedAt) || !after.AccessUntil.Equal(before.AccessUntil) || after.RevokedAt != nil {
+		t.Fatalf("session changed by a failed rotation: %+v, was %+v", after, before)
+	}
+	mustRotate(t, s, rotateReq("s1", 0, 1, now), store.Rotated)
+}

@@ -49,6 +49,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RotateUnknown", testRotateUnknown},
 		{"RotateEnded", testRotateEnded},
 		{"RotateRace", testRotateRace},
+		{"RotateSuccessorCollision", testRotateSuccessorCollision},
 		{"RevokedSince", testRevokedSince},
 		{"Sweep", testSweep},
 		{"Secret", testSecret},
