@@ -262,6 +262,17 @@ func (c *Client) Verify(ctx context.Context, token string) (*Claims, error) {
 	return st.verifier.Verify(ctx, token)
 }
 
+// Authenticate reads r through the package's Authenticate with the
+// current key set and the access cookie's name from discovery; before
+// discovery has succeeded it returns an error wrapping ErrNoKeys.
+func (c *Client) Authenticate(r *http.Request) (*Authentication, error) {
+	v, site, err := c.current()
+	if err != nil {
+		return &Authentication{}, err
+	}
+	return Authenticate(r.Context(), v, r, site.CookieName)
+}
+
 // Close stops the background work and waits for it to end.
 func (c *Client) Close() error {
 	c.cancel()

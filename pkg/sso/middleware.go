@@ -96,13 +96,23 @@ func (s SiteConfig) validate() error {
 	return errors.Join(errs...)
 }
 
-type claimsKey struct{}
+type authKey struct{}
 
 // ClaimsFrom returns the claims the middleware put in a request's context.
 // They are shared and read-only.
 func ClaimsFrom(ctx context.Context) (*Claims, bool) {
-	c, ok := ctx.Value(claimsKey{}).(*Claims)
-	return c, ok
+	if a, ok := AuthenticationFrom(ctx); ok {
+		return a.Claims, true
+	}
+	return nil, false
+}
+
+// AuthenticationFrom returns what the middleware found in the request it
+// admitted: the claims, the token they came from and how it was presented
+// (a proxy uses it to pass the token on, or to strip it). Shared, read-only.
+func AuthenticationFrom(ctx context.Context) (*Authentication, bool) {
+	a, ok := ctx.Value(authKey{}).(*Authentication)
+	return a, ok
 }
 
 // middleware is the one implementation behind the net/http and echo middleware.
@@ -168,10 +178,10 @@ func (m *middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		return
 	}
 	req := m.describe(r, site)
-	claims, err := m.authenticate(w, r, v, site, req)
+	a, err := m.authenticate(w, r, v, site, req)
 	switch {
 	case err == nil:
-		m.admit(w, r, next, site, claims, req)
+		m.admit(w, r, next, site, a, req)
 	case m.cfg.Optional:
 		next.ServeHTTP(w, r)
 	case errors.Is(err, ErrNoKeys):
@@ -183,71 +193,25 @@ func (m *middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	}
 }
 
-// authenticate finds the token (Bearer header, else the access cookie) and
-// verifies it. Two or more access cookies are all verified and all expired in
-// the response; different valid sessions among them are ErrAmbiguous.
-func (m *middleware) authenticate(w http.ResponseWriter, r *http.Request, v *Verifier, site *SiteConfig, req request) (*Claims, error) {
-	vals, n := cookieValues(r.Header, site.CookieName, maxCookieTokens)
-	if n > 1 {
+// authenticate reads the request through Authenticate and expires the
+// access cookies when there were several.
+func (m *middleware) authenticate(w http.ResponseWriter, r *http.Request, v *Verifier, site *SiteConfig, req request) (*Authentication, error) {
+	a, err := Authenticate(r.Context(), v, r, site.CookieName)
+	if a.Cookies > 1 {
 		expireCookies(w, site.CookieName, site.CookieDomain, r.URL.EscapedPath(), req.secure || secureName(site.CookieName))
 	}
-	if tok, ok := bearerToken(r.Header); ok {
-		if tok == "" {
-			return nil, errorf(ErrMalformed, "empty bearer token")
-		}
-		return v.Verify(r.Context(), tok)
-	}
-	return chooseToken(r.Context(), v, vals, n)
-}
-
-// chooseToken picks the session among the access cookies of one request.
-func chooseToken(ctx context.Context, v *Verifier, vals []string, n int) (*Claims, error) {
-	switch len(vals) {
-	case 0:
-		return nil, ErrMissing
-	case 1:
-		return v.Verify(ctx, vals[0])
-	}
-	var best *Claims
-	var firstErr, expired, noKeys error
-	for _, tok := range vals {
-		c, err := v.Verify(ctx, tok)
-		switch {
-		case err == nil && best != nil && c.SessionID != best.SessionID:
-			return nil, errorf(ErrAmbiguous, "%d access cookies carry sessions %q and %q", n, best.SessionID, c.SessionID)
-		case err == nil:
-			if best == nil || c.Expiry > best.Expiry {
-				best = c
-			}
-		case errors.Is(err, ErrNoKeys):
-			noKeys = err
-		case errors.Is(err, ErrExpired) && expired == nil:
-			expired = err
-		case firstErr == nil:
-			firstErr = err
-		}
-	}
-	switch {
-	case best != nil:
-		return best, nil
-	case noKeys != nil:
-		return nil, noKeys
-	case expired != nil:
-		// An expired session is still a session: refresh it.
-		return nil, expired
-	}
-	return nil, firstErr
+	return a, err
 }
 
 // admit runs the handler for an authenticated request.
-func (m *middleware) admit(w http.ResponseWriter, r *http.Request, next http.Handler, site *SiteConfig, c *Claims, req request) {
+func (m *middleware) admit(w http.ResponseWriter, r *http.Request, next http.Handler, site *SiteConfig, a *Authentication, req request) {
 	if _, ok := loopState(r); ok {
 		clearLoop(w, req.secure)
 	}
-	if !m.authorize(w, r, site, req, c) {
+	if !m.authorize(w, r, site, req, a.Claims) {
 		return
 	}
-	next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, c)))
+	next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), authKey{}, a)))
 }
 
 // navigationRefused sends a browser to the issuer's /refresh, unless the

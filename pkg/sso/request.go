@@ -1,11 +1,96 @@
 package sso
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
 )
+
+// Authentication is what Authenticate found in a request.
+type Authentication struct {
+	// Claims are the verified claims; nil when verification failed.
+	Claims *Claims
+	// Token is the token the claims came from ("" when none was verified).
+	Token string
+	// Bearer reports that the request carried "Authorization: Bearer"; its
+	// token was then the only one considered.
+	Bearer bool
+	// Cookies is how many access cookies the request carried; with more
+	// than one the response should expire them (the middleware does).
+	Cookies int
+}
+
+// Authenticate is the one way every Canopy entry point (the net/http and
+// echo middleware, proxy mode, forward auth) reads a request. An
+// "Authorization: Bearer" token, the scheme in any case (RFC 7235), is used
+// alone; any other scheme (an app's own Basic auth) is not Canopy's and is
+// ignored, and the access cookies named cookieName are read instead: at most
+// maxCookieTokens of them are verified, and different valid sessions among
+// them are ErrAmbiguous. The result is never nil, also with an error.
+func Authenticate(ctx context.Context, v *Verifier, r *http.Request, cookieName string) (*Authentication, error) {
+	vals, n := cookieValues(r.Header, cookieName, maxCookieTokens)
+	a := &Authentication{Cookies: n}
+	if tok, ok := bearerToken(r.Header); ok {
+		a.Bearer = true
+		if tok == "" {
+			return a, errorf(ErrMalformed, "empty bearer token")
+		}
+		c, err := v.Verify(ctx, tok)
+		if err == nil {
+			a.Claims, a.Token = c, tok
+		}
+		return a, err
+	}
+	c, tok, err := chooseToken(ctx, v, vals, n)
+	if err == nil {
+		a.Claims, a.Token = c, tok
+	}
+	return a, err
+}
+
+// chooseToken picks the session among the access cookies of one request.
+func chooseToken(ctx context.Context, v *Verifier, vals []string, n int) (*Claims, string, error) {
+	switch len(vals) {
+	case 0:
+		return nil, "", ErrMissing
+	case 1:
+		c, err := v.Verify(ctx, vals[0])
+		return c, vals[0], err
+	}
+	var best *Claims
+	var bestTok string
+	var firstErr, expired, noKeys error
+	for _, tok := range vals {
+		c, err := v.Verify(ctx, tok)
+		switch {
+		case err == nil && best != nil && c.SessionID != best.SessionID:
+			return nil, "", errorf(ErrAmbiguous, "%d access cookies carry sessions %q and %q", n, best.SessionID, c.SessionID)
+		case err == nil:
+			if best == nil || c.Expiry > best.Expiry {
+				best, bestTok = c, tok
+			}
+		case errors.Is(err, ErrNoKeys):
+			noKeys = err
+		case errors.Is(err, ErrExpired) && expired == nil:
+			expired = err
+		case firstErr == nil:
+			firstErr = err
+		}
+	}
+	switch {
+	case best != nil:
+		return best, bestTok, nil
+	case noKeys != nil:
+		return nil, "", noKeys
+	case expired != nil:
+		// An expired session is still a session: refresh it.
+		return nil, "", expired
+	}
+	return nil, "", firstErr
+}
 
 // request is what the middleware works out about one request.
 type request struct {

@@ -29,7 +29,8 @@ func (s *Site) forwardAuth(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
-	claims, err := s.verifyRequest(r, d.CookieName)
+	a, err := s.cfg.Client.Authenticate(r)
+	claims := a.Claims
 	if err != nil {
 		w.Header().Set(HeaderLoginURL, d.LoginURI+"?return_to="+url.QueryEscape(orig.String()))
 		w.Header().Set("WWW-Authenticate", `Bearer realm="canopy"`)
@@ -82,45 +83,4 @@ func (s *Site) originalURL(r *http.Request) *url.URL {
 		}
 	}
 	return u
-}
-
-// errAmbiguous: two access cookies carrying different valid sessions.
-var errAmbiguous = errors.New("site: access cookies of two sessions")
-
-// verifyRequest verifies the bearer token, or the access cookie. Several
-// cookies of that name must agree on one session.
-func (s *Site) verifyRequest(r *http.Request, cookieName string) (*sso.Claims, error) {
-	c, _, err := s.requestToken(r, cookieName)
-	return c, err
-}
-
-// requestToken is verifyRequest that also returns the verified token itself.
-func (s *Site) requestToken(r *http.Request, cookieName string) (*sso.Claims, string, error) {
-	ctx := r.Context()
-	if h := r.Header.Get("Authorization"); h != "" {
-		tok, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok {
-			return nil, "", sso.ErrMalformed
-		}
-		c, err := s.cfg.Client.Verify(ctx, tok)
-		return c, tok, err
-	}
-	var found *sso.Claims
-	var token string
-	var lastErr error = sso.ErrMissing
-	for _, c := range r.CookiesNamed(cookieName) {
-		claims, err := s.cfg.Client.Verify(ctx, c.Value)
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		if found != nil && found.SessionID != claims.SessionID {
-			return nil, "", errAmbiguous
-		}
-		found, token = claims, c.Value
-	}
-	if found == nil {
-		return nil, "", lastErr
-	}
-	return found, token, nil
 }

@@ -45,25 +45,23 @@ func stripCanopyHeaders(h http.Header) {
 }
 
 // forward sends a verified request to the upstream app with the identity
-// headers. The access token itself (cookie or Authorization header) is removed:
-// the app gets it only as "Authorization: Bearer" with ForwardToken, so an app
-// that logs headers cannot leak a token it never asked for.
-func (s *Site) forward(w http.ResponseWriter, r *http.Request, c *sso.Claims) {
-	var token string
-	d := s.cfg.Client.Discovery()
-	if s.cfg.ForwardToken && d != nil {
-		// A cache hit: the middleware has just verified this token.
-		_, token, _ = s.requestToken(r, d.CookieName)
-	}
+// headers. The access token itself (cookie or Authorization: Bearer) is
+// removed: the app gets it only as "Authorization: Bearer" with
+// ForwardToken, so an app that logs headers cannot leak a token it never
+// asked for. The middleware has read the request through sso.Authenticate;
+// its result says which token it chose and how it came.
+func (s *Site) forward(w http.ResponseWriter, r *http.Request) {
+	a, _ := sso.AuthenticationFrom(r.Context())
+	c := a.Claims
 	r = r.Clone(r.Context())
-	if d != nil {
+	if d := s.cfg.Client.Discovery(); d != nil {
 		dropCookie(r, d.CookieName)
 	}
-	if strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
+	if a.Bearer {
 		r.Header.Del("Authorization")
 	}
-	if s.cfg.ForwardToken && token != "" {
-		r.Header.Set("Authorization", "Bearer "+token)
+	if s.cfg.ForwardToken && a.Token != "" {
+		r.Header.Set("Authorization", "Bearer "+a.Token)
 	}
 	stripCanopyHeaders(r.Header)
 	r.Header.Set(HeaderUser, c.Username)

@@ -142,11 +142,11 @@ func (s *Site) serveCSS(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Site) serveApp(w http.ResponseWriter, r *http.Request) {
-	claims, _ := sso.ClaimsFrom(r.Context())
 	if s.proxy != nil {
-		s.forward(w, r, claims)
+		s.forward(w, r)
 		return
 	}
+	claims, _ := sso.ClaimsFrom(r.Context())
 	if r.URL.Path != "/" {
 		w.Header().Set("Cache-Control", "no-store")
 		s.render(w, http.StatusNotFound, "notfound.html", map[string]any{"Host": r.Host, "Path": r.URL.Path})
