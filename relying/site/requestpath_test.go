@@ -251,4 +251,3 @@ func expandTokens(s string, tokens map[string]namedToken) string {
 	}
 	return s
 }
-
