@@ -54,11 +54,11 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Alg != AlgEdDSA && o.Alg != AlgES256 {
 		errs = append(errs, fmt.Errorf("keys: algorithm %q: want %s or %s", o.Alg, AlgEdDSA, AlgES256))
 	}
-	if o.JWKSMaxAge < 0 {
-		errs = append(errs, fmt.Errorf("keys: negative JWKS max-age %s", o.JWKSMaxAge))
+	if o.JWKSMaxAge < 0 || o.JWKSMaxAge > maxRecorded {
+		errs = append(errs, fmt.Errorf("keys: JWKS max-age %s: want 0 to %s", o.JWKSMaxAge, maxRecorded))
 	}
-	if o.AccessTTL < 0 {
-		errs = append(errs, fmt.Errorf("keys: negative access TTL %s", o.AccessTTL))
+	if o.AccessTTL < 0 || o.AccessTTL > maxRecorded {
+		errs = append(errs, fmt.Errorf("keys: access TTL %s: want 0 to %s", o.AccessTTL, maxRecorded))
 	}
 	if o.RetireMargin < 0 {
 		errs = append(errs, fmt.Errorf("keys: negative retire margin %s", o.RetireMargin))
@@ -84,6 +84,10 @@ type Info struct {
 	Published time.Time // entered the JWKS
 	Activated time.Time
 	Retired   time.Time
+	// Promotable is when a next key may start signing without a forced
+	// rotation: published + the largest recorded JWKS max-age (or this
+	// Dir's own, when larger).
+	Promotable time.Time
 	// DeleteAfter is when a retired key leaves the JWKS and the directory.
 	DeleteAfter time.Time
 }
@@ -98,6 +102,9 @@ type Dir struct {
 	// older read never replaces a newer snapshot.
 	mu    sync.Mutex
 	cache map[string]*key // by file name, from the last successful scan; under mu
+	// serving is set by Ensure: this Dir signs, so its changes record its
+	// AccessTTL and JWKSMaxAge in the directory. Under mu.
+	serving bool
 
 	snap atomic.Pointer[snapshot]
 }
@@ -106,6 +113,7 @@ type Dir struct {
 // hot paths only load a pointer.
 type snapshot struct {
 	keys   []*key // JWKS order: active, next, retired, each by kid
+	fleet  fleet  // the record the deadlines in infos come from
 	active *key   // the key that signs; nil when none
 	signer jose.Signer
 	jwks   []byte
@@ -127,7 +135,7 @@ func Open(path string, opts Options) (*Dir, error) {
 		return nil, errors.New("keys: empty key directory path")
 	}
 	d := &Dir{path: path, opts: o, cache: map[string]*key{}}
-	empty, err := d.build(nil)
+	empty, err := d.build(nil, fleet{})
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +153,10 @@ func (d *Dir) Path() string { return d.path }
 
 // Reload re-reads the directory, so that changes made by other instances or
 // by `issuer keys` take effect without a restart, and then removes what has
-// expired (retired keys, temp files of crashed writers) under the lock. Only
+// expired (retired keys, temp files of crashed writers) under the lock. It
+// also gives retired keys from older versions their deadline and, in a Dir
+// that Ensure prepared, records its values again if the record lacks them
+// (removed by hand, say). Only
 // files whose contents changed are parsed again. On error the previous set
 // stays in force.
 func (d *Dir) Reload() error {
@@ -196,15 +207,17 @@ func (d *Dir) Ready() error {
 
 // scanResult is what one read of the directory found.
 type scanResult struct {
-	keys  []*key
-	stale []string // temp files left by a writer that crashed
+	keys       []*key
+	stale      []string // temp files left by a writer that crashed
+	fleet      fleet
+	fleetFound bool // the record file exists
 }
 
 // load reads the directory under the shared lock and installs it. A missing
 // directory is an empty set. Callers hold d.mu.
 func (d *Dir) load() (scanResult, error) {
 	if _, err := os.Stat(d.path); errors.Is(err, fs.ErrNotExist) {
-		return scanResult{}, d.install(nil)
+		return scanResult{}, d.install(nil, fleet{})
 	}
 	unlock, err := lockDir(d.path, false)
 	if err != nil {
@@ -215,7 +228,7 @@ func (d *Dir) load() (scanResult, error) {
 	if err != nil {
 		return scanResult{}, err
 	}
-	return res, d.install(res.keys)
+	return res, d.install(res.keys, res.fleet)
 }
 
 // scan reads every key file. It reports every bad file at once, as the
@@ -237,6 +250,9 @@ func (d *Dir) scan() (scanResult, error) {
 	}
 	var res scanResult
 	var errs []error
+	if res.fleet, res.fleetFound, err = d.readFleet(); err != nil {
+		errs = append(errs, err)
+	}
 	cache := make(map[string]*key, len(entries))
 	for _, e := range entries {
 		name := e.Name()
@@ -279,13 +295,16 @@ func (d *Dir) needsCleanup(res scanResult) bool {
 	if len(res.stale) > 0 {
 		return true
 	}
+	if _, grows := res.fleet.grow(d.opts); d.serving && (grows || !res.fleetFound) {
+		return true
+	}
 	now, active := d.opts.Now(), 0
 	for _, k := range res.keys {
 		switch k.meta.State {
 		case StateActive:
 			active++
 		case StateRetired:
-			if !now.Before(d.deleteAfter(k)) {
+			if k.meta.DeleteAfter.IsZero() || !now.Before(d.deleteAfter(k, res.fleet)) {
 				return true
 			}
 		}
@@ -293,19 +312,14 @@ func (d *Dir) needsCleanup(res scanResult) bool {
 	return active > 1
 }
 
-// deleteAfter is when the last token k can have signed has expired.
-func (d *Dir) deleteAfter(k *key) time.Time {
-	return k.meta.Retired.Add(d.opts.AccessTTL + d.opts.RetireMargin)
-}
-
-// install makes keys the current set unless it is the current set already.
-func (d *Dir) install(keys []*key) error {
+// install makes keys and f current unless they are current already.
+func (d *Dir) install(keys []*key, f fleet) error {
 	keys = sortKeys(keys)
 	old := d.snap.Load()
-	if old != nil && samePointers(old.keys, keys) {
+	if old != nil && old.fleet == f && samePointers(old.keys, keys) {
 		return nil
 	}
-	s, err := d.build(keys)
+	s, err := d.build(keys, f)
 	if err != nil {
 		return err
 	}
@@ -314,8 +328,8 @@ func (d *Dir) install(keys []*key) error {
 }
 
 // build precomputes a snapshot of sorted keys.
-func (d *Dir) build(keys []*key) (*snapshot, error) {
-	s := &snapshot{keys: keys, infos: make([]Info, 0, len(keys))}
+func (d *Dir) build(keys []*key, f fleet) (*snapshot, error) {
+	s := &snapshot{keys: keys, fleet: f, infos: make([]Info, 0, len(keys))}
 	s.active = newestActive(keys)
 	for _, k := range keys {
 		info := Info{
@@ -323,8 +337,11 @@ func (d *Dir) build(keys []*key) (*snapshot, error) {
 			Created: k.meta.Created, Published: k.meta.Published,
 			Activated: k.meta.Activated, Retired: k.meta.Retired,
 		}
-		if k.meta.State == StateRetired {
-			info.DeleteAfter = d.deleteAfter(k)
+		switch k.meta.State {
+		case StateNext:
+			info.Promotable = d.promotable(k, f)
+		case StateRetired:
+			info.DeleteAfter = d.deleteAfter(k, f)
 		}
 		s.infos = append(s.infos, info)
 	}

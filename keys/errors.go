@@ -19,12 +19,15 @@ var ErrNoActiveKey = errors.New("keys: no active signing key")
 type TooEarlyError struct {
 	// Allowed is the first moment a rotation without force succeeds.
 	Allowed time.Time
+	// MaxAge is the JWKS max-age the wait comes from: the largest that
+	// serving instances have recorded, or the Dir's own when larger.
+	MaxAge time.Duration
 }
 
-// Error says when the rotation will be allowed.
+// Error says when the rotation will be allowed, and why then.
 func (e *TooEarlyError) Error() string {
-	return fmt.Sprintf("keys: too early to rotate: the next key must be published for the JWKS max-age before it signs; rotation is allowed from %s",
-		e.Allowed.UTC().Format(time.RFC3339))
+	return fmt.Sprintf("keys: too early to rotate: the next key must be published for the longest JWKS max-age in use (%s) before it signs; rotation is allowed from %s",
+		e.MaxAge, e.Allowed.UTC().Format(time.RFC3339))
 }
 
 // FileError reports a key file (or the key directory) that cannot be used:

@@ -33,6 +33,10 @@ type fileMeta struct {
 	Published int64  `json:"canopy_published,omitempty"`
 	Activated int64  `json:"canopy_activated,omitempty"`
 	Retired   int64  `json:"canopy_retired,omitempty"`
+	// DeleteAfter is written when a key is retired, from the longest token
+	// lifetime recorded then, so that no later command with other flags
+	// can move it.
+	DeleteAfter int64 `json:"canopy_delete_after,omitempty"`
 }
 
 // encodeKey renders k as its file: go-jose's private JWK plus the lifecycle
@@ -47,11 +51,12 @@ func encodeKey(k *key) ([]byte, error) {
 		return nil, fmt.Errorf("keys: encode key %s: %w", k.kid, err)
 	}
 	metaJSON, err := json.Marshal(fileMeta{
-		State:     k.meta.State,
-		Created:   unixOrZero(k.meta.Created),
-		Published: unixOrZero(k.meta.Published),
-		Activated: unixOrZero(k.meta.Activated),
-		Retired:   unixOrZero(k.meta.Retired),
+		State:       k.meta.State,
+		Created:     unixOrZero(k.meta.Created),
+		Published:   unixOrZero(k.meta.Published),
+		Activated:   unixOrZero(k.meta.Activated),
+		Retired:     unixOrZero(k.meta.Retired),
+		DeleteAfter: unixOrZero(k.meta.DeleteAfter),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("keys: encode key %s: %w", k.kid, err)
@@ -158,11 +163,20 @@ func checkECPair(priv *ecdsa.PrivateKey) error {
 // the lifecycle rules are computed from.
 func checkMeta(fm fileMeta) (meta, error) {
 	m := meta{
-		State:     fm.State,
-		Created:   fromUnix(fm.Created),
-		Published: fromUnix(fm.Published),
-		Activated: fromUnix(fm.Activated),
-		Retired:   fromUnix(fm.Retired),
+		State:       fm.State,
+		Created:     fromUnix(fm.Created),
+		Published:   fromUnix(fm.Published),
+		Activated:   fromUnix(fm.Activated),
+		Retired:     fromUnix(fm.Retired),
+		DeleteAfter: fromUnix(fm.DeleteAfter),
+	}
+	if fm.DeleteAfter != 0 {
+		if fm.State != StateRetired {
+			return meta{}, fmt.Errorf("%s key with canopy_delete_after: only a retired key has a deadline", fm.State)
+		}
+		if fm.DeleteAfter < fm.Retired {
+			return meta{}, fmt.Errorf("canopy_delete_after %d before canopy_retired %d", fm.DeleteAfter, fm.Retired)
+		}
 	}
 	var missing []string
 	if fm.Created <= 0 {

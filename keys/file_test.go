@@ -44,8 +44,8 @@ func TestEnsureCreatesPrivateFiles(t *testing.T) {
 					t.Errorf("temp file %s left behind", e.Name())
 				}
 			}
-			if len(names) != 3 || !slices.Contains(names, lockName) {
-				t.Errorf("directory holds %v, want two key files and %s", names, lockName)
+			if len(names) != 4 || !slices.Contains(names, lockName) || !slices.Contains(names, fleetName) {
+				t.Errorf("directory holds %v, want two key files, %s and %s", names, lockName, fleetName)
 			}
 		})
 	}
@@ -188,6 +188,11 @@ func TestRefusesBadKeyFiles(t *testing.T) {
 		{"unknown state", AlgEdDSA, edit(func(m map[string]any) { m["canopy_state"] = "spare" }), `canopy_state "spare"`},
 		{"no state", AlgEdDSA, edit(func(m map[string]any) { delete(m, "canopy_state") }), `canopy_state ""`},
 		{"active without activation time", AlgEdDSA, edit(func(m map[string]any) { delete(m, "canopy_activated") }), "without canopy_activated"},
+		{"deadline on an active key", AlgEdDSA, edit(func(m map[string]any) { m["canopy_delete_after"] = m["canopy_activated"] }), "active key with canopy_delete_after"},
+		{"deadline before retirement", AlgEdDSA, edit(func(m map[string]any) {
+			m["canopy_state"], m["canopy_retired"] = StateRetired, m["canopy_activated"]
+			m["canopy_delete_after"] = m["canopy_activated"].(float64) - 1
+		}), "before canopy_retired"},
 		{"time of wrong type", AlgEdDSA, edit(func(m map[string]any) { m["canopy_created"] = "yesterday" }), "bad lifecycle members"},
 		{"file name not a kid", AlgEdDSA, func(t *testing.T, path string) string {
 			p := filepath.Join(filepath.Dir(path), "my key.json")

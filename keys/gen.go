@@ -46,6 +46,9 @@ type meta struct {
 	Published time.Time
 	Activated time.Time
 	Retired   time.Time
+	// DeleteAfter is a retired key's own deadline, fixed when it was
+	// retired; zero in files written before keys carried one.
+	DeleteAfter time.Time
 }
 
 // with returns a copy of k with another lifecycle, for writing back.

@@ -56,7 +56,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	ts := func(s int64) time.Time { return time.Unix(s, 0).UTC() }
 	for _, alg := range algs {
 		t.Run(alg, func(t *testing.T) {
-			m := meta{State: StateRetired, Created: ts(100), Published: ts(100), Activated: ts(200), Retired: ts(300)}
+			m := meta{State: StateRetired, Created: ts(100), Published: ts(100), Activated: ts(200), Retired: ts(300), DeleteAfter: ts(400)}
 			k, err := generate(alg, m)
 			if err != nil {
 				t.Fatal(err)

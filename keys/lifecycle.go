@@ -12,11 +12,19 @@ import (
 // and, on first start, an active key and a next key, all in one locked step,
 // so instances starting together make one set. It is idempotent. It also
 // removes expired retired keys. A directory with a next key but no active
-// one gets next promoted once next has been published for JWKSMaxAge;
+// one gets next promoted once next has been published for the JWKS max-age;
 // before that Ensure returns an error wrapping ErrNoActiveKey that says when.
+//
+// Ensure is for instances that sign and serve the JWKS: before anything else
+// it records their AccessTTL and JWKSMaxAge in the directory, raising the
+// recorded values, never lowering them, and from then on this Dir keeps the
+// record up to date in every change and Reload. A Dir that only manages keys
+// (`issuer keys`) must not call it: its flags say nothing about the tokens
+// and cached key sets in circulation.
 func (d *Dir) Ensure() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.serving = true
 	if err := os.MkdirAll(d.path, 0o700); err != nil {
 		return fmt.Errorf("keys: create key directory: %w", err)
 	}
@@ -28,7 +36,7 @@ func (d *Dir) Ensure() error {
 					return err
 				}
 			} else {
-				allowed := next.meta.Published.Add(d.opts.JWKSMaxAge)
+				allowed := d.promotable(next, t.fleet)
 				if t.now.Before(allowed) {
 					return fmt.Errorf("%w in %s: next key %s may be promoted from %s, or at once by a forced rotation",
 						ErrNoActiveKey, d.path, next.kid, allowed.UTC().Format(time.RFC3339))
@@ -49,8 +57,12 @@ func (d *Dir) Ensure() error {
 
 // Rotate promotes the next key to active, retires the active key and creates
 // a new next key. Unless force is set it refuses with a *TooEarlyError while
-// next has been published for less than JWKSMaxAge, since relying services
-// may not know it yet. With no next key it creates one first.
+// next has been published for less than the JWKS max-age, since relying
+// services may not know it yet. The max-age is the largest that serving
+// instances have recorded, or JWKSMaxAge when larger: the flags of the
+// command that rotates cannot shorten the wait. With no next key it creates
+// one first. The retired key's deadline is fixed in its file, by the same
+// rule from the recorded token lifetime.
 func (d *Dir) Rotate(force bool) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -62,8 +74,8 @@ func (d *Dir) Rotate(force bool) error {
 				return err
 			}
 		}
-		if allowed := next.meta.Published.Add(d.opts.JWKSMaxAge); !force && t.now.Before(allowed) {
-			return &TooEarlyError{Allowed: allowed}
+		if allowed := d.promotable(next, t.fleet); !force && t.now.Before(allowed) {
+			return &TooEarlyError{Allowed: allowed, MaxAge: d.maxAge(t.fleet)}
 		}
 		// The order makes every crash point safe: the new next first, then
 		// the promotion, then the retirement. Two active keys after a crash
@@ -119,11 +131,13 @@ type txn struct {
 	now   time.Time // the clock, for decisions
 	stamp time.Time // now rounded up to whole seconds, for the files
 	keys  []*key
+	fleet fleet // what serving instances have recorded
 }
 
-// change runs fn under the exclusive lock after cleaning up, then installs
-// what is on disk, including the part of a change that failed half-way, so
-// that this instance agrees with the others. fn may be nil. Callers hold d.mu.
+// change runs fn under the exclusive lock after recording this instance's
+// values (when it serves) and cleaning up, then installs what is on disk,
+// including the part of a change that failed half-way, so that this instance
+// agrees with the others. fn may be nil. Callers hold d.mu.
 func (d *Dir) change(fn func(*txn) error) error {
 	unlock, err := lockDir(d.path, true)
 	if err != nil {
@@ -135,14 +149,21 @@ func (d *Dir) change(fn func(*txn) error) error {
 		return err
 	}
 	now := d.opts.Now()
-	t := &txn{d: d, now: now, stamp: fromUnix(unixCeil(now)), keys: res.keys}
-	err = t.cleanup(res.stale)
+	t := &txn{d: d, now: now, stamp: fromUnix(unixCeil(now)), keys: res.keys, fleet: res.fleet}
+	// Recorded first, so that this change already uses what this instance
+	// is about to sign and serve with.
+	if d.serving {
+		err = t.record(res.fleetFound)
+	}
+	if err == nil {
+		err = t.cleanup(res.stale)
+	}
 	if err == nil && fn != nil {
 		err = fn(t)
 	}
 	res, rerr := d.scan()
 	if rerr == nil {
-		rerr = d.install(res.keys)
+		rerr = d.install(res.keys, res.fleet)
 	}
 	if rerr != nil {
 		return errors.Join(err, rerr)
@@ -150,8 +171,27 @@ func (d *Dir) change(fn func(*txn) error) error {
 	return err
 }
 
+// record raises the recorded values to this instance's and writes them when
+// that changed anything or when there is no record yet.
+func (t *txn) record(found bool) error {
+	f, grew := t.fleet.grow(t.d.opts)
+	if found && !grew {
+		return nil
+	}
+	data, err := encodeFleet(f)
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(t.d.path, fleetName, data); err != nil {
+		return err
+	}
+	t.fleet = f
+	return nil
+}
+
 // cleanup removes temp files of crashed writers (no writer can be running:
-// we hold the lock), deletes retired keys whose tokens have all expired, and
+// we hold the lock), deletes retired keys whose tokens have all expired,
+// writes the deadline into retired keys from before files carried one, and
 // retires all but the newest of several active keys.
 func (t *txn) cleanup(stale []string) error {
 	for _, name := range stale {
@@ -160,8 +200,17 @@ func (t *txn) cleanup(stale []string) error {
 		}
 	}
 	for _, k := range t.inState(StateRetired) {
-		if !t.now.Before(t.d.deleteAfter(k)) {
+		deadline := t.d.deleteAfter(k, t.fleet)
+		if !t.now.Before(deadline) {
 			if err := t.remove(k); err != nil {
+				return err
+			}
+			continue
+		}
+		if k.meta.DeleteAfter.IsZero() {
+			m := k.meta
+			m.DeleteAfter = deadline
+			if err := t.write(k.with(m)); err != nil {
 				return err
 			}
 		}
@@ -253,6 +302,7 @@ func (t *txn) setState(k *key, state string) error {
 		m.Activated = t.stamp
 	case StateRetired:
 		m.Retired = t.stamp
+		m.DeleteAfter = t.d.retireDeadline(t.stamp, t.fleet)
 	}
 	return t.write(k.with(m))
 }

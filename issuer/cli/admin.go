@@ -165,6 +165,10 @@ func (inv *invocation) keys(ctx context.Context) error {
 	default:
 		return usagef("unknown keys command %q", cmd)
 	}
+	// Open, never Ensure: these commands do not serve, so their flags are
+	// not recorded in the directory. The values the serving instances
+	// recorded set the waits and deadlines; these flags can only lengthen
+	// them.
 	kopts := keys.Options{Alg: inv.cfg.Alg, JWKSMaxAge: inv.cfg.JWKSMaxAge, AccessTTL: inv.cfg.AccessTTL}
 	d, err := keys.Open(inv.cfg.Keys, kopts)
 	if err != nil {
@@ -174,9 +178,9 @@ func (inv *invocation) keys(ctx context.Context) error {
 	switch cmd {
 	case "list":
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "KID\tALG\tSTATE\tPUBLISHED\tACTIVATED\tRETIRED\tDELETE AFTER")
+		fmt.Fprintln(tw, "KID\tALG\tSTATE\tPUBLISHED\tPROMOTABLE\tACTIVATED\tRETIRED\tDELETE AFTER")
 		for _, k := range d.List() {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.KID, k.Alg, k.State, stamp(k.Published), stamp(k.Activated), stamp(k.Retired), stamp(k.DeleteAfter))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.KID, k.Alg, k.State, stamp(k.Published), stamp(k.Promotable), stamp(k.Activated), stamp(k.Retired), stamp(k.DeleteAfter))
 		}
 		return tw.Flush()
 	case "rotate":

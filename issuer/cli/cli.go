@@ -187,6 +187,10 @@ Commands:
   rotate [--force]     promote the next key to active, retire the active one, create a new next key
   revoke KID           remove a key from the published set at once (a stolen key)
 
+How long a next key waits and a retired key stays comes from the --access-ttl and
+--jwks-max-age that the serving instances recorded in the key directory (the
+largest ever used); the flags given to these commands can only lengthen it.
+
 `)
 	case "store":
 		b.WriteString(`Usage: issuer store copy --from SQLITE_FILE --to postgres://… [flags]

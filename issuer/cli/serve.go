@@ -56,6 +56,9 @@ func (inv *invocation) open(ctx context.Context, create bool) (*env, error) {
 		return nil, errors.New("invalid configuration:\n  - " + strings.Join(problems, "\n  - "))
 	}
 	if create {
+		// Ensure also records --access-ttl and --jwks-max-age in the key
+		// directory, so that `issuer keys rotate` waits and keeps keys as
+		// long as the serving instances need.
 		if err := e.keys.Ensure(); err != nil {
 			return nil, err
 		}
