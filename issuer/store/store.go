@@ -98,6 +98,12 @@ type RotateResult struct {
 	Outcome RotateOutcome
 	Session Session
 	User    User
+	// AMR is what SetSessionAMR recorded for the session, nil when nothing
+	// was; Groups are the user's groups, sorted. Both are read in the
+	// rotation's transaction, so the access token minted from them needs
+	// no further query.
+	AMR    []string
+	Groups []string
 }
 
 // Revoked is one entry of the revoked-session feed.

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -37,7 +38,7 @@ func benchHash(sid string, gen int) string {
 func seedSessions(b *testing.B, s *Store, base time.Time) []*benchChain {
 	b.Helper()
 	ctx := b.Context()
-	err := s.inTx(ctx, "seed", func(tx *sqlx.Tx) error {
+	err := seed(ctx, s.db, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, username, created_at) VALUES ('u', 'bench', $1)`, sqlstore.ToDB(base)); err != nil {
 			return err
 		}
@@ -63,6 +64,19 @@ func seedSessions(b *testing.B, s *Store, base time.Time) []*benchChain {
 		chains[i] = &benchChain{sid: fmt.Sprintf("session-%05d", i)}
 	}
 	return chains
+}
+
+// seed runs fn in one transaction and commits.
+func seed(ctx context.Context, db *sqlx.DB, fn func(tx *sqlx.Tx) error) error {
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }() // after Commit, a no-op
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // BenchmarkRotateRefresh rotates tokens of 10k seeded sessions, each rotation

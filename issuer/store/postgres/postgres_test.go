@@ -17,6 +17,7 @@ import (
 
 	"github.com/canopy-sso/canopy/issuer/store"
 	"github.com/canopy-sso/canopy/issuer/store/pgtest"
+	"github.com/canopy-sso/canopy/issuer/store/sqlstore"
 	"github.com/canopy-sso/canopy/issuer/store/storetest"
 )
 
@@ -71,9 +72,9 @@ func TestSettings(t *testing.T) {
 }
 
 func TestMigrateIdempotent(t *testing.T) {
-	want, err := loadMigrations()
+	want, err := sqlstore.LoadMigrations(migrationFiles)
 	if err != nil {
-		t.Fatalf("loadMigrations: %v", err)
+		t.Fatalf("LoadMigrations: %v", err)
 	}
 	s, dsn := openTemp(t)
 	checkMigrations(t, s, len(want))
@@ -87,9 +88,9 @@ func TestMigrateIdempotent(t *testing.T) {
 // them queue, and each migration is applied once.
 func TestMigrateConcurrentFirstStart(t *testing.T) {
 	const n = 8
-	want, err := loadMigrations()
+	want, err := sqlstore.LoadMigrations(migrationFiles)
 	if err != nil {
-		t.Fatalf("loadMigrations: %v", err)
+		t.Fatalf("LoadMigrations: %v", err)
 	}
 	dsn := pgtest.Start(t)
 	stores := make([]*Store, n)
@@ -195,7 +196,7 @@ func TestErrorTranslation(t *testing.T) {
 		{"cancelled", context.Canceled, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := wrap("op", tc.err)
+			err := dialect.Wrap("op", tc.err)
 			if got := errors.Is(err, store.ErrUnavailable); got != tc.unavailable {
 				t.Errorf("wrap(%v): unavailable %v, want %v", tc.err, got, tc.unavailable)
 			}

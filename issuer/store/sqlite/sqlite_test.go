@@ -55,9 +55,9 @@ func TestPragmasOnEveryConnection(t *testing.T) {
 }
 
 func TestMigrateIdempotent(t *testing.T) {
-	want, err := loadMigrations()
+	want, err := sqlstore.LoadMigrations(migrationFiles)
 	if err != nil {
-		t.Fatalf("loadMigrations: %v", err)
+		t.Fatalf("LoadMigrations: %v", err)
 	}
 	s, path := openTemp(t)
 	if err := s.Close(); err != nil {
@@ -79,9 +79,9 @@ func TestMigrateIdempotent(t *testing.T) {
 // file at once, as a supervisor restarting a fleet would.
 func TestMigrateConcurrentFirstStart(t *testing.T) {
 	const n = 8
-	want, err := loadMigrations()
+	want, err := sqlstore.LoadMigrations(migrationFiles)
 	if err != nil {
-		t.Fatalf("loadMigrations: %v", err)
+		t.Fatalf("LoadMigrations: %v", err)
 	}
 	path := filepath.Join(t.TempDir(), "fresh", "canopy.db")
 	stores := make([]*Store, n)
@@ -220,7 +220,7 @@ func TestErrorTranslation(t *testing.T) {
 		{sqlite3.Error{Code: sqlite3.ErrConstraint, ExtendedCode: sqlite3.ErrConstraintUnique}, false},
 		{errors.New("something else"), false},
 	} {
-		err := wrap("op", tc.err)
+		err := dialect.Wrap("op", tc.err)
 		if got := errors.Is(err, store.ErrUnavailable); got != tc.unavailable {
 			t.Errorf("wrap(%v): unavailable %v, want %v", tc.err, got, tc.unavailable)
 		}
