@@ -50,6 +50,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RotateEnded", testRotateEnded},
 		{"RotateRace", testRotateRace},
 		{"RotateSuccessorCollision", testRotateSuccessorCollision},
+		{"RotateFacts", testRotateFacts},
 		{"RevokedSince", testRevokedSince},
 		{"Sweep", testSweep},
 		{"Secret", testSecret},
