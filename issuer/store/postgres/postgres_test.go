@@ -9,7 +9,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -95,7 +94,7 @@ func TestMigrateConcurrentFirstStart(t *testing.T) {
 	dsn := pgtest.Start(t)
 	stores := make([]*Store, n)
 	errs := make([]error, n)
-	barrier(n, func(i int) { stores[i], errs[i] = Open(t.Context(), dsn, Options{}) })
+	storetest.Barrier(n, func(i int) { stores[i], errs[i] = Open(t.Context(), dsn, Options{}) })
 	for i := range n {
 		if errs[i] != nil {
 			t.Fatalf("Open #%d: %v", i, errs[i])
@@ -221,25 +220,6 @@ func dbName(t testing.TB, s *Store) string {
 		t.Fatal(err)
 	}
 	return name
-}
-
-// barrier runs fn(0..n-1) in n goroutines released together.
-func barrier(n int, fn func(i int)) {
-	var ready, done sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		ready.Add(1)
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			ready.Done()
-			<-start
-			fn(i)
-		}()
-	}
-	ready.Wait()
-	close(start)
-	done.Wait()
 }
 
 func mustUser(t testing.TB, s *Store, id, name string) store.User {

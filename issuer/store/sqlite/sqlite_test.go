@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -86,7 +85,7 @@ func TestMigrateConcurrentFirstStart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "fresh", "canopy.db")
 	stores := make([]*Store, n)
 	errs := make([]error, n)
-	barrier(n, func(i int) { stores[i], errs[i] = Open(path, Options{}) })
+	storetest.Barrier(n, func(i int) { stores[i], errs[i] = Open(path, Options{}) })
 	for i := range n {
 		if errs[i] != nil {
 			t.Fatalf("Open #%d: %v", i, errs[i])
@@ -257,7 +256,7 @@ func TestTwoProcessesRace(t *testing.T) {
 
 	results := make([]store.RotateResult, n)
 	errs := make([]error, n)
-	barrier(n, func(i int) {
+	storetest.Barrier(n, func(i int) {
 		s := a
 		if i%2 == 1 {
 			s = b
@@ -317,23 +316,4 @@ func TestInjectedClock(t *testing.T) {
 	if err := s.db.GetContext(t.Context(), &applied, `SELECT MIN(applied_at) FROM migrations`); err != nil || !sqlstore.FromDB(applied).Equal(at) {
 		t.Fatalf("migration applied at %v, %v; want %v", sqlstore.FromDB(applied), err, at)
 	}
-}
-
-// barrier runs fn(0..n-1) in n goroutines released together.
-func barrier(n int, fn func(i int)) {
-	var ready, done sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		ready.Add(1)
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			ready.Done()
-			<-start
-			fn(i)
-		}()
-	}
-	ready.Wait()
-	close(start)
-	done.Wait()
 }

@@ -3,7 +3,6 @@ package storetest
 import (
 	"errors"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -201,24 +200,12 @@ func testRotateRace(t *testing.T, s store.Store) {
 	now := base.Add(time.Minute)
 
 	var (
-		ready, done sync.WaitGroup
-		start       = make(chan struct{})
-		results     = make([]store.RotateResult, n)
-		errs        = make([]error, n)
+		results = make([]store.RotateResult, n)
+		errs    = make([]error, n)
 	)
-	for i := range n {
-		ready.Add(1)
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			ready.Done()
-			<-start
-			results[i], errs[i] = s.RotateRefresh(t.Context(), rotateReq(sess.ID, 0, 1, now))
-		}()
-	}
-	ready.Wait()
-	close(start)
-	done.Wait()
+	Barrier(n, func(i int) {
+		results[i], errs[i] = s.RotateRefresh(t.Context(), rotateReq(sess.ID, 0, 1, now))
+	})
 
 	var rotated, converged int
 	for i := range n {
