@@ -27,27 +27,27 @@ var (
 // User is an account. ID is stable, opaque and never reused; Username is the
 // lowercase DNS label. A deleted user keeps its row so the name stays taken.
 type User struct {
-	ID           string     `db:"id"`
-	Username     string     `db:"username"`
-	PasswordHash string     `db:"password_hash"`
-	Disabled     bool       `db:"disabled"`
-	CreatedAt    time.Time  `db:"created_at"`
-	DeletedAt    *time.Time `db:"deleted_at"`
+	ID           string
+	Username     string
+	PasswordHash string
+	Disabled     bool
+	CreatedAt    time.Time
+	DeletedAt    *time.Time
 }
 
 // Session is a login session: one refresh-token family. Its ID is the token's sid.
 type Session struct {
-	ID           string     `db:"id"`
-	UserID       string     `db:"user_id"`
-	CreatedAt    time.Time  `db:"created_at"`
-	AuthTime     time.Time  `db:"auth_time"`
-	ExpiresAt    time.Time  `db:"expires_at"`   // absolute end (login + session TTL)
-	LastUsedAt   time.Time  `db:"last_used_at"` // for the idle TTL
-	AccessUntil  time.Time  `db:"access_until"` // latest exp of any access token issued in it
-	RevokedAt    *time.Time `db:"revoked_at"`
-	RevokeReason string     `db:"revoke_reason"`
-	UserAgent    string     `db:"user_agent"`
-	IP           string     `db:"ip"`
+	ID           string
+	UserID       string
+	CreatedAt    time.Time
+	AuthTime     time.Time
+	ExpiresAt    time.Time // absolute end (login + session TTL)
+	LastUsedAt   time.Time // for the idle TTL
+	AccessUntil  time.Time // latest exp of any access token issued in it
+	RevokedAt    *time.Time
+	RevokeReason string
+	UserAgent    string
+	IP           string
 }
 
 // Active reports whether the session may still be used at now.
@@ -98,25 +98,31 @@ type RotateResult struct {
 	Outcome RotateOutcome
 	Session Session
 	User    User
+	// AMR is what SetSessionAMR recorded for the session, nil when nothing
+	// was; Groups are the user's groups, sorted. Both are read in the
+	// rotation's transaction, so the access token minted from them needs
+	// no further query.
+	AMR    []string
+	Groups []string
 }
 
 // Revoked is one entry of the revoked-session feed.
 type Revoked struct {
-	SID   string    `db:"id" json:"sid"`
-	Until time.Time `db:"access_until" json:"-"`
+	SID   string
+	Until time.Time
 }
 
 // Event is an audit record.
 type Event struct {
-	ID        int64     `db:"id"`
-	At        time.Time `db:"at"`
-	Kind      string    `db:"kind"`
-	UserID    string    `db:"user_id"`  // empty when unknown
-	Username  string    `db:"username"` // as typed or resolved, for display
-	SessionID string    `db:"session_id"`
-	IP        string    `db:"ip"`
-	UserAgent string    `db:"user_agent"`
-	Detail    string    `db:"detail"`
+	ID        int64
+	At        time.Time
+	Kind      string
+	UserID    string // empty when unknown
+	Username  string // as typed or resolved, for display
+	SessionID string
+	IP        string
+	UserAgent string
+	Detail    string
 }
 
 // Store is the issuer's persistence. Every method is safe for concurrent use by

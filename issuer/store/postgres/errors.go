@@ -4,7 +4,6 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -13,24 +12,6 @@ import (
 
 	"github.com/canopy-sso/canopy/issuer/store"
 )
-
-// wrap names the operation and translates driver errors that mean the
-// database cannot be used at all into store.ErrUnavailable, keeping the
-// driver's error in the chain for the log.
-func wrap(op string, err error) error {
-	if unavailable(err) {
-		return fmt.Errorf("postgres: %s: %w: %w", op, store.ErrUnavailable, err)
-	}
-	return fmt.Errorf("postgres: %s: %w", op, err)
-}
-
-// wrapIf is wrap for an error that may be nil.
-func wrapIf(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return wrap(op, err)
-}
 
 // unavailable reports whether err means the server cannot be reached or
 // cannot serve us now (down, restarting, failed over, out of connections or
@@ -98,8 +79,10 @@ func retryable(err error) bool {
 	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
 }
 
-// isUnique reports whether err is a unique-constraint violation.
-func isUnique(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505"
+// pgCode returns a test for errors with the given SQLSTATE.
+func pgCode(code string) func(error) bool {
+	return func(err error) bool {
+		var pe *pgconn.PgError
+		return errors.As(err, &pe) && pe.Code == code
+	}
 }

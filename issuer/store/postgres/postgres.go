@@ -4,7 +4,7 @@ package postgres
 
 import (
 	"context"
-	"errors"
+	"embed"
 	"fmt"
 	"net/url"
 	"time"
@@ -19,8 +19,44 @@ import (
 
 var _ store.Store = (*Store)(nil)
 
-// queries are the statements shared with the SQLite backend, with $n placeholders.
-var queries = sqlstore.NewQueries(sqlx.DOLLAR)
+// dialect is what PostgreSQL does differently from the other SQL databases.
+// Transactions are READ COMMITTED; what a transaction must not see change
+// it locks by row, so writes to different sessions and users run in parallel.
+var dialect = sqlstore.Dialect{
+	Name:     "postgres",
+	BindType: sqlx.DOLLAR,
+	Greatest: "GREATEST",
+	// As SQLite's NOCASE column does, by the unique index on lower(username).
+	UsernameMatch: "lower(username) = lower(?)",
+	// A waiter on the session's lock gets the row as the holder committed it
+	// (READ COMMITTED re-reads a locked row once it is released), so it sees
+	// the rotation it waited for. The user's row is read, not locked.
+	LockUpdate:  " FOR UPDATE OF s",
+	LockShare:   " FOR SHARE",
+	LockSkip:    " FOR UPDATE SKIP LOCKED",
+	WritableCTE: true,
+	MigrationsTable: `CREATE TABLE IF NOT EXISTS migrations (
+		version    INTEGER NOT NULL PRIMARY KEY,
+		applied_at BIGINT  NOT NULL
+	)`,
+	MigrationLock: fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, migrationLock),
+	IsUnique:      pgCode("23505"),
+	IsForeignKey:  pgCode("23503"),
+	Unavailable:   unavailable,
+	ConnLost:      connLost,
+	Retryable:     retryable,
+}
+
+// migrationLock is the key of the transaction-scoped advisory lock that
+// serialises migrations: any constant, as long as nothing else in the
+// database uses it ("canopy" in ASCII).
+const migrationLock int64 = 0x63616e6f7079
+
+// migrationFiles holds the schema changes, one file per version, named
+// NNNN_what.sql. A released file is never edited: a change is a new file.
+//
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
 
 // Pool defaults. Each instance holds at most defaultMaxOpenConns connections,
 // so ten instances stay well under PostgreSQL's default max_connections of
@@ -47,11 +83,10 @@ type Options struct {
 	MaxOpenConns int
 }
 
-// Store is the PostgreSQL backend of store.Store.
+// Store is the PostgreSQL backend of store.Store: sqlstore.Store on a pool.
 type Store struct {
-	db      *sqlx.DB
-	now     func() time.Time
-	maxOpen int
+	*sqlstore.Store
+	db *sqlx.DB
 }
 
 // Open connects to the database at dsn (a postgres:// URL or a key=value
@@ -84,16 +119,13 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	db.SetConnMaxLifetime(connMaxLifetime)
 	db.SetConnMaxIdleTime(connMaxIdleTime)
 
-	s := &Store{db: db, now: opts.Now, maxOpen: maxOpen}
-	if s.now == nil {
-		s.now = time.Now
-	}
+	s := &Store{Store: sqlstore.New(db, dialect, opts.Now, maxOpen), db: db}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, openTimeout)
 		defer cancel()
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.Migrate(ctx, migrationFiles); err != nil {
 		_ = db.Close() // the migration error is the one worth reporting
 		return nil, fmt.Errorf("postgres: open %s: %w", Redact(dsn), err)
 	}
@@ -116,21 +148,6 @@ func Redact(dsn string) string {
 	return u.Redacted()
 }
 
-// Close releases the database. Closing twice is harmless.
-func (s *Store) Close() error {
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("postgres: close: %w", err)
-	}
-	return nil
-}
-
-// Ping checks that the database answers and holds the schema: it reads the
-// schema version rather than only pinging a pooled connection.
-func (s *Store) Ping(ctx context.Context) error {
-	_, err := s.SchemaVersion(ctx)
-	return err
-}
-
 // Settings are the server settings one pooled connection runs with, as SHOW
 // reports them.
 type Settings struct {
@@ -144,83 +161,11 @@ type Settings struct {
 // operator's check can prove the store commits durably.
 func (s *Store) Settings(ctx context.Context) (Settings, error) {
 	var st Settings
-	err := s.read(ctx, func() error {
-		return s.db.QueryRowxContext(ctx, `SELECT current_setting('synchronous_commit'), current_setting('fsync'),
+	err := s.db.QueryRowxContext(ctx, `SELECT current_setting('synchronous_commit'), current_setting('fsync'),
 			current_setting('application_name'), current_setting('transaction_isolation')`).
-			Scan(&st.SynchronousCommit, &st.Fsync, &st.ApplicationName, &st.TransactionIso)
-	})
+		Scan(&st.SynchronousCommit, &st.Fsync, &st.ApplicationName, &st.TransactionIso)
 	if err != nil {
-		return Settings{}, wrap("settings", err)
+		return Settings{}, dialect.Wrap("settings", err)
 	}
 	return st, nil
-}
-
-// inTx runs fn in one READ COMMITTED transaction and commits when fn returns
-// nil; any error from fn rolls everything back. Rows fn must not see change
-// under it are locked by fn (SELECT … FOR UPDATE). A transaction that the
-// server aborts as a deadlock or a serialization failure is run again, from
-// the start; so is one whose BEGIN failed on a connection that was already
-// dead (a restarted server), which cannot have changed anything. A commit
-// whose answer was lost is never retried: it is reported as unavailable.
-func (s *Store) inTx(ctx context.Context, op string, fn func(tx *sqlx.Tx) error) error {
-	for attempt := 1; ; attempt++ {
-		err := s.tryTx(ctx, op, fn)
-		if err == nil || attempt == maxAttempts || ctx.Err() != nil {
-			return err
-		}
-		var begin *beginError
-		switch {
-		case errors.As(err, &begin) && connLost(begin.err):
-			s.dropIdle()
-		case retryable(err):
-		default:
-			return err
-		}
-	}
-}
-
-// maxAttempts bounds how often one operation is tried.
-const maxAttempts = 3
-
-// beginError marks a failure of BEGIN itself, before fn ran.
-type beginError struct{ err error }
-
-func (e *beginError) Error() string { return e.err.Error() }
-func (e *beginError) Unwrap() error { return e.err }
-
-func (s *Store) tryTx(ctx context.Context, op string, fn func(tx *sqlx.Tx) error) error {
-	tx, err := s.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return wrap(op+": begin", &beginError{err})
-	}
-	if err := fn(tx); err != nil {
-		// The rollback error adds nothing: fn's error says why, and a
-		// connection that cannot roll back is discarded by database/sql.
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return wrap(op+": commit", err)
-	}
-	return nil
-}
-
-// read runs a read-only query function, again when it failed on a dead
-// connection: reading twice changes nothing.
-func (s *Store) read(ctx context.Context, fn func() error) error {
-	for attempt := 1; ; attempt++ {
-		err := fn()
-		if err == nil || attempt == maxAttempts || ctx.Err() != nil || !connLost(err) {
-			return err
-		}
-		s.dropIdle()
-	}
-}
-
-// dropIdle closes every idle pooled connection. One dead connection means
-// the server restarted or failed over, so its idle siblings are dead too;
-// without this each of them would fail one more request in turn.
-func (s *Store) dropIdle() {
-	s.db.SetMaxIdleConns(0)
-	s.db.SetMaxIdleConns(s.maxOpen)
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 
 	"github.com/canopy-sso/canopy/issuer/store"
 	"github.com/canopy-sso/canopy/issuer/store/pgtest"
+	"github.com/canopy-sso/canopy/issuer/store/sqlstore"
 	"github.com/canopy-sso/canopy/issuer/store/storetest"
 )
 
@@ -71,9 +71,9 @@ func TestSettings(t *testing.T) {
 }
 
 func TestMigrateIdempotent(t *testing.T) {
-	want, err := loadMigrations()
+	want, err := sqlstore.LoadMigrations(migrationFiles)
 	if err != nil {
-		t.Fatalf("loadMigrations: %v", err)
+		t.Fatalf("LoadMigrations: %v", err)
 	}
 	s, dsn := openTemp(t)
 	checkMigrations(t, s, len(want))
@@ -87,14 +87,14 @@ func TestMigrateIdempotent(t *testing.T) {
 // them queue, and each migration is applied once.
 func TestMigrateConcurrentFirstStart(t *testing.T) {
 	const n = 8
-	want, err := loadMigrations()
+	want, err := sqlstore.LoadMigrations(migrationFiles)
 	if err != nil {
-		t.Fatalf("loadMigrations: %v", err)
+		t.Fatalf("LoadMigrations: %v", err)
 	}
 	dsn := pgtest.Start(t)
 	stores := make([]*Store, n)
 	errs := make([]error, n)
-	barrier(n, func(i int) { stores[i], errs[i] = Open(t.Context(), dsn, Options{}) })
+	storetest.Barrier(n, func(i int) { stores[i], errs[i] = Open(t.Context(), dsn, Options{}) })
 	for i := range n {
 		if errs[i] != nil {
 			t.Fatalf("Open #%d: %v", i, errs[i])
@@ -195,7 +195,7 @@ func TestErrorTranslation(t *testing.T) {
 		{"cancelled", context.Canceled, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := wrap("op", tc.err)
+			err := dialect.Wrap("op", tc.err)
 			if got := errors.Is(err, store.ErrUnavailable); got != tc.unavailable {
 				t.Errorf("wrap(%v): unavailable %v, want %v", tc.err, got, tc.unavailable)
 			}
@@ -220,25 +220,6 @@ func dbName(t testing.TB, s *Store) string {
 		t.Fatal(err)
 	}
 	return name
-}
-
-// barrier runs fn(0..n-1) in n goroutines released together.
-func barrier(n int, fn func(i int)) {
-	var ready, done sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		ready.Add(1)
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			ready.Done()
-			<-start
-			fn(i)
-		}()
-	}
-	ready.Wait()
-	close(start)
-	done.Wait()
 }
 
 func mustUser(t testing.TB, s *Store, id, name string) store.User {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/canopy-sso/canopy/issuer/store"
 	"github.com/canopy-sso/canopy/issuer/store/pgtest"
+	"github.com/canopy-sso/canopy/issuer/store/storetest"
 )
 
 // TestTwoInstancesRace presents one token through two stores, each with its
@@ -30,7 +31,7 @@ func TestTwoInstancesRace(t *testing.T) {
 
 	results := make([]store.RotateResult, n)
 	errs := make([]error, n)
-	barrier(n, func(i int) {
+	storetest.Barrier(n, func(i int) {
 		s := a
 		if i%2 == 1 {
 			s = b
@@ -78,7 +79,7 @@ func TestDisableRacesSignIn(t *testing.T) {
 		uid := fmt.Sprintf("u%d", r)
 		mustUser(t, s, uid, fmt.Sprintf("user%d", r))
 		errs := make([]error, signIns+1)
-		barrier(signIns+1, func(i int) {
+		storetest.Barrier(signIns+1, func(i int) {
 			if i == signIns {
 				errs[i] = s.SetDisabled(ctx, uid, true, base)
 				return
@@ -114,7 +115,7 @@ func TestConnectionLoss(t *testing.T) {
 	mustSession(t, s, "u", "s", "h0")
 	mustSession(t, s, "u", "s2", "k0")
 	// Fill the pool with several connections.
-	barrier(8, func(int) { _ = s.Ping(ctx) })
+	storetest.Barrier(8, func(int) { _ = s.Ping(ctx) })
 
 	t.Run("backends terminated", func(t *testing.T) {
 		terminate(t, c, dbName(t, s))

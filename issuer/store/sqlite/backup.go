@@ -23,7 +23,7 @@ func (s *Store) Backup(ctx context.Context, path string) error {
 		return fmt.Errorf("sqlite: backup: %s exists; choose a new file", abs)
 	}
 	if _, err := s.db.ExecContext(ctx, `VACUUM INTO ?`, abs); err != nil {
-		return wrap("backup", err)
+		return dialect.Wrap("backup", err)
 	}
 	// The copy holds password hashes and the refresh secret, like the original.
 	if err := os.Chmod(abs, 0o600); err != nil {

@@ -2,96 +2,49 @@ package sqlite
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/canopy-sso/canopy/issuer/store"
-	"github.com/canopy-sso/canopy/issuer/store/sqlstore"
+	"github.com/canopy-sso/canopy/issuer/store/storetest"
 )
 
 // rotationFixture is a database seeded with n live sessions whose chains the
 // benchmark rounds advance; it outlives the rounds (b.N grows, -count repeats).
 type rotationFixture struct {
-	s      *Store
-	chains []*benchChain
-	rnd    *rand.Rand
-	now    time.Time
+	s   *Store
+	sid []string
+	gen []int // the index of each session's current token
+	rnd *rand.Rand
+	now time.Time
 }
 
-// seedScale writes n sessions, each with its first refresh token, in one
-// transaction through prepared statements on one connection with a large page
-// cache: a million take well under a minute instead of a million fsyncs.
+// seedScale opens a store with n seeded sessions for the rounds.
 func seedScale(b *testing.B, n int) *rotationFixture {
-	b.Helper()
-	ctx := context.Background()
-	s, _ := openTemp(b)
-	base := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	start := time.Now()
-	conn, err := s.db.Connx(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = conn.Close() }()
-	if _, err := conn.ExecContext(ctx, `PRAGMA cache_size = -524288`); err != nil { // 512 MiB, this connection only
-		b.Fatal(err)
-	}
-	defer func() { _, _ = conn.ExecContext(ctx, `PRAGMA cache_size = -2000`) }() // back to the default
-	tx, err := conn.BeginTxx(ctx, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, username, created_at) VALUES ('u', 'bench', ?)`, sqlstore.ToDB(base)); err != nil {
-		b.Fatal(err)
-	}
-	insSession, err := tx.PreparexContext(ctx, `INSERT INTO sessions (`+sqlstore.SessionColumns+`)
-		VALUES (?1, 'u', ?2, ?2, ?3, ?2, ?2, NULL, '', '', '', ?4, '', NULL)`)
-	if err != nil {
-		b.Fatal(err)
-	}
-	insToken, err := tx.PreparexContext(ctx, `INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?)`)
-	if err != nil {
-		b.Fatal(err)
-	}
-	chains := make([]*benchChain, n)
-	created, expires := sqlstore.ToDB(base), sqlstore.ToDB(base.Add(720*time.Hour))
-	for i := range chains {
-		c := &benchChain{sid: fmt.Sprintf("session-%07d", i)}
-		h := benchHash(c.sid, 0)
-		if _, err := insSession.ExecContext(ctx, c.sid, created, expires, h); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := insToken.ExecContext(ctx, h, c.sid, created); err != nil {
-			b.Fatal(err)
-		}
-		chains[i] = c
-	}
-	if err := tx.Commit(); err != nil {
-		b.Fatal(err)
-	}
-	b.Logf("seeded %d sessions in %v", n, time.Since(start).Round(time.Millisecond))
-	return &rotationFixture{s: s, chains: chains, rnd: rand.New(rand.NewPCG(1, uint64(n))), now: base.Add(time.Minute)}
+	s, sids := seed(b, n)
+	return &rotationFixture{s: s, sid: sids, gen: make([]int, n), rnd: rand.New(rand.NewPCG(1, uint64(n))),
+		now: benchBase.Add(time.Minute)}
 }
 
 // rotate advances a random session's chain by one durable rotation: refreshes
 // come from any session, so the pages touched are spread over the whole file.
 func (f *rotationFixture) rotate(b *testing.B) {
-	c := f.chains[f.rnd.IntN(len(f.chains))]
+	i := f.rnd.IntN(len(f.sid))
+	sid, gen := f.sid[i], f.gen[i]
 	res, err := f.s.RotateRefresh(context.Background(), store.RotateRequest{
-		PresentedHash: benchHash(c.sid, c.gen),
-		SuccessorHash: benchHash(c.sid, c.gen+1),
+		PresentedHash: storetest.BenchHash(sid, gen),
+		SuccessorHash: storetest.BenchHash(sid, gen+1),
 		Now:           f.now,
 		Grace:         30 * time.Second,
 		IdleTTL:       168 * time.Hour,
 		AccessExpiry:  f.now.Add(5 * time.Minute),
 	})
 	if err != nil || res.Outcome != store.Rotated {
-		b.Fatalf("rotate %s#%d: %v, outcome %v", c.sid, c.gen, err, res.Outcome)
+		b.Fatalf("rotate %s#%d: %v, outcome %v", sid, gen, err, res.Outcome)
 	}
-	c.gen++
+	f.gen[i]++
 }
 
 // BenchmarkRotateScale measures one durable (synchronous=FULL) refresh

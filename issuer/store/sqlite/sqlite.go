@@ -6,11 +6,13 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"embed"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,8 +25,30 @@ import (
 
 var _ store.Store = (*Store)(nil)
 
-// queries are the statements shared with the PostgreSQL backend, as written.
-var queries = sqlstore.NewQueries(sqlx.QUESTION)
+// dialect is what SQLite does differently from the other SQL databases.
+// Every write transaction is BEGIN IMMEDIATE (see dsn), which takes the
+// database's write lock up front: no row locks are needed, and one writer
+// at a time is queued in Go.
+var dialect = sqlstore.Dialect{
+	Name:          "sqlite",
+	BindType:      sqlx.QUESTION,
+	Greatest:      "MAX",
+	UsernameMatch: "username = ?", // the column's collation is NOCASE
+	OneWriter:     true,
+	MigrationsTable: `CREATE TABLE IF NOT EXISTS migrations (
+		version    INTEGER NOT NULL PRIMARY KEY,
+		applied_at INTEGER NOT NULL
+	) STRICT`,
+	IsUnique:     isConstraint(sqlite3.ErrConstraintPrimaryKey, sqlite3.ErrConstraintUnique),
+	IsForeignKey: isConstraint(sqlite3.ErrConstraintForeignKey),
+	Unavailable:  unavailable,
+}
+
+// migrationFiles holds the schema changes, one file per version, named
+// NNNN_what.sql. A released file is never edited: a change is a new file.
+//
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
 
 // busyTimeout is how long a connection waits for another writer (in this or
 // another process) before giving up with SQLITE_BUSY. Writes are short, so
@@ -45,17 +69,11 @@ type Options struct {
 	MaxOpenConns int
 }
 
-// Store is the SQLite backend of store.Store.
+// Store is the SQLite backend of store.Store: sqlstore.Store on a file.
 type Store struct {
+	*sqlstore.Store
 	db      *sqlx.DB
-	now     func() time.Time
 	maxOpen int
-	// writer queues this process's write transactions in Go. SQLite admits
-	// one writer at a time, and a connection that finds the lock taken sleeps
-	// in its busy handler (1, 2, 5, 10 ms…) long after the holder committed;
-	// queued here, the next writer starts the moment the last one ends.
-	// Writers in other processes still meet the busy handler.
-	writer chan struct{}
 }
 
 // Open opens (creating when missing) the database file at path and brings its
@@ -93,13 +111,10 @@ func Open(path string, opts Options) (*Store, error) {
 	// drop them after a quiet spell.
 	db.SetConnMaxIdleTime(5 * time.Minute)
 
-	s := &Store{db: db, now: opts.Now, maxOpen: maxOpen, writer: make(chan struct{}, 1)}
-	if s.now == nil {
-		s.now = time.Now
-	}
+	s := &Store{Store: sqlstore.New(db, dialect, opts.Now, maxOpen), db: db, maxOpen: maxOpen}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*busyTimeout)
 	defer cancel()
-	if err := s.migrate(ctx); err != nil {
+	if err := s.Migrate(ctx, migrationFiles); err != nil {
 		_ = db.Close() // the migration error is the one worth reporting
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 	}
@@ -200,24 +215,6 @@ func isBusy(err error) bool {
 	return errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked)
 }
 
-// Close releases the database. Closing twice is harmless.
-func (s *Store) Close() error {
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("sqlite: close: %w", err)
-	}
-	return nil
-}
-
-// Ping checks that the database answers. It reads the schema version rather
-// than only pinging a pooled connection, so it exercises the file itself.
-func (s *Store) Ping(ctx context.Context) error {
-	var v int
-	if err := s.db.GetContext(ctx, &v, queries.SchemaVersion); err != nil {
-		return wrap("ping", err)
-	}
-	return nil
-}
-
 // ConnPragmas are the settings one pooled connection runs with.
 type ConnPragmas struct {
 	JournalMode string // "wal"
@@ -240,7 +237,7 @@ func (s *Store) Pragmas(ctx context.Context) ([]ConnPragmas, error) {
 	for range s.maxOpen {
 		c, err := s.db.Connx(ctx)
 		if err != nil {
-			return nil, wrap("pragmas: connect", err)
+			return nil, dialect.Wrap("pragmas: connect", err)
 		}
 		conns = append(conns, c)
 	}
@@ -257,48 +254,12 @@ func (s *Store) Pragmas(ctx context.Context) ([]ConnPragmas, error) {
 			{"busy_timeout", &p.BusyTimeout},
 		} {
 			if err := c.QueryRowContext(ctx, "PRAGMA "+q.pragma).Scan(q.dst); err != nil {
-				return nil, wrap("pragma "+q.pragma, err)
+				return nil, dialect.Wrap("pragma "+q.pragma, err)
 			}
 		}
 		out = append(out, p)
 	}
 	return out, nil
-}
-
-// inTx runs fn in one transaction (BEGIN IMMEDIATE, see dsn) and commits when
-// fn returns nil; any error from fn rolls everything back, so no change is
-// ever half-written.
-func (s *Store) inTx(ctx context.Context, op string, fn func(tx *sqlx.Tx) error) error {
-	select {
-	case s.writer <- struct{}{}:
-		defer func() { <-s.writer }()
-	case <-ctx.Done():
-		return wrap(op+": begin", ctx.Err())
-	}
-	tx, err := s.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return wrap(op+": begin", err)
-	}
-	if err := fn(tx); err != nil {
-		// The rollback error adds nothing: fn's error says why, and a
-		// connection that cannot roll back is discarded by database/sql.
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return wrap(op+": commit", err)
-	}
-	return nil
-}
-
-// wrap names the operation and translates driver errors that mean the
-// database cannot be used at all into store.ErrUnavailable, keeping the
-// driver's error in the chain for the log.
-func wrap(op string, err error) error {
-	if unavailable(err) {
-		return fmt.Errorf("sqlite: %s: %w: %w", op, store.ErrUnavailable, err)
-	}
-	return fmt.Errorf("sqlite: %s: %w", op, err)
 }
 
 // unavailable reports whether err means the database file is gone, broken or
@@ -317,16 +278,10 @@ func unavailable(err error) bool {
 	return false
 }
 
-// isConstraint reports whether err is one of the given constraint violations.
-func isConstraint(err error, codes ...sqlite3.ErrNoExtended) bool {
-	var se sqlite3.Error
-	if !errors.As(err, &se) {
-		return false
+// isConstraint returns a test for the given constraint violations.
+func isConstraint(codes ...sqlite3.ErrNoExtended) func(error) bool {
+	return func(err error) bool {
+		var se sqlite3.Error
+		return errors.As(err, &se) && slices.Contains(codes, se.ExtendedCode)
 	}
-	for _, c := range codes {
-		if se.ExtendedCode == c {
-			return true
-		}
-	}
-	return false
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -55,9 +54,9 @@ func TestPragmasOnEveryConnection(t *testing.T) {
 }
 
 func TestMigrateIdempotent(t *testing.T) {
-	want, err := loadMigrations()
+	want, err := sqlstore.LoadMigrations(migrationFiles)
 	if err != nil {
-		t.Fatalf("loadMigrations: %v", err)
+		t.Fatalf("LoadMigrations: %v", err)
 	}
 	s, path := openTemp(t)
 	if err := s.Close(); err != nil {
@@ -79,14 +78,14 @@ func TestMigrateIdempotent(t *testing.T) {
 // file at once, as a supervisor restarting a fleet would.
 func TestMigrateConcurrentFirstStart(t *testing.T) {
 	const n = 8
-	want, err := loadMigrations()
+	want, err := sqlstore.LoadMigrations(migrationFiles)
 	if err != nil {
-		t.Fatalf("loadMigrations: %v", err)
+		t.Fatalf("LoadMigrations: %v", err)
 	}
 	path := filepath.Join(t.TempDir(), "fresh", "canopy.db")
 	stores := make([]*Store, n)
 	errs := make([]error, n)
-	barrier(n, func(i int) { stores[i], errs[i] = Open(path, Options{}) })
+	storetest.Barrier(n, func(i int) { stores[i], errs[i] = Open(path, Options{}) })
 	for i := range n {
 		if errs[i] != nil {
 			t.Fatalf("Open #%d: %v", i, errs[i])
@@ -220,7 +219,7 @@ func TestErrorTranslation(t *testing.T) {
 		{sqlite3.Error{Code: sqlite3.ErrConstraint, ExtendedCode: sqlite3.ErrConstraintUnique}, false},
 		{errors.New("something else"), false},
 	} {
-		err := wrap("op", tc.err)
+		err := dialect.Wrap("op", tc.err)
 		if got := errors.Is(err, store.ErrUnavailable); got != tc.unavailable {
 			t.Errorf("wrap(%v): unavailable %v, want %v", tc.err, got, tc.unavailable)
 		}
@@ -257,7 +256,7 @@ func TestTwoProcessesRace(t *testing.T) {
 
 	results := make([]store.RotateResult, n)
 	errs := make([]error, n)
-	barrier(n, func(i int) {
+	storetest.Barrier(n, func(i int) {
 		s := a
 		if i%2 == 1 {
 			s = b
@@ -317,23 +316,4 @@ func TestInjectedClock(t *testing.T) {
 	if err := s.db.GetContext(t.Context(), &applied, `SELECT MIN(applied_at) FROM migrations`); err != nil || !sqlstore.FromDB(applied).Equal(at) {
 		t.Fatalf("migration applied at %v, %v; want %v", sqlstore.FromDB(applied), err, at)
 	}
-}
-
-// barrier runs fn(0..n-1) in n goroutines released together.
-func barrier(n int, fn func(i int)) {
-	var ready, done sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		ready.Add(1)
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			ready.Done()
-			<-start
-			fn(i)
-		}()
-	}
-	ready.Wait()
-	close(start)
-	done.Wait()
 }

@@ -1,21 +1,28 @@
 package sqlstore
 
-import "github.com/jmoiron/sqlx"
+import (
+	"strings"
 
-// Queries are the statements both backends run as written, but for the
-// placeholders. Each is written once with '?' and rebound for the driver by
-// NewQueries; what differs beyond placeholders (row locks, MAX against
-// GREATEST, statements that reuse a parameter) stays in the backend.
+	"github.com/jmoiron/sqlx"
+)
+
+// Queries are every statement the store runs, written once with '?' and
+// built for one Dialect by NewQueries: rebound to its placeholders, with its
+// row locks, its GREATEST and its way of chaining writes.
 type Queries struct {
-	// Users.
-	InsertUser, LiveUserByID, ListUsers, SetDisabled, SetPassword, DeleteUser string
-	// LiveUser and UserDisabled check a user inside a transaction; PostgreSQL
-	// appends a row lock.
-	LiveUser, UserDisabled string
+	// Users. LiveUser and UserDisabled check a user inside a transaction,
+	// under the dialect's share lock.
+	InsertUser, UserByName, LiveUserByID, ListUsers, SetDisabled, SetPassword, DeleteUser string
+	LiveUser, UserDisabled                                                                string
 
 	// Sessions and their refresh tokens.
-	InsertSession, InsertRefreshToken, SessionByID, SessionByRefresh, ActiveSessions string
-	RevokeSession, RevokeUserSessions, RevokedSince                                  string
+	InsertSession, InsertRefreshToken, SessionByID, SessionByRefresh, SessionExists, ActiveSessions string
+	RevokeSession, RevokeUserSessions, RevokedSince, Sweep                                          string
+
+	// Rotation: RotationState reads all a rotation decides on (locking the
+	// session where the dialect locks rows); Rotate advances the chain and
+	// records the use in one round trip; RecordUse records a converged use.
+	RotationState, Rotate, RecordUse string
 
 	// Events, secrets and migrations.
 	InsertEvent, Events, UserEvents, Secret, InsertSecret, SchemaVersion, RecordMigration string
@@ -24,34 +31,36 @@ type Queries struct {
 	AddGroup, RemoveGroup, Groups, Memberships, InsertSessionAMR, SessionAMR string
 
 	// Second factors: TOTP, recovery codes, challenges.
-	TOTP, InsertTOTP, DeleteTOTP                                                string
+	TOTP, InsertTOTP, DeleteTOTP, UseTOTPStep                                   string
 	DeleteRecoveryCodes, InsertRecoveryCode, UseRecoveryCode, RecoveryCodesLeft string
-	InsertChallenge, GetChallenge, TakeChallenge                                string
+	InsertChallenge, GetChallenge, TakeChallenge, SweepChallenges               string
 
 	// Passkeys.
-	InsertPasskey, Passkeys, PasskeyByID, RemovePasskey string
+	InsertPasskey, Passkeys, PasskeyByID, UsePasskey, RemovePasskey string
 }
 
-// NewQueries returns the queries with placeholders for bindType (sqlx.QUESTION
-// for SQLite, sqlx.DOLLAR for PostgreSQL).
-func NewQueries(bindType int) *Queries {
-	r := func(q string) string { return sqlx.Rebind(bindType, q) }
+// NewQueries returns the queries for d.
+func NewQueries(d Dialect) *Queries {
+	r := func(q string) string { return sqlx.Rebind(d.BindType, q) }
+	greatest := func(col string) string { return col + ` = ` + d.Greatest + `(` + col + `, ?)` }
 	return &Queries{
 		InsertUser:   r(`INSERT INTO users (` + UserColumns + `) VALUES (?, ?, ?, ?, ?, ?)`),
+		UserByName:   r(`SELECT ` + UserColumns + ` FROM users WHERE ` + d.UsernameMatch + ` AND deleted_at IS NULL`),
 		LiveUserByID: r(`SELECT ` + UserColumns + ` FROM users WHERE id = ? AND deleted_at IS NULL`),
 		ListUsers:    r(`SELECT ` + UserColumns + ` FROM users WHERE deleted_at IS NULL ORDER BY username`),
 		SetDisabled:  r(`UPDATE users SET disabled = ? WHERE id = ? AND deleted_at IS NULL`),
 		SetPassword:  r(`UPDATE users SET password_hash = ? WHERE id = ? AND deleted_at IS NULL`),
 		DeleteUser:   r(`UPDATE users SET deleted_at = ?, password_hash = '' WHERE id = ? AND deleted_at IS NULL`),
-		LiveUser:     r(`SELECT 1 FROM users WHERE id = ? AND deleted_at IS NULL`),
-		UserDisabled: r(`SELECT disabled FROM users WHERE id = ? AND deleted_at IS NULL`),
+		LiveUser:     r(`SELECT 1 FROM users WHERE id = ? AND deleted_at IS NULL` + d.LockShare),
+		UserDisabled: r(`SELECT disabled FROM users WHERE id = ? AND deleted_at IS NULL` + d.LockShare),
 
 		InsertSession: r(`INSERT INTO sessions (` + SessionColumns + `)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', NULL)`),
-		InsertRefreshToken: r(`INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?)`),
+		InsertRefreshToken: r(insertRefreshToken),
 		SessionByID:        r(`SELECT ` + SessionColumns + ` FROM sessions WHERE id = ?`),
 		SessionByRefresh: r(`SELECT ` + SessionColumns + ` FROM sessions
 			WHERE id = (SELECT session_id FROM refresh_tokens WHERE hash = ?)`),
+		SessionExists: r(`SELECT 1 FROM sessions WHERE id = ?`),
 		ActiveSessions: r(`SELECT ` + SessionColumns + ` FROM sessions
 			WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND last_used_at > ?
 			ORDER BY last_used_at DESC, id`),
@@ -61,6 +70,27 @@ func NewQueries(bindType int) *Queries {
 			WHERE user_id = ? AND id <> ? AND revoked_at IS NULL`),
 		RevokedSince: r(`SELECT id, access_until FROM sessions
 			WHERE revoked_at IS NOT NULL AND access_until > ? ORDER BY id`),
+		Sweep: r(`DELETE FROM sessions WHERE id IN (
+			SELECT id FROM sessions WHERE access_until < ? AND (expires_at < ? OR revoked_at < ?)
+			LIMIT ?` + d.LockSkip + `)`),
+
+		// One query: the token's session (locked), its user, the session's
+		// methods and the user's groups, so a rotation reads once.
+		RotationState: r(`SELECT ` + qualify("s.", SessionColumns) + `,
+				u.username, u.password_hash, u.disabled,
+				u.created_at AS user_created_at, u.deleted_at AS user_deleted_at,
+				(SELECT amr FROM session_amr WHERE session_id = s.id) AS amr,
+				(SELECT string_agg(group_name, ' ') FROM user_groups WHERE user_id = s.user_id) AS group_names
+			FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id
+			WHERE t.hash = ?` + d.LockUpdate),
+		// Every token stays in refresh_tokens, so that presenting it later
+		// is recognised as reuse.
+		Rotate: r(d.chain(
+			insertRefreshToken,
+			`UPDATE refresh_tokens SET superseded_at = ? WHERE hash = ?`,
+			`UPDATE sessions SET current_hash = ?, prev_hash = ?, rotated_at = ?,
+				`+greatest("last_used_at")+`, `+greatest("access_until")+` WHERE id = ?`)),
+		RecordUse: r(`UPDATE sessions SET ` + greatest("last_used_at") + `, ` + greatest("access_until") + ` WHERE id = ?`),
 
 		InsertEvent: r(`INSERT INTO events (at, kind, user_id, username, session_id, ip, user_agent, detail)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -83,6 +113,7 @@ func NewQueries(bindType int) *Queries {
 		TOTP:                r(`SELECT secret, created_at, last_step FROM totp WHERE user_id = ?`),
 		InsertTOTP:          r(`INSERT INTO totp (user_id, secret, created_at, last_step) VALUES (?, ?, ?, ?)`),
 		DeleteTOTP:          r(`DELETE FROM totp WHERE user_id = ?`),
+		UseTOTPStep:         r(`UPDATE totp SET last_step = ? WHERE user_id = ? AND last_step < ?`),
 		DeleteRecoveryCodes: r(`DELETE FROM recovery_codes WHERE user_id = ?`),
 		InsertRecoveryCode:  r(`INSERT INTO recovery_codes (user_id, hash) VALUES (?, ?)`),
 		UseRecoveryCode: r(`UPDATE recovery_codes SET used_at = ?
@@ -91,10 +122,26 @@ func NewQueries(bindType int) *Queries {
 		InsertChallenge:   r(`INSERT INTO challenges (` + ChallengeColumns + `) VALUES (?, ?, ?, ?, ?, ?)`),
 		GetChallenge:      r(`SELECT ` + ChallengeColumns + ` FROM challenges WHERE id = ? AND expires_at > ?`),
 		TakeChallenge:     r(`DELETE FROM challenges WHERE id = ? AND expires_at > ? RETURNING ` + ChallengeColumns),
+		SweepChallenges: r(`DELETE FROM challenges WHERE id IN
+			(SELECT id FROM challenges WHERE expires_at <= ? ORDER BY expires_at LIMIT ?` + d.LockSkip + `)`),
 
 		InsertPasskey: r(`INSERT INTO passkeys (` + PasskeyColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?)`),
 		Passkeys:      r(`SELECT ` + PasskeyColumns + ` FROM passkeys WHERE user_id = ? ORDER BY created_at, id`),
 		PasskeyByID:   r(`SELECT ` + PasskeyColumns + ` FROM passkeys WHERE id = ?`),
+		// A counter moves forward, or stays 0 on an authenticator without one.
+		UsePasskey: r(`UPDATE passkeys SET sign_count = ?, last_used_at = ?
+			WHERE id = ? AND (? > sign_count OR (? AND sign_count = 0))`),
 		RemovePasskey: r(`DELETE FROM passkeys WHERE user_id = ? AND id = ?`),
 	}
+}
+
+const insertRefreshToken = `INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?)`
+
+// qualify prefixes every column of a comma-separated list.
+func qualify(prefix, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = prefix + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
 }

@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"database/sql"
+	"slices"
+	"strings"
 
 	"github.com/canopy-sso/canopy/issuer/store"
 )
@@ -56,9 +58,41 @@ func (r SessionRow) Session() store.Session {
 	}
 }
 
+// RotationRow is what a rotation reads in one query: the presented token's
+// session with its refresh state, the session's user (even a deleted one:
+// Decide says what that means), the session's authentication methods (NULL
+// when none were recorded) and the user's groups joined by spaces (NULL
+// when none: a group name holds no space).
+type RotationRow struct {
+	SessionRow
+	Username      string         `db:"username"`
+	PasswordHash  string         `db:"password_hash"`
+	Disabled      bool           `db:"disabled"`
+	UserCreatedAt int64          `db:"user_created_at"`
+	UserDeletedAt sql.NullInt64  `db:"user_deleted_at"`
+	AMR           sql.NullString `db:"amr"`
+	GroupNames    sql.NullString `db:"group_names"`
+}
+
+// Result is the row as what RotateRefresh returns, before it decides.
+func (r RotationRow) Result() store.RotateResult {
+	res := store.RotateResult{
+		Session: r.Session(),
+		User: UserRow{ID: r.UserID, Username: r.Username, PasswordHash: r.PasswordHash, Disabled: r.Disabled,
+			CreatedAt: r.UserCreatedAt, DeletedAt: r.UserDeletedAt}.User(),
+		Groups: strings.Fields(r.GroupNames.String),
+	}
+	if r.AMR.Valid {
+		res.AMR = append([]string{}, store.DecodeAMR(r.AMR.String)...)
+	}
+	// The aggregate's order is unspecified; Groups sorts by byte value.
+	slices.Sort(res.Groups)
+	return res
+}
+
 // State is the row's refresh state for store.RotateRequest.Decide.
-func (r SessionRow) State(sess store.Session, u store.User) store.RotationState {
-	return store.RotationState{Session: sess, User: u, CurrentHash: r.CurrentHash, PrevHash: r.PrevHash,
+func (r RotationRow) State(res store.RotateResult) store.RotationState {
+	return store.RotationState{Session: res.Session, User: res.User, CurrentHash: r.CurrentHash, PrevHash: r.PrevHash,
 		RotatedAt: FromNullDB(r.RotatedAt)}
 }
 

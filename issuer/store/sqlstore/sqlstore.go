@@ -1,5 +1,5 @@
-// Package sqlstore holds what the SQL backends share: row types, conversions,
-// and queries written once and rebound per dialect.
+// Package sqlstore implements store.Store once for every SQL database: the
+// queries, rows and transactions, with a small Dialect for what differs.
 package sqlstore
 
 import (

@@ -9,20 +9,21 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-// TestNewQueries checks every query in both sets: rebinding must leave no
-// '?' behind for PostgreSQL (a '?' in a shared query would be sent as is)
-// and add no '$' for SQLite.
+// TestNewQueries checks every query for both kinds of dialect: rebinding
+// must leave no '?' behind for PostgreSQL (a '?' in a shared query would be
+// sent as is) and add no '$' for SQLite.
 func TestNewQueries(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		bindType int
-		absent   string
+		name    string
+		dialect Dialect
+		absent  string
 	}{
-		{"sqlite", sqlx.QUESTION, "$"},
-		{"postgres", sqlx.DOLLAR, "?"},
+		{"sqlite", Dialect{BindType: sqlx.QUESTION, Greatest: "MAX", UsernameMatch: "username = ?"}, "$"},
+		{"postgres", Dialect{BindType: sqlx.DOLLAR, Greatest: "GREATEST", UsernameMatch: "lower(username) = lower(?)",
+			LockUpdate: " FOR UPDATE OF s", LockShare: " FOR SHARE", LockSkip: " FOR UPDATE SKIP LOCKED", WritableCTE: true}, "?"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			v := reflect.ValueOf(*NewQueries(tc.bindType))
+			v := reflect.ValueOf(*NewQueries(tc.dialect))
 			for i := range v.NumField() {
 				q := v.Field(i).String()
 				if q == "" || strings.Contains(q, tc.absent) {
@@ -30,6 +31,24 @@ func TestNewQueries(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestChain: chained writes keep their placeholders in order, as one
+// statement with writable CTEs and as several otherwise.
+func TestChain(t *testing.T) {
+	stmts := []string{"INSERT INTO a VALUES (?)", "UPDATE b SET x = ?", "UPDATE c SET y = ? WHERE z = ?"}
+	for _, tc := range []struct {
+		dialect Dialect
+		want    string
+	}{
+		{Dialect{BindType: sqlx.QUESTION}, "INSERT INTO a VALUES (?);\nUPDATE b SET x = ?;\nUPDATE c SET y = ? WHERE z = ?"},
+		{Dialect{BindType: sqlx.DOLLAR, WritableCTE: true},
+			"WITH w0 AS (INSERT INTO a VALUES ($1)), w1 AS (UPDATE b SET x = $2)\nUPDATE c SET y = $3 WHERE z = $4"},
+	} {
+		if got := sqlx.Rebind(tc.dialect.BindType, tc.dialect.chain(stmts...)); got != tc.want {
+			t.Errorf("chain = %q, want %q", got, tc.want)
+		}
 	}
 }
 

@@ -3,7 +3,6 @@ package storetest
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -86,24 +85,8 @@ func testTOTPRace(t *testing.T, s store.Store) {
 // succeeded; every failure must be loser.
 func race(t *testing.T, n int, fn func() error, loser error) int {
 	t.Helper()
-	var (
-		ready, done sync.WaitGroup
-		start       = make(chan struct{})
-		errs        = make([]error, n)
-	)
-	for i := range n {
-		ready.Add(1)
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			ready.Done()
-			<-start
-			errs[i] = fn()
-		}()
-	}
-	ready.Wait()
-	close(start)
-	done.Wait()
+	errs := make([]error, n)
+	Barrier(n, func(i int) { errs[i] = fn() })
 	wins := 0
 	for i, err := range errs {
 		switch {

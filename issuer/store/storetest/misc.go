@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -110,28 +109,16 @@ func testSecret(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	const n = 20
 	var (
-		ready, done sync.WaitGroup
-		start       = make(chan struct{})
-		calls       atomic.Int32
-		values      = make([][]byte, n)
-		errs        = make([]error, n)
+		calls  atomic.Int32
+		values = make([][]byte, n)
+		errs   = make([]error, n)
 	)
-	for i := range n {
-		ready.Add(1)
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			ready.Done()
-			<-start
-			values[i], errs[i] = s.Secret(ctx, "refresh", func() ([]byte, error) {
-				calls.Add(1)
-				return fmt.Appendf(nil, "secret from %d", i), nil
-			})
-		}()
-	}
-	ready.Wait()
-	close(start)
-	done.Wait()
+	Barrier(n, func(i int) {
+		values[i], errs[i] = s.Secret(ctx, "refresh", func() ([]byte, error) {
+			calls.Add(1)
+			return fmt.Appendf(nil, "secret from %d", i), nil
+		})
+	})
 	for i := range n {
 		if errs[i] != nil {
 			t.Fatalf("Secret in goroutine %d: %v", i, errs[i])

@@ -2,7 +2,7 @@ package storetest
 
 import (
 	"errors"
-	"sync"
+	"slices"
 	"testing"
 	"time"
 
@@ -200,24 +200,12 @@ func testRotateRace(t *testing.T, s store.Store) {
 	now := base.Add(time.Minute)
 
 	var (
-		ready, done sync.WaitGroup
-		start       = make(chan struct{})
-		results     = make([]store.RotateResult, n)
-		errs        = make([]error, n)
+		results = make([]store.RotateResult, n)
+		errs    = make([]error, n)
 	)
-	for i := range n {
-		ready.Add(1)
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			ready.Done()
-			<-start
-			results[i], errs[i] = s.RotateRefresh(t.Context(), rotateReq(sess.ID, 0, 1, now))
-		}()
-	}
-	ready.Wait()
-	close(start)
-	done.Wait()
+	Barrier(n, func(i int) {
+		results[i], errs[i] = s.RotateRefresh(t.Context(), rotateReq(sess.ID, 0, 1, now))
+	})
 
 	var rotated, converged int
 	for i := range n {
@@ -258,4 +246,49 @@ func testRotateSuccessorCollision(t *testing.T, s store.Store) {
 		t.Fatalf("session changed by a failed rotation: %+v, was %+v", after, before)
 	}
 	mustRotate(t, s, rotateReq("s1", 0, 1, now), store.Rotated)
+}
+
+// testRotateFacts: a rotation returns what the access token it mints says
+// beyond the session row, read in its own transaction: the session's
+// methods (nil when none were recorded) and the user's groups, sorted.
+func testRotateFacts(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	alice := mustUser(t, s, "alice")
+	bob := mustUser(t, s, "bob")
+	for _, g := range []string{"ops", "admins", "b-team", "a_team"} {
+		if err := s.AddGroup(ctx, alice.ID, g); err != nil {
+			t.Fatalf("AddGroup(%q): %v", g, err)
+		}
+	}
+	if err := s.AddGroup(ctx, bob.ID, "other"); err != nil {
+		t.Fatalf("AddGroup: %v", err)
+	}
+	withAMR := mustSession(t, s, newSession(alice.ID, "s1", base))
+	amr := []string{store.AMRPassword, store.AMROTP}
+	if err := s.SetSessionAMR(ctx, withAMR.ID, amr); err != nil {
+		t.Fatalf("SetSessionAMR: %v", err)
+	}
+	bare := mustSession(t, s, newSession(alice.ID, "s2", base))
+	lonely := mustSession(t, s, newSession(mustUser(t, s, "carol").ID, "s3", base))
+	t1 := base.Add(time.Minute)
+	wantGroups := []string{"a_team", "admins", "b-team", "ops"}
+	for _, tc := range []struct {
+		name       string
+		req        store.RotateRequest
+		outcome    store.RotateOutcome
+		amr, group []string
+	}{
+		{"rotated", rotateReq(withAMR.ID, 0, 1, t1), store.Rotated, amr, wantGroups},
+		{"converged", rotateReq(withAMR.ID, 0, 1, t1.Add(time.Second)), store.Converged, amr, wantGroups},
+		{"no methods recorded", rotateReq(bare.ID, 0, 1, t1), store.Rotated, nil, wantGroups},
+		{"no groups", rotateReq(lonely.ID, 0, 1, t1), store.Rotated, nil, []string{}},
+	} {
+		res := mustRotate(t, s, tc.req, tc.outcome)
+		if !slices.Equal(res.AMR, tc.amr) || (res.AMR == nil) != (tc.amr == nil) {
+			t.Errorf("%s: AMR = %q, want %q", tc.name, res.AMR, tc.amr)
+		}
+		if !slices.Equal(res.Groups, tc.group) || res.Groups == nil {
+			t.Errorf("%s: Groups = %q, want %q (never nil)", tc.name, res.Groups, tc.group)
+		}
+	}
 }

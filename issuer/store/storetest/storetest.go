@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,6 +51,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RotateEnded", testRotateEnded},
 		{"RotateRace", testRotateRace},
 		{"RotateSuccessorCollision", testRotateSuccessorCollision},
+		{"RotateFacts", testRotateFacts},
 		{"RevokedSince", testRevokedSince},
 		{"Sweep", testSweep},
 		{"Secret", testSecret},
@@ -228,4 +230,25 @@ func sessionIDs(ss []store.Session) []string {
 		ids[i] = s.ID
 	}
 	return ids
+}
+
+// Barrier runs fn(0), …, fn(n-1) in n goroutines released together once all
+// have started, and returns when every one has: the start of a race test
+// that asserts exactly one winner.
+func Barrier(n int, fn func(i int)) {
+	var ready, done sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		ready.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			ready.Done()
+			<-start
+			fn(i)
+		}()
+	}
+	ready.Wait()
+	close(start)
+	done.Wait()
 }
