@@ -3,6 +3,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -290,7 +291,12 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		_ = c.JSON(code, map[string]string{"error": strings.ToLower(strings.ReplaceAll(http.StatusText(code), " ", "_"))})
 		return
 	}
-	_ = s.page(c, code, "message", pageData{Title: http.StatusText(code), Message: msg, Link: "/", LinkText: "Go to your account"})
+	err = s.page(c, code, "message", pageData{Title: http.StatusText(code), Message: msg, Link: "/", LinkText: "Go to your account"})
+	if err != nil {
+		// The message page itself failed: plain text, still without internals.
+		s.log.Error("error page failed", "path", c.Request().URL.Path, "err", err)
+		_ = c.String(code, msg+"\n")
+	}
 }
 
 // pageData is what every template sees.
@@ -320,13 +326,17 @@ type pageData struct {
 	HasPasskeys    bool // a pending sign-in's user has passkeys
 }
 
+// page renders the page name into a buffer and only then writes the status
+// and the body: a template error becomes the error handler's 500, not an
+// empty page with the status already sent.
 func (s *Server) page(c echo.Context, code int, name string, d pageData) error {
 	d.Domain = s.cfg.CookieDomain
-	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
-	h.Set("Cache-Control", "no-store")
-	c.Response().WriteHeader(code)
-	return s.tmpl.Render(c.Response(), name, d)
+	var buf bytes.Buffer
+	if err := s.tmpl.Render(&buf, name, d); err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.HTMLBlob(code, buf.Bytes())
 }
 
 func (s *Server) healthz(c echo.Context) error { return c.String(http.StatusOK, "ok\n") }
