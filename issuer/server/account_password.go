@@ -32,25 +32,27 @@ func (s *Server) changePassword(c echo.Context) error {
 		return s.page(c, status, "account", d)
 	}
 	account, addr := cur.User.Username, clientAddr(c)
-	if ok, _ := s.throttle.Begin(account, addr); !ok {
+	attempt, _ := s.throttle.Begin(account, addr)
+	if attempt == nil {
 		return fail(http.StatusTooManyRequests, "Too many wrong passwords. Wait a while and try again.")
 	}
+	defer attempt.Release() // on the paths without an outcome
 	current, next := c.FormValue("current_password"), c.FormValue("new_password")
 	hctx, cancel := context.WithTimeout(ctx, hashWait)
 	defer cancel()
 	if len(current) > 4*password.MaxLength {
-		s.throttle.Failure(account, addr)
+		attempt.Failure()
 		return fail(http.StatusUnauthorized, "Your current password is not right.")
 	}
 	if err := s.hasher.Verify(hctx, cur.User.PasswordHash, current); err != nil {
 		if errors.Is(err, password.ErrBusy) {
 			return err
 		}
-		s.throttle.Failure(account, addr)
+		attempt.Failure()
 		s.event(c, "password_change_failed", cur.User, cur.Session.ID, "wrong current password")
 		return fail(http.StatusUnauthorized, "Your current password is not right.")
 	}
-	s.throttle.Success(account, addr)
+	attempt.Success()
 	if msg := password.CheckPolicy(next); msg != "" {
 		return fail(http.StatusBadRequest, msg)
 	}

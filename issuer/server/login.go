@@ -68,12 +68,14 @@ func (s *Server) login(c echo.Context) error {
 		data.Error = loginFailed
 		return s.page(c, http.StatusUnauthorized, "login", data)
 	}
-	if ok, _ := s.throttle.Begin(account, addr); !ok {
+	attempt, _ := s.throttle.Begin(account, addr)
+	if attempt == nil {
 		return fail(metrics.LoginThrottled)
 	}
+	defer attempt.Release() // on the paths without an outcome: a store error, a busy hasher
 	pw := c.FormValue("password")
 	if len(pw) > 4*password.MaxLength {
-		s.throttle.Failure(account, addr)
+		attempt.Failure()
 		return fail(metrics.LoginFailure)
 	}
 	ctx := c.Request().Context()
@@ -96,10 +98,10 @@ func (s *Server) login(c echo.Context) error {
 			s.metrics.Login(metrics.LoginBusy)
 			return err
 		}
-		s.throttle.Failure(account, addr)
+		attempt.Failure()
 		return fail(metrics.LoginFailure)
 	}
-	s.throttle.Success(account, addr)
+	attempt.Success()
 	second, err := s.hasSecondFactor(c, u)
 	if err != nil {
 		return err

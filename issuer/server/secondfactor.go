@@ -71,23 +71,25 @@ func (s *Server) secondFactor(c echo.Context) error {
 	}
 	data.CSRF = s.ensureCSRF(c)
 	account, addr := factorAccount(p.user.ID), clientAddr(c)
-	if ok, wait := s.factorThrottle.Begin(account, addr); !ok {
+	attempt, wait := s.factorThrottle.Begin(account, addr)
+	if attempt == nil {
 		s.event(c, "second_factor_throttled", p.user, "", "")
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
 		data.Error = "Too many wrong codes. Wait " + wait.Round(time.Second).String() + " and try again."
 		return s.page(c, http.StatusTooManyRequests, "login_otp", data)
 	}
+	defer attempt.Release() // on the paths without an outcome
 	how, err := s.checkCode(c, p.user, truncate(c.FormValue("code"), 64))
 	if err != nil {
 		if !errors.Is(err, errBadCode) {
 			return err
 		}
-		s.factorThrottle.Failure(account, addr)
+		attempt.Failure()
 		s.event(c, "second_factor_failed", p.user, "", "")
 		data.Error = codeFailed
 		return s.page(c, http.StatusUnauthorized, "login_otp", data)
 	}
-	s.factorThrottle.Success(account, addr)
+	attempt.Success()
 	return s.finishPending(c, p, append(p.data.AMR[:len(p.data.AMR):len(p.data.AMR)], store.AMROTP), how)
 }
 

@@ -134,15 +134,17 @@ func (s *Server) enableTOTP(c echo.Context) error {
 		d.Error = msg
 		return s.page(c, status, "totp", d)
 	}
-	if ok, wait := s.factorThrottle.Begin(account, addr); !ok {
+	attempt, wait := s.factorThrottle.Begin(account, addr)
+	if attempt == nil {
 		return retry(http.StatusTooManyRequests, "Too many wrong codes. Wait "+wait.Round(time.Second).String()+" and try again.")
 	}
+	defer attempt.Release() // on the paths without an outcome
 	step, err := otpcode.Check(secret, truncate(c.FormValue("code"), 64), s.now(), 0)
 	if err != nil {
-		s.factorThrottle.Failure(account, addr)
+		attempt.Failure()
 		return retry(http.StatusUnauthorized, codeFailed)
 	}
-	s.factorThrottle.Success(account, addr)
+	attempt.Success()
 	codes, hashes := otpcode.NewRecoveryCodes()
 	// The confirming code's step counts as used: it cannot sign in.
 	err = s.store.EnableTOTP(c.Request().Context(), store.TOTP{UserID: cur.User.ID, Secret: secret, CreatedAt: s.now(), LastStep: step}, hashes)
