@@ -18,7 +18,7 @@ func (s *Server) refreshRedirect(c echo.Context) error {
 		if !refreshRefused(err) {
 			return err
 		}
-		s.clearRefreshIfDead(c, err)
+		s.clearDeadCookies(c)
 		target := "/login"
 		if returnTo != "" {
 			target += "?return_to=" + url.QueryEscape(returnTo)
@@ -34,9 +34,11 @@ func refreshRefused(err error) bool {
 	return errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrSessionEnded) || errors.Is(err, store.ErrReuse)
 }
 
-// clearRefreshIfDead drops cookies that can never work again.
-func (s *Server) clearRefreshIfDead(c echo.Context, err error) {
-	if _, cerr := c.Cookie(s.cookies.Refresh); cerr == nil {
+// clearDeadCookies runs after a refused rotation (refreshRefused): the
+// refresh cookie can never work again, so both session cookies go. A browser
+// that sent no refresh cookie is told nothing.
+func (s *Server) clearDeadCookies(c echo.Context) {
+	if _, err := c.Cookie(s.cookies.Refresh); err == nil {
 		s.clearSessionCookies(c)
 	}
 }
@@ -93,7 +95,7 @@ func (s *Server) refreshAPI(c echo.Context) error {
 		if !refreshRefused(err) {
 			return err
 		}
-		s.clearRefreshIfDead(c, err)
+		s.clearDeadCookies(c)
 		return c.JSON(http.StatusUnauthorized, map[string]string{"error": "unauthenticated",
 			"login_url": s.cfg.URL + "/login"})
 	}
