@@ -10,25 +10,7 @@ import (
 
 	"github.com/canopy-sso/canopy/issuer/otpcode"
 	"github.com/canopy-sso/canopy/issuer/store"
-	"github.com/canopy-sso/canopy/issuer/throttle"
 )
-
-// codeFailed is the one message for a wrong, used, malformed or expired code.
-const codeFailed = "That code did not work. Check it and try again."
-
-// factorThrottleConfig throttles second-factor attempts like passwords, but
-// a guesser has the password already, so the per-account rule bites much
-// earlier: after 10 failures in an hour, waits double from a second up to
-// 15 minutes. A 6-digit code has a million values; three are right at once.
-func factorThrottleConfig(now func() time.Time) throttle.Config {
-	cfg := throttle.DefaultConfig()
-	cfg.Account = throttle.Rule{Free: 10, Base: time.Second, Max: 15 * time.Minute, Window: time.Hour}
-	cfg.Now = now
-	return cfg
-}
-
-// factorAccount is the throttle's account key for second-factor attempts.
-func factorAccount(userID string) string { return "factor:" + userID }
 
 func (s *Server) secondFactorForm(c echo.Context) error {
 	p, err := s.currentPending(c)

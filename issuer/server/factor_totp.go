@@ -17,34 +17,8 @@ import (
 	"github.com/canopy-sso/canopy/issuer/store"
 )
 
-// recentAuth is how recent a sign-in must be to add or remove a factor or
-// make new recovery codes: a session left open on a shared computer must not
-// be enough to lock its owner out.
-const recentAuth = 10 * time.Minute
-
 // enrolTTL bounds how long an enrolment form stays valid.
 const enrolTTL = 15 * time.Minute
-
-// recent reports whether cur signed in recently enough for a sensitive
-// change; if not, it answers with a redirect to sign in again, back to
-// back (a path on the issuer).
-func (s *Server) recent(c echo.Context, cur *current, back string) (bool, error) {
-	if s.now().Sub(cur.Session.AuthTime) <= recentAuth {
-		return true, nil
-	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return false, c.Redirect(http.StatusSeeOther, "/login?prompt=login&return_to="+url.QueryEscape(s.cfg.URL+back))
-}
-
-// signedIn returns the current session, or answers with a redirect to sign in.
-func (s *Server) signedIn(c echo.Context, back string) (*current, bool, error) {
-	cur, ok := s.currentSession(c)
-	if !ok {
-		c.Response().Header().Set("Cache-Control", "no-store")
-		return nil, false, c.Redirect(http.StatusSeeOther, "/login?return_to="+url.QueryEscape(s.cfg.URL+back))
-	}
-	return cur, true, nil
-}
 
 // enrolToken carries a TOTP secret offered for enrolment in the form that
 // confirms it: "<secret>.<expiry>.<mac>" with an HMAC over the user, the

@@ -39,3 +39,20 @@ func (s *Server) logout(c echo.Context) error {
 	}
 	return s.redirectBack(c, returnTo)
 }
+
+// sessionForLogout finds the session to end: from a valid access token, or
+// from the refresh cookie when the access token has expired.
+func (s *Server) sessionForLogout(c echo.Context) (string, bool) {
+	if cur, ok := s.currentSession(c); ok {
+		return cur.Session.ID, true
+	}
+	ck, err := c.Cookie(s.cookies.Refresh)
+	if err != nil || ck.Value == "" {
+		return "", false
+	}
+	sess, err := s.store.SessionByRefresh(c.Request().Context(), hashToken(ck.Value))
+	if err != nil {
+		return "", false
+	}
+	return sess.ID, true
+}

@@ -369,3 +369,10 @@ func clientAddr(c echo.Context) string {
 	}
 	return a.Unmap().String()
 }
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
