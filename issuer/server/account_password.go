@@ -29,7 +29,7 @@ func (s *Server) changePassword(c echo.Context) error {
 			return err
 		}
 		d.PasswordError = msg
-		return s.page(c, status, "account", d)
+		return s.page(c, status, d)
 	}
 	account, addr := cur.User.Username, clientAddr(c)
 	attempt, _ := s.throttle.Begin(account, addr)
@@ -69,5 +69,5 @@ func (s *Server) changePassword(c echo.Context) error {
 		return err
 	}
 	d.Notice = "Your password is changed. Every other session has been signed out."
-	return s.page(c, http.StatusOK, "account", d)
+	return s.page(c, http.StatusOK, d)
 }

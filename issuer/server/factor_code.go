@@ -25,12 +25,12 @@ func (s *Server) secondFactorForm(c echo.Context) error {
 		return err
 	}
 	d.CSRF = s.ensureCSRF(c)
-	return s.page(c, http.StatusOK, "login_otp", d)
+	return s.page(c, http.StatusOK, d)
 }
 
-func (s *Server) secondFactorData(c echo.Context, p *pending) (pageData, error) {
+func (s *Server) secondFactorData(c echo.Context, p *pending) (*secondFactorView, error) {
 	f, err := s.factors(c.Request().Context(), p.user)
-	return pageData{ReturnTo: p.data.ReturnTo, Username: p.user.Username, TOTPOn: f.totp, HasPasskeys: f.passkeys > 0}, err
+	return &secondFactorView{ReturnTo: p.data.ReturnTo, Username: p.user.Username, TOTPOn: f.totp, HasPasskeys: f.passkeys > 0}, err
 }
 
 // secondFactor checks a TOTP code or a recovery code for a pending sign-in.
@@ -49,7 +49,7 @@ func (s *Server) secondFactor(c echo.Context) error {
 	if !s.checkCSRF(c) {
 		data.CSRF = s.rotateCSRF(c)
 		data.Error = "This form had expired. Please try again."
-		return s.page(c, http.StatusForbidden, "login_otp", data)
+		return s.page(c, http.StatusForbidden, data)
 	}
 	data.CSRF = s.ensureCSRF(c)
 	account, addr := factorAccount(p.user.ID), clientAddr(c)
@@ -58,7 +58,7 @@ func (s *Server) secondFactor(c echo.Context) error {
 		s.event(c, "second_factor_throttled", p.user, "", "")
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
 		data.Error = "Too many wrong codes. Wait " + wait.Round(time.Second).String() + " and try again."
-		return s.page(c, http.StatusTooManyRequests, "login_otp", data)
+		return s.page(c, http.StatusTooManyRequests, data)
 	}
 	defer attempt.Release() // on the paths without an outcome
 	how, err := s.checkCode(c, p.user, truncate(c.FormValue("code"), 64))
@@ -69,7 +69,7 @@ func (s *Server) secondFactor(c echo.Context) error {
 		attempt.Failure()
 		s.event(c, "second_factor_failed", p.user, "", "")
 		data.Error = codeFailed
-		return s.page(c, http.StatusUnauthorized, "login_otp", data)
+		return s.page(c, http.StatusUnauthorized, data)
 	}
 	attempt.Success()
 	return s.finishPending(c, p, append(p.data.AMR[:len(p.data.AMR):len(p.data.AMR)], store.AMROTP), how)

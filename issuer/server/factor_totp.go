@@ -69,16 +69,16 @@ func (s *Server) totpForm(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.page(c, http.StatusOK, "totp", d)
+	return s.page(c, http.StatusOK, d)
 }
 
-func (s *Server) totpData(c echo.Context, cur *current, secret string) (pageData, error) {
+func (s *Server) totpData(c echo.Context, cur *current, secret string) (*totpView, error) {
 	qr, err := otpcode.QRDataURI(otpURL(s.cfg.CookieDomain, cur.User.Username, secret))
 	if err != nil {
-		return pageData{}, err
+		return nil, err
 	}
 	exp := s.now().Add(enrolTTL).Unix()
-	return pageData{User: cur.User.Username, CSRF: s.ensureCSRF(c), QR: qr, Secret: secret,
+	return &totpView{frame: frame{User: cur.User.Username}, CSRF: s.ensureCSRF(c), QR: qr, Secret: secret,
 		Enrol: s.enrolToken(cur.User.ID, secret, exp)}, nil
 }
 
@@ -106,7 +106,7 @@ func (s *Server) enableTOTP(c echo.Context) error {
 			return err
 		}
 		d.Error = msg
-		return s.page(c, status, "totp", d)
+		return s.page(c, status, d)
 	}
 	attempt, wait := s.factorThrottle.Begin(account, addr)
 	if attempt == nil {
@@ -129,7 +129,7 @@ func (s *Server) enableTOTP(c echo.Context) error {
 		return err
 	}
 	s.event(c, "totp_enabled", cur.User, cur.Session.ID, "")
-	return s.page(c, http.StatusOK, "recovery", pageData{User: cur.User.Username, Codes: codes,
+	return s.page(c, http.StatusOK, &recoveryView{frame: frame{User: cur.User.Username}, Codes: codes,
 		Notice: "Your authenticator app is set up. From now on, signing in asks for a code from it after your password."})
 }
 
@@ -192,6 +192,6 @@ func (s *Server) newRecoveryCodes(c echo.Context) error {
 		return err
 	}
 	s.event(c, "recovery_codes_replaced", cur.User, cur.Session.ID, "")
-	return s.page(c, http.StatusOK, "recovery", pageData{User: cur.User.Username, Codes: codes,
+	return s.page(c, http.StatusOK, &recoveryView{frame: frame{User: cur.User.Username}, Codes: codes,
 		Notice: "Your old recovery codes no longer work."})
 }

@@ -44,18 +44,18 @@ func (s *Server) loginForm(c echo.Context) error {
 			return s.redirectBack(c, returnTo)
 		}
 	}
-	return s.page(c, http.StatusOK, "login", pageData{CSRF: s.ensureCSRF(c), ReturnTo: returnTo,
+	return s.page(c, http.StatusOK, &loginView{CSRF: s.ensureCSRF(c), ReturnTo: returnTo,
 		RegistrationOpen: s.cfg.Registration == "open", Reauth: reauth})
 }
 
 func (s *Server) login(c echo.Context) error {
 	returnTo := s.returnTo(c.FormValue("return_to"))
 	typed := c.FormValue("username")
-	data := pageData{ReturnTo: returnTo, Username: truncate(typed, 63), RegistrationOpen: s.cfg.Registration == "open"}
+	data := &loginView{ReturnTo: returnTo, Username: truncate(typed, 63), RegistrationOpen: s.cfg.Registration == "open"}
 	if !s.checkCSRF(c) {
 		data.CSRF = s.rotateCSRF(c)
 		data.Error = "This form had expired. Please sign in again."
-		return s.page(c, http.StatusForbidden, "login", data)
+		return s.page(c, http.StatusForbidden, data)
 	}
 	data.CSRF = s.ensureCSRF(c)
 	account := strings.ToLower(truncate(typed, 256))
@@ -66,7 +66,7 @@ func (s *Server) login(c echo.Context) error {
 		s.event(c, "login_failed", u, "", "username "+truncate(account, 63))
 		c.Response().Header().Set("WWW-Authenticate", `Form realm="canopy"`)
 		data.Error = loginFailed
-		return s.page(c, http.StatusUnauthorized, "login", data)
+		return s.page(c, http.StatusUnauthorized, data)
 	}
 	attempt, _ := s.throttle.Begin(account, addr)
 	if attempt == nil {

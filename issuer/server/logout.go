@@ -9,17 +9,17 @@ import (
 )
 
 func (s *Server) logoutForm(c echo.Context) error {
-	d := pageData{CSRF: s.ensureCSRF(c), ReturnTo: s.returnTo(c.QueryParam("return_to"))}
+	d := &logoutView{CSRF: s.ensureCSRF(c), ReturnTo: s.returnTo(c.QueryParam("return_to"))}
 	if cur, ok := s.currentSession(c); ok {
 		d.User = cur.User.Username
 	}
-	return s.page(c, http.StatusOK, "logout", d)
+	return s.page(c, http.StatusOK, d)
 }
 
 func (s *Server) logout(c echo.Context) error {
 	returnTo := s.returnTo(c.FormValue("return_to"))
 	if !s.checkCSRF(c) {
-		return s.page(c, http.StatusForbidden, "logout", pageData{CSRF: s.rotateCSRF(c), ReturnTo: returnTo,
+		return s.page(c, http.StatusForbidden, &logoutView{CSRF: s.rotateCSRF(c), ReturnTo: returnTo,
 			Error: "This form had expired. Please try again."})
 	}
 	if sid, ok := s.sessionForLogout(c); ok {

@@ -17,12 +17,12 @@ func (s *Server) registerForm(c echo.Context) error {
 	if s.cfg.Registration != "open" {
 		return s.registrationClosed(c)
 	}
-	return s.page(c, http.StatusOK, "register", pageData{CSRF: s.ensureCSRF(c),
+	return s.page(c, http.StatusOK, &registerView{CSRF: s.ensureCSRF(c),
 		ReturnTo: s.returnTo(c.QueryParam("return_to")), MinPassword: password.MinLength})
 }
 
 func (s *Server) registrationClosed(c echo.Context) error {
-	return s.page(c, http.StatusForbidden, "message", pageData{Title: "Sign-up is closed",
+	return s.page(c, http.StatusForbidden, &messageView{Title: "Sign-up is closed",
 		Message: "New accounts are not being created here. Ask an administrator for an account.",
 		Link:    "/login", LinkText: "Sign in"})
 }
@@ -32,11 +32,11 @@ func (s *Server) register(c echo.Context) error {
 		return s.registrationClosed(c)
 	}
 	typed := c.FormValue("username")
-	data := pageData{ReturnTo: s.returnTo(c.FormValue("return_to")), Username: truncate(typed, 63), MinPassword: password.MinLength}
+	data := &registerView{ReturnTo: s.returnTo(c.FormValue("return_to")), Username: truncate(typed, 63), MinPassword: password.MinLength}
 	if !s.checkCSRF(c) {
 		data.CSRF = s.rotateCSRF(c)
 		data.Error = "This form had expired. Please try again."
-		return s.page(c, http.StatusForbidden, "register", data)
+		return s.page(c, http.StatusForbidden, data)
 	}
 	data.CSRF = s.ensureCSRF(c)
 	name, err := s.names.Normalize(typed)
@@ -49,7 +49,7 @@ func (s *Server) register(c echo.Context) error {
 	}
 	if data.UsernameError != "" || data.PasswordError != "" {
 		data.Error = "Please correct the fields below."
-		return s.page(c, http.StatusBadRequest, "register", data)
+		return s.page(c, http.StatusBadRequest, data)
 	}
 	ctx := c.Request().Context()
 	// Answer "taken" before paying for a hash; CreateUser below still decides races.
@@ -78,8 +78,8 @@ func (s *Server) register(c echo.Context) error {
 	return s.redirectBack(c, data.ReturnTo)
 }
 
-func (s *Server) nameTaken(c echo.Context, data pageData) error {
+func (s *Server) nameTaken(c echo.Context, data *registerView) error {
 	data.UsernameError = "That username is taken. Please choose another."
 	data.Error = "Please correct the fields below."
-	return s.page(c, http.StatusConflict, "register", data)
+	return s.page(c, http.StatusConflict, data)
 }

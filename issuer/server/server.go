@@ -3,14 +3,12 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
@@ -259,84 +257,6 @@ func (s *Server) parseForm(next echo.HandlerFunc) echo.HandlerFunc {
 // quietPath reports machine endpoints polled by every relying service, logged at debug level.
 func quietPath(p string) bool {
 	return strings.HasPrefix(p, "/.well-known/") || p == "/sessions/revoked" || p == "/healthz" || p == "/readyz"
-}
-
-// errorHandler renders errors without internals: the cause goes to the log.
-func (s *Server) errorHandler(err error, c echo.Context) {
-	if c.Response().Committed {
-		return
-	}
-	code := http.StatusInternalServerError
-	msg := "Something went wrong on our side. Please try again."
-	var he *echo.HTTPError
-	if errors.As(err, &he) {
-		code = he.Code
-		if m, ok := he.Message.(string); ok && code < 500 {
-			msg = m
-		} else if code < 500 {
-			msg = http.StatusText(code)
-		}
-	}
-	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, password.ErrBusy) {
-		code = http.StatusServiceUnavailable
-		msg = "The sign-in service is busy or unavailable. Please try again in a moment."
-		c.Response().Header().Set("Retry-After", "5")
-	}
-	if code >= 500 {
-		s.log.Error("request failed", "path", c.Request().URL.Path, "err", err)
-	}
-	if strings.HasPrefix(c.Request().URL.Path, "/.well-known/") || strings.HasPrefix(c.Request().URL.Path, "/webauthn/") ||
-		c.Request().Method == http.MethodPost && c.Request().URL.Path == "/refresh" ||
-		c.Request().URL.Path == "/sessions/revoked" {
-		_ = c.JSON(code, map[string]string{"error": strings.ToLower(strings.ReplaceAll(http.StatusText(code), " ", "_"))})
-		return
-	}
-	err = s.page(c, code, "message", pageData{Title: http.StatusText(code), Message: msg, Link: "/", LinkText: "Go to your account"})
-	if err != nil {
-		// The message page itself failed: plain text, still without internals.
-		s.log.Error("error page failed", "path", c.Request().URL.Path, "err", err)
-		_ = c.String(code, msg+"\n")
-	}
-}
-
-// pageData is what every template sees.
-type pageData struct {
-	Domain, User, CSRF, ReturnTo, Error string
-	Title, Message, Link, LinkText      string
-	Username                            string
-	UsernameError, PasswordError        string
-	MinPassword                         int
-	RegistrationOpen, Reauth            bool
-	UserPage                            string
-	Sessions                            []sessionView
-	Events                              []eventView
-	Now                                 time.Time
-
-	// Second factors.
-	TOTPOn, Recent bool
-	TOTPSince      time.Time
-	RecoveryLeft   int
-	QR             template.URL // a data: URI made by otpcode, never user input
-	Secret, Enrol  string
-	Codes          []string // recovery codes, shown once
-	Notice         string
-	AccountURL     string // the account page's absolute URL, for return_to
-	Passkeys       []passkeyView
-	PasskeyCount   int
-	HasPasskeys    bool // a pending sign-in's user has passkeys
-}
-
-// page renders the page name into a buffer and only then writes the status
-// and the body: a template error becomes the error handler's 500, not an
-// empty page with the status already sent.
-func (s *Server) page(c echo.Context, code int, name string, d pageData) error {
-	d.Domain = s.cfg.CookieDomain
-	var buf bytes.Buffer
-	if err := s.tmpl.Render(&buf, name, d); err != nil {
-		return err
-	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.HTMLBlob(code, buf.Bytes())
 }
 
 func (s *Server) healthz(c echo.Context) error { return c.String(http.StatusOK, "ok\n") }
