@@ -1,5 +1,3 @@
-// Package server is the issuer's HTTP interface: sign-up, login, refresh,
-// logout, the account page, and the published keys, discovery and revocation feed.
 package server
 
 import (
