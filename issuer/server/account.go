@@ -5,24 +5,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/canopy-sso/canopy/issuer/store"
 )
-
-type sessionView struct {
-	ID, Device, IP    string
-	Created, LastUsed time.Time
-	Current           bool
-}
-
-type eventView struct {
-	At   time.Time
-	What string
-	IP   string
-}
 
 func (s *Server) account(c echo.Context) error {
 	cur, ok := s.currentSession(c)
@@ -37,22 +24,22 @@ func (s *Server) account(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.page(c, http.StatusOK, "account", d)
+	return s.page(c, http.StatusOK, d)
 }
 
 // accountData is what the account page shows.
-func (s *Server) accountData(c echo.Context, cur *current) (pageData, error) {
+func (s *Server) accountData(c echo.Context, cur *current) (*accountView, error) {
 	ctx := c.Request().Context()
 	now := s.now()
 	sessions, err := s.store.ListSessions(ctx, cur.User.ID, now, s.cfg.IdleTTL)
 	if err != nil {
-		return pageData{}, err
+		return nil, err
 	}
 	events, err := s.store.Events(ctx, cur.User.ID, 15)
 	if err != nil {
-		return pageData{}, err
+		return nil, err
 	}
-	d := pageData{User: cur.User.Username, CSRF: s.ensureCSRF(c), Now: now,
+	d := &accountView{frame: frame{User: cur.User.Username}, CSRF: s.ensureCSRF(c), Now: now,
 		UserPage: s.userPage(cur.User.Username), Recent: now.Sub(cur.Session.AuthTime) <= recentAuth,
 		AccountURL: s.cfg.URL + "/"}
 	for _, ss := range sessions {
@@ -67,14 +54,14 @@ func (s *Server) accountData(c echo.Context, cur *current) (pageData, error) {
 	case err == nil:
 		d.TOTPOn, d.TOTPSince = true, t.CreatedAt
 	case !errors.Is(err, store.ErrNotFound):
-		return pageData{}, err
+		return nil, err
 	}
 	if d.RecoveryLeft, err = s.store.RecoveryCodesLeft(ctx, cur.User.ID); err != nil {
-		return pageData{}, err
+		return nil, err
 	}
 	keys, err := s.store.Passkeys(ctx, cur.User.ID)
 	if err != nil {
-		return pageData{}, err
+		return nil, err
 	}
 	d.PasskeyCount = len(keys)
 	return d, nil
@@ -145,44 +132,4 @@ func device(ua string) string {
 		}
 	}
 	return browser
-}
-
-func describe(e store.Event) string {
-	switch e.Kind {
-	case "login":
-		return "Signed in"
-	case "login_failed":
-		return "Failed sign-in attempt"
-	case "register":
-		return "Account created"
-	case "logout":
-		return "Signed out"
-	case "signout":
-		return "Signed out a session"
-	case "signout_others":
-		return "Signed out all other sessions"
-	case "refresh_reuse":
-		return "Session ended: a stolen or replayed sign-in token was detected"
-	case "password_change":
-		return "Password changed"
-	case "password_change_failed":
-		return "Failed attempt to change the password"
-	case "totp_enabled":
-		return "Authenticator app turned on"
-	case "totp_disabled":
-		return "Authenticator app turned off"
-	case "second_factor_failed":
-		return "Wrong code at sign-in"
-	case "second_factor_throttled":
-		return "Sign-in codes paused after too many wrong ones"
-	case "recovery_code_used":
-		return "Recovery code used"
-	case "recovery_codes_replaced":
-		return "New recovery codes made"
-	case "passkey_added":
-		return "Passkey added: " + e.Detail
-	case "passkey_removed":
-		return "Passkey removed"
-	}
-	return e.Kind
 }

@@ -29,28 +29,30 @@ func (s *Server) changePassword(c echo.Context) error {
 			return err
 		}
 		d.PasswordError = msg
-		return s.page(c, status, "account", d)
+		return s.page(c, status, d)
 	}
 	account, addr := cur.User.Username, clientAddr(c)
-	if ok, _ := s.throttle.Begin(account, addr); !ok {
+	attempt, _ := s.throttle.Begin(account, addr)
+	if attempt == nil {
 		return fail(http.StatusTooManyRequests, "Too many wrong passwords. Wait a while and try again.")
 	}
+	defer attempt.Release() // on the paths without an outcome
 	current, next := c.FormValue("current_password"), c.FormValue("new_password")
 	hctx, cancel := context.WithTimeout(ctx, hashWait)
 	defer cancel()
 	if len(current) > 4*password.MaxLength {
-		s.throttle.Failure(account, addr)
+		attempt.Failure()
 		return fail(http.StatusUnauthorized, "Your current password is not right.")
 	}
 	if err := s.hasher.Verify(hctx, cur.User.PasswordHash, current); err != nil {
 		if errors.Is(err, password.ErrBusy) {
 			return err
 		}
-		s.throttle.Failure(account, addr)
+		attempt.Failure()
 		s.event(c, "password_change_failed", cur.User, cur.Session.ID, "wrong current password")
 		return fail(http.StatusUnauthorized, "Your current password is not right.")
 	}
-	s.throttle.Success(account, addr)
+	attempt.Success()
 	if msg := password.CheckPolicy(next); msg != "" {
 		return fail(http.StatusBadRequest, msg)
 	}
@@ -67,5 +69,5 @@ func (s *Server) changePassword(c echo.Context) error {
 		return err
 	}
 	d.Notice = "Your password is changed. Every other session has been signed out."
-	return s.page(c, http.StatusOK, "account", d)
+	return s.page(c, http.StatusOK, d)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 )
@@ -54,5 +55,27 @@ func (s *Server) checkCSRF(c echo.Context) bool {
 	}
 	got := c.FormValue("csrf_token")
 	want := s.csrfToken(ck.Value)
+	return len(got) == len(want) && hmac.Equal([]byte(got), []byte(want))
+}
+
+// checkJSONCSRF accepts a JSON POST only from the issuer's own pages: its
+// exact Origin (fetch always sends one), not cross- or same-site, JSON, and
+// the form token in X-CSRF-Token.
+func (s *Server) checkJSONCSRF(c echo.Context) bool {
+	req := c.Request()
+	if req.Header.Get("Origin") != s.origin {
+		return false
+	}
+	if site := req.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
+		return false
+	}
+	if ct := req.Header.Get(echo.HeaderContentType); !strings.HasPrefix(ct, echo.MIMEApplicationJSON) {
+		return false
+	}
+	ck, err := c.Cookie(s.cookies.CSRF)
+	if err != nil || ck.Value == "" {
+		return false
+	}
+	got, want := req.Header.Get("X-CSRF-Token"), s.csrfToken(ck.Value)
 	return len(got) == len(want) && hmac.Equal([]byte(got), []byte(want))
 }

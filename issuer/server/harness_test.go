@@ -54,11 +54,12 @@ type options struct {
 	https          bool   // https://domain.com instead of http://domain.localhost:PORT
 	registration   string // "" means open
 	trustedProxies string
-	params         *password.Params     // nil means cheapParams
-	noThrottle     bool                 // throttle.InsecureDisabled()
-	noFactorLimit  bool                 // second factors unthrottled too
-	mutate         func(*config.Config) // last word on the config
-	dir            string               // for the database and keys; "" means t.TempDir()
+	params         *password.Params              // nil means cheapParams
+	noThrottle     bool                          // throttle.InsecureDisabled()
+	noFactorLimit  bool                          // second factors unthrottled too
+	mutate         func(*config.Config)          // last word on the config
+	dir            string                        // for the database and keys; "" means t.TempDir()
+	wrapStore      func(store.Store) store.Store // what the server sees of the store; nil: the store itself
 }
 
 // harness is a real Server (SQLite file, key directory, hasher, throttle)
@@ -139,8 +140,12 @@ func newHarness(t testing.TB, o options) *harness {
 	if o.noFactorLimit {
 		factorLim = throttle.InsecureDisabled()
 	}
+	var served store.Store = st
+	if o.wrapStore != nil {
+		served = o.wrapStore(st)
+	}
 	srv, err := New(context.Background(), Deps{
-		Config: cfg, Store: st, Keys: kd, Hasher: hasher, Throttle: lim, Names: names, FactorThrottle: factorLim,
+		Config: cfg, Store: served, Keys: kd, Hasher: hasher, Throttle: lim, Names: names, FactorThrottle: factorLim,
 		Log: slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Now: clock.Now,
 	})

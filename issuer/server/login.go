@@ -44,18 +44,18 @@ func (s *Server) loginForm(c echo.Context) error {
 			return s.redirectBack(c, returnTo)
 		}
 	}
-	return s.page(c, http.StatusOK, "login", pageData{CSRF: s.ensureCSRF(c), ReturnTo: returnTo,
+	return s.page(c, http.StatusOK, &loginView{CSRF: s.ensureCSRF(c), ReturnTo: returnTo,
 		RegistrationOpen: s.cfg.Registration == "open", Reauth: reauth})
 }
 
 func (s *Server) login(c echo.Context) error {
 	returnTo := s.returnTo(c.FormValue("return_to"))
 	typed := c.FormValue("username")
-	data := pageData{ReturnTo: returnTo, Username: truncate(typed, 63), RegistrationOpen: s.cfg.Registration == "open"}
+	data := &loginView{ReturnTo: returnTo, Username: truncate(typed, 63), RegistrationOpen: s.cfg.Registration == "open"}
 	if !s.checkCSRF(c) {
 		data.CSRF = s.rotateCSRF(c)
 		data.Error = "This form had expired. Please sign in again."
-		return s.page(c, http.StatusForbidden, "login", data)
+		return s.page(c, http.StatusForbidden, data)
 	}
 	data.CSRF = s.ensureCSRF(c)
 	account := strings.ToLower(truncate(typed, 256))
@@ -66,14 +66,16 @@ func (s *Server) login(c echo.Context) error {
 		s.event(c, "login_failed", u, "", "username "+truncate(account, 63))
 		c.Response().Header().Set("WWW-Authenticate", `Form realm="canopy"`)
 		data.Error = loginFailed
-		return s.page(c, http.StatusUnauthorized, "login", data)
+		return s.page(c, http.StatusUnauthorized, data)
 	}
-	if ok, _ := s.throttle.Begin(account, addr); !ok {
+	attempt, _ := s.throttle.Begin(account, addr)
+	if attempt == nil {
 		return fail(metrics.LoginThrottled)
 	}
+	defer attempt.Release() // on the paths without an outcome: a store error, a busy hasher
 	pw := c.FormValue("password")
 	if len(pw) > 4*password.MaxLength {
-		s.throttle.Failure(account, addr)
+		attempt.Failure()
 		return fail(metrics.LoginFailure)
 	}
 	ctx := c.Request().Context()
@@ -96,10 +98,10 @@ func (s *Server) login(c echo.Context) error {
 			s.metrics.Login(metrics.LoginBusy)
 			return err
 		}
-		s.throttle.Failure(account, addr)
+		attempt.Failure()
 		return fail(metrics.LoginFailure)
 	}
-	s.throttle.Success(account, addr)
+	attempt.Success()
 	second, err := s.hasSecondFactor(c, u)
 	if err != nil {
 		return err
@@ -119,75 +121,4 @@ func (s *Server) login(c echo.Context) error {
 	}
 	s.event(c, "login", u, sess.ID, "")
 	return s.redirectBack(c, returnTo)
-}
-
-func (s *Server) registerForm(c echo.Context) error {
-	if s.cfg.Registration != "open" {
-		return s.registrationClosed(c)
-	}
-	return s.page(c, http.StatusOK, "register", pageData{CSRF: s.ensureCSRF(c),
-		ReturnTo: s.returnTo(c.QueryParam("return_to")), MinPassword: password.MinLength})
-}
-
-func (s *Server) registrationClosed(c echo.Context) error {
-	return s.page(c, http.StatusForbidden, "message", pageData{Title: "Sign-up is closed",
-		Message: "New accounts are not being created here. Ask an administrator for an account.",
-		Link:    "/login", LinkText: "Sign in"})
-}
-
-func (s *Server) register(c echo.Context) error {
-	if s.cfg.Registration != "open" {
-		return s.registrationClosed(c)
-	}
-	typed := c.FormValue("username")
-	data := pageData{ReturnTo: s.returnTo(c.FormValue("return_to")), Username: truncate(typed, 63), MinPassword: password.MinLength}
-	if !s.checkCSRF(c) {
-		data.CSRF = s.rotateCSRF(c)
-		data.Error = "This form had expired. Please try again."
-		return s.page(c, http.StatusForbidden, "register", data)
-	}
-	data.CSRF = s.ensureCSRF(c)
-	name, err := s.names.Normalize(typed)
-	if err != nil {
-		data.UsernameError = "Username " + err.Error() + "."
-	}
-	pw := c.FormValue("password")
-	if msg := password.CheckPolicy(pw); msg != "" {
-		data.PasswordError = msg
-	}
-	if data.UsernameError != "" || data.PasswordError != "" {
-		data.Error = "Please correct the fields below."
-		return s.page(c, http.StatusBadRequest, "register", data)
-	}
-	ctx := c.Request().Context()
-	// Answer "taken" before paying for a hash; CreateUser below still decides races.
-	if _, err := s.store.UserByName(ctx, name); err == nil {
-		return s.nameTaken(c, data)
-	}
-	hctx, cancel := context.WithTimeout(ctx, hashWait)
-	defer cancel()
-	hash, err := s.hasher.Hash(hctx, pw)
-	if err != nil {
-		return err
-	}
-	u := store.User{ID: randomID(16), Username: name, PasswordHash: hash, CreatedAt: s.now()}
-	if err := s.store.CreateUser(ctx, u); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return s.nameTaken(c, data)
-		}
-		return err
-	}
-	sess, err := s.startSession(c, u, []string{store.AMRPassword})
-	if err != nil {
-		return err
-	}
-	s.metrics.Signup()
-	s.event(c, "register", u, sess.ID, "")
-	return s.redirectBack(c, data.ReturnTo)
-}
-
-func (s *Server) nameTaken(c echo.Context, data pageData) error {
-	data.UsernameError = "That username is taken. Please choose another."
-	data.Error = "Please correct the fields below."
-	return s.page(c, http.StatusConflict, "register", data)
 }

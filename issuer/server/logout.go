@@ -9,17 +9,17 @@ import (
 )
 
 func (s *Server) logoutForm(c echo.Context) error {
-	d := pageData{CSRF: s.ensureCSRF(c), ReturnTo: s.returnTo(c.QueryParam("return_to"))}
+	d := &logoutView{CSRF: s.ensureCSRF(c), ReturnTo: s.returnTo(c.QueryParam("return_to"))}
 	if cur, ok := s.currentSession(c); ok {
 		d.User = cur.User.Username
 	}
-	return s.page(c, http.StatusOK, "logout", d)
+	return s.page(c, http.StatusOK, d)
 }
 
 func (s *Server) logout(c echo.Context) error {
 	returnTo := s.returnTo(c.FormValue("return_to"))
 	if !s.checkCSRF(c) {
-		return s.page(c, http.StatusForbidden, "logout", pageData{CSRF: s.rotateCSRF(c), ReturnTo: returnTo,
+		return s.page(c, http.StatusForbidden, &logoutView{CSRF: s.rotateCSRF(c), ReturnTo: returnTo,
 			Error: "This form had expired. Please try again."})
 	}
 	if sid, ok := s.sessionForLogout(c); ok {
@@ -38,4 +38,21 @@ func (s *Server) logout(c echo.Context) error {
 		returnTo = "/login"
 	}
 	return s.redirectBack(c, returnTo)
+}
+
+// sessionForLogout finds the session to end: from a valid access token, or
+// from the refresh cookie when the access token has expired.
+func (s *Server) sessionForLogout(c echo.Context) (string, bool) {
+	if cur, ok := s.currentSession(c); ok {
+		return cur.Session.ID, true
+	}
+	ck, err := c.Cookie(s.cookies.Refresh)
+	if err != nil || ck.Value == "" {
+		return "", false
+	}
+	sess, err := s.store.SessionByRefresh(c.Request().Context(), hashToken(ck.Value))
+	if err != nil {
+		return "", false
+	}
+	return sess.ID, true
 }

@@ -1,6 +1,9 @@
 package server
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/url"
@@ -8,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/canopy-sso/canopy/issuer/metrics"
 	"github.com/canopy-sso/canopy/issuer/store"
 )
 
@@ -18,7 +22,7 @@ func (s *Server) refreshRedirect(c echo.Context) error {
 		if !refreshRefused(err) {
 			return err
 		}
-		s.clearRefreshIfDead(c, err)
+		s.clearDeadCookies(c)
 		target := "/login"
 		if returnTo != "" {
 			target += "?return_to=" + url.QueryEscape(returnTo)
@@ -29,16 +33,109 @@ func (s *Server) refreshRedirect(c echo.Context) error {
 	return s.redirectBack(c, returnTo)
 }
 
+// refreshAPI is the fetch() flow: 204 with new cookies, or 401 JSON.
+func (s *Server) refreshAPI(c echo.Context) error {
+	origin, ok := s.corsOrigin(c)
+	s.setCORS(c, origin)
+	c.Response().Header().Set("Cache-Control", "no-store")
+	if !ok {
+		return c.JSON(http.StatusForbidden, map[string]string{"error": "origin_not_allowed"})
+	}
+	if _, err := s.rotate(c); err != nil {
+		if !refreshRefused(err) {
+			return err
+		}
+		s.clearDeadCookies(c)
+		return c.JSON(http.StatusUnauthorized, map[string]string{"error": "unauthenticated",
+			"login_url": s.cfg.URL + "/login"})
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
 // refreshRefused reports whether err means "no usable session" rather than a fault.
 func refreshRefused(err error) bool {
 	return errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrSessionEnded) || errors.Is(err, store.ErrReuse)
 }
 
-// clearRefreshIfDead drops cookies that can never work again.
-func (s *Server) clearRefreshIfDead(c echo.Context, err error) {
-	if _, cerr := c.Cookie(s.cookies.Refresh); cerr == nil {
+// clearDeadCookies runs after a refused rotation (refreshRefused): the
+// refresh cookie can never work again, so both session cookies go. A browser
+// that sent no refresh cookie is told nothing.
+func (s *Server) clearDeadCookies(c echo.Context) {
+	if _, err := c.Cookie(s.cookies.Refresh); err == nil {
 		s.clearSessionCookies(c)
 	}
+}
+
+// rotate runs the refresh rotation for the refresh cookie and sets new cookies.
+func (s *Server) rotate(c echo.Context) (store.RotateResult, error) {
+	ck, err := c.Cookie(s.cookies.Refresh)
+	if err != nil || ck.Value == "" || len(ck.Value) > 128 {
+		return store.RotateResult{}, store.ErrNotFound
+	}
+	now := s.now()
+	exp := now.Add(s.cfg.AccessTTL)
+	next := s.successor(ck.Value)
+	res, err := s.store.RotateRefresh(c.Request().Context(), store.RotateRequest{
+		PresentedHash: hashToken(ck.Value), SuccessorHash: hashToken(next), Now: now,
+		Grace: s.cfg.RefreshGrace, IdleTTL: s.cfg.IdleTTL, AccessExpiry: exp,
+	})
+	switch {
+	case errors.Is(err, store.ErrReuse):
+		s.metrics.Refresh(metrics.RefreshReuse)
+		s.event(c, "refresh_reuse", res.User, res.Session.ID, "a superseded refresh token was presented; session revoked")
+		return res, err
+	case errors.Is(err, store.ErrSessionEnded):
+		s.metrics.Refresh(metrics.RefreshEnded)
+		return res, err
+	case errors.Is(err, store.ErrNotFound):
+		s.metrics.Refresh(metrics.RefreshUnknown)
+		return res, err
+	case err != nil:
+		s.metrics.Refresh(metrics.RefreshError)
+		return res, err
+	case res.Outcome == store.Converged:
+		s.metrics.Refresh(metrics.RefreshConverged)
+	default:
+		s.metrics.Refresh(metrics.RefreshRotated)
+	}
+	f, err := s.sessionFacts(c.Request().Context(), res.User, res.Session.ID)
+	if err != nil {
+		return res, err
+	}
+	access, err := s.mint(res.User, res.Session, f, now, exp)
+	if err != nil {
+		return res, err
+	}
+	s.setSessionCookies(c, access, next, res.Session, now)
+	return res, nil
+}
+
+// successor derives the next refresh token from the presented one, so that
+// every retry and every instance computes the same value (SPEC.md, Refresh).
+func (s *Server) successor(tok string) string {
+	m := hmac.New(sha256.New, s.refreshKey)
+	m.Write([]byte("canopy refresh successor\x00"))
+	m.Write([]byte(tok))
+	return rawURL(m.Sum(nil))
+}
+
+// hashToken is the stored form of a refresh token.
+func hashToken(tok string) string {
+	sum := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(sum[:])
+}
+
+func (s *Server) refreshPreflight(c echo.Context) error {
+	origin, ok := s.corsOrigin(c)
+	s.setCORS(c, origin)
+	if !ok {
+		return c.NoContent(http.StatusForbidden)
+	}
+	h := c.Response().Header()
+	h.Set("Access-Control-Allow-Methods", "POST")
+	h.Set("Access-Control-Allow-Headers", "Content-Type")
+	h.Set("Access-Control-Max-Age", "600")
+	return c.NoContent(http.StatusNoContent)
 }
 
 // corsOrigin returns the Origin to echo back when it is the issuer's scheme on
@@ -66,36 +163,4 @@ func (s *Server) setCORS(c echo.Context, origin string) {
 		h.Set("Access-Control-Allow-Origin", origin)
 		h.Set("Access-Control-Allow-Credentials", "true")
 	}
-}
-
-func (s *Server) refreshPreflight(c echo.Context) error {
-	origin, ok := s.corsOrigin(c)
-	s.setCORS(c, origin)
-	if !ok {
-		return c.NoContent(http.StatusForbidden)
-	}
-	h := c.Response().Header()
-	h.Set("Access-Control-Allow-Methods", "POST")
-	h.Set("Access-Control-Allow-Headers", "Content-Type")
-	h.Set("Access-Control-Max-Age", "600")
-	return c.NoContent(http.StatusNoContent)
-}
-
-// refreshAPI is the fetch() flow: 204 with new cookies, or 401 JSON.
-func (s *Server) refreshAPI(c echo.Context) error {
-	origin, ok := s.corsOrigin(c)
-	s.setCORS(c, origin)
-	c.Response().Header().Set("Cache-Control", "no-store")
-	if !ok {
-		return c.JSON(http.StatusForbidden, map[string]string{"error": "origin_not_allowed"})
-	}
-	if _, err := s.rotate(c); err != nil {
-		if !refreshRefused(err) {
-			return err
-		}
-		s.clearRefreshIfDead(c, err)
-		return c.JSON(http.StatusUnauthorized, map[string]string{"error": "unauthenticated",
-			"login_url": s.cfg.URL + "/login"})
-	}
-	return c.NoContent(http.StatusNoContent)
 }

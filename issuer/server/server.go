@@ -1,5 +1,3 @@
-// Package server is the issuer's HTTP interface: sign-up, login, refresh,
-// logout, the account page, and the published keys, discovery and revocation feed.
 package server
 
 import (
@@ -9,7 +7,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
@@ -260,75 +257,6 @@ func quietPath(p string) bool {
 	return strings.HasPrefix(p, "/.well-known/") || p == "/sessions/revoked" || p == "/healthz" || p == "/readyz"
 }
 
-// errorHandler renders errors without internals: the cause goes to the log.
-func (s *Server) errorHandler(err error, c echo.Context) {
-	if c.Response().Committed {
-		return
-	}
-	code := http.StatusInternalServerError
-	msg := "Something went wrong on our side. Please try again."
-	var he *echo.HTTPError
-	if errors.As(err, &he) {
-		code = he.Code
-		if m, ok := he.Message.(string); ok && code < 500 {
-			msg = m
-		} else if code < 500 {
-			msg = http.StatusText(code)
-		}
-	}
-	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, password.ErrBusy) {
-		code = http.StatusServiceUnavailable
-		msg = "The sign-in service is busy or unavailable. Please try again in a moment."
-		c.Response().Header().Set("Retry-After", "5")
-	}
-	if code >= 500 {
-		s.log.Error("request failed", "path", c.Request().URL.Path, "err", err)
-	}
-	if strings.HasPrefix(c.Request().URL.Path, "/.well-known/") || strings.HasPrefix(c.Request().URL.Path, "/webauthn/") ||
-		c.Request().Method == http.MethodPost && c.Request().URL.Path == "/refresh" ||
-		c.Request().URL.Path == "/sessions/revoked" {
-		_ = c.JSON(code, map[string]string{"error": strings.ToLower(strings.ReplaceAll(http.StatusText(code), " ", "_"))})
-		return
-	}
-	_ = s.page(c, code, "message", pageData{Title: http.StatusText(code), Message: msg, Link: "/", LinkText: "Go to your account"})
-}
-
-// pageData is what every template sees.
-type pageData struct {
-	Domain, User, CSRF, ReturnTo, Error string
-	Title, Message, Link, LinkText      string
-	Username                            string
-	UsernameError, PasswordError        string
-	MinPassword                         int
-	RegistrationOpen, Reauth            bool
-	UserPage                            string
-	Sessions                            []sessionView
-	Events                              []eventView
-	Now                                 time.Time
-
-	// Second factors.
-	TOTPOn, Recent bool
-	TOTPSince      time.Time
-	RecoveryLeft   int
-	QR             template.URL // a data: URI made by otpcode, never user input
-	Secret, Enrol  string
-	Codes          []string // recovery codes, shown once
-	Notice         string
-	AccountURL     string // the account page's absolute URL, for return_to
-	Passkeys       []passkeyView
-	PasskeyCount   int
-	HasPasskeys    bool // a pending sign-in's user has passkeys
-}
-
-func (s *Server) page(c echo.Context, code int, name string, d pageData) error {
-	d.Domain = s.cfg.CookieDomain
-	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
-	h.Set("Cache-Control", "no-store")
-	c.Response().WriteHeader(code)
-	return s.tmpl.Render(c.Response(), name, d)
-}
-
 func (s *Server) healthz(c echo.Context) error { return c.String(http.StatusOK, "ok\n") }
 
 func (s *Server) readyz(c echo.Context) error {
@@ -358,4 +286,11 @@ func clientAddr(c echo.Context) string {
 		return p.String()
 	}
 	return a.Unmap().String()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
 }

@@ -1,11 +1,16 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/canopy-sso/canopy/issuer/store"
 )
 
 // from is a browser whose requests name addr as the client in X-Forwarded-For.
@@ -157,6 +162,82 @@ func TestThrottleForwardedFor(t *testing.T) {
 			}
 			if got := h.from(tc.retryXFF).tryLogin("alice", "correct horse"); got != tc.want {
 				t.Errorf("right password with X-Forwarded-For %q: status %d, want %d", tc.retryXFF, got, tc.want)
+			}
+		})
+	}
+}
+
+// failingStore fails, while fail is set, the store calls a sign-in makes
+// after the throttle admitted it, the way an unreachable database does.
+type failingStore struct {
+	store.Store
+	fail atomic.Bool
+}
+
+var errStoreDown = errors.New("test: store down")
+
+func (f *failingStore) UserByName(ctx context.Context, name string) (store.User, error) {
+	if f.fail.Load() {
+		return store.User{}, errStoreDown
+	}
+	return f.Store.UserByName(ctx, name)
+}
+
+func (f *failingStore) UseRecoveryCode(ctx context.Context, userID, hash string, at time.Time) error {
+	if f.fail.Load() {
+		return errStoreDown
+	}
+	return f.Store.UseRecoveryCode(ctx, userID, hash, at)
+}
+
+// TestThrottleSlotFreedOnError: an attempt that ends in a server error after
+// the throttle admitted it gives its slot back at once, so that a run of
+// store errors does not turn the next right attempt away.
+func TestThrottleSlotFreedOnError(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(h *harness, b *browser) // up to the step under test
+		try   func(b *browser) *response
+	}{
+		{
+			name:  "password",
+			setup: func(*harness, *browser) {},
+			try: func(b *browser) *response {
+				return b.post("/login", url.Values{"username": {"alice"}, "password": {"correct horse"}, "csrf_token": {b.token()}})
+			},
+		},
+		{
+			name: "recovery code",
+			setup: func(h *harness, b *browser) {
+				u, err := h.store.UserByName(context.Background(), "alice")
+				if err != nil {
+					t.Fatal(err)
+				}
+				h.enableTOTP(u, "abcde-fghij")
+				b.passwordStep("alice", "correct horse", "")
+			},
+			try: func(b *browser) *response { return b.code("abcde-fghij") },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var fs *failingStore
+			h := newHarness(t, options{wrapStore: func(st store.Store) store.Store {
+				fs = &failingStore{Store: st}
+				return fs
+			}})
+			h.createUser("alice", "correct horse")
+			b := h.browser()
+			tt.setup(h, b)
+			fs.fail.Store(true)
+			for i := range 12 { // more than the free tries of every rule
+				if r := tt.try(b); r.StatusCode != http.StatusInternalServerError {
+					t.Fatalf("attempt %d with the store down: status %d, want 500", i, r.StatusCode)
+				}
+			}
+			fs.fail.Store(false)
+			if r := tt.try(b); r.StatusCode != http.StatusSeeOther {
+				t.Fatalf("right attempt after the store came back: status %d, want 303\n%s", r.StatusCode, r.body)
 			}
 		})
 	}

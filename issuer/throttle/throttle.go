@@ -40,16 +40,15 @@ type entry struct {
 	failures int
 	last     time.Time
 	until    time.Time
-	// pending counts attempts admitted by Allowed and not yet reported as a
-	// Failure or Success: without it, a burst of simultaneous guesses would
+	// pending counts attempts admitted by Begin and not yet ended: without it, a burst of simultaneous guesses would
 	// all pass the check before the first failure is recorded.
 	pending   int
 	pendingAt time.Time
 }
 
-// pendingTTL forgets admitted attempts that never reported back (a request
-// that ended in another error): longer than any login takes, including its
-// wait for a hashing slot.
+// pendingTTL forgets admitted attempts that never ended (a caller that lost
+// its Attempt): longer than any login takes, including its wait for a
+// hashing slot.
 const pendingTTL = 30 * time.Second
 
 type table struct {
@@ -102,25 +101,67 @@ func (l *Limiter) Allowed(account, addr string) (bool, time.Duration) {
 }
 
 // Begin admits an attempt for account from addr when Allowed would, and holds
-// a slot for it until Failure or Success reports its outcome: no more attempts
-// run at once than the free tries left allow (one at a time once backoff has
-// begun), so a burst of simultaneous guesses cannot outrun the count.
-func (l *Limiter) Begin(account, addr string) (bool, time.Duration) {
+// a slot for it until the Attempt ends: no more attempts run at once than the
+// free tries left allow (one at a time once backoff has begun), so a burst of
+// simultaneous guesses cannot outrun the count. When the attempt may not run
+// now, Begin returns nil and how long to wait.
+func (l *Limiter) Begin(account, addr string) (*Attempt, time.Duration) {
 	if l.disabled {
-		return true, 0
+		return &Attempt{l: l, account: account, addr: addr}, 0
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.cfg.Now()
 	if ok, wait := l.admissible(account, addr, now); !ok {
-		return false, wait
+		return nil, wait
 	}
 	for _, c := range l.checks(account, addr) {
 		e := c.t.entry(c.key, now, l.cfg.MaxEntries)
 		e.pending++
 		e.pendingAt = now
 	}
-	return true, 0
+	return &Attempt{l: l, account: account, addr: addr}, 0
+}
+
+// Attempt is an attempt Begin admitted. The first of Failure, Success and
+// Release ends it and frees its slot; the others then do nothing, so a
+// handler defers Release and reports an outcome on the paths that have one.
+// An Attempt belongs to one request: it is not for concurrent use.
+type Attempt struct {
+	l             *Limiter
+	account, addr string
+	ended         bool
+}
+
+func (a *Attempt) end() bool {
+	if a == nil || a.ended {
+		return false
+	}
+	a.ended = true
+	return true
+}
+
+// Failure records the attempt as failed.
+func (a *Attempt) Failure() {
+	if a.end() {
+		a.l.Failure(a.account, a.addr)
+	}
+}
+
+// Success records the attempt as successful.
+func (a *Attempt) Success() {
+	if a.end() {
+		a.l.Success(a.account, a.addr)
+	}
+}
+
+// Release ends an attempt without an outcome (the request failed for
+// another reason, such as a store error): its slot is freed and nothing
+// is counted.
+func (a *Attempt) Release() {
+	if a.end() {
+		a.l.release(a.account, a.addr)
+	}
 }
 
 func (l *Limiter) admissible(account, addr string, now time.Time) (bool, time.Duration) {
@@ -154,7 +195,8 @@ func (l *Limiter) admissible(account, addr string, now time.Time) (bool, time.Du
 	return true, 0
 }
 
-// Failure records a failed attempt (and releases the slot Begin gave it).
+// Failure records a failed attempt (and releases one slot Begin gave, if
+// any); Attempt.Failure reports the outcome of an attempt Begin admitted.
 func (l *Limiter) Failure(account, addr string) {
 	if l.disabled {
 		return
@@ -168,8 +210,19 @@ func (l *Limiter) Failure(account, addr string) {
 	}
 }
 
-// Success forgets the pair's failures and releases the attempt's slots; the
-// address and account counts decay by themselves.
+func (l *Limiter) release(account, addr string) {
+	if l.disabled {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.checks(account, addr) {
+		c.t.release(c.key)
+	}
+}
+
+// Success forgets the pair's failures and releases one slot Begin gave, if
+// any; the address and account counts decay by themselves.
 func (l *Limiter) Success(account, addr string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

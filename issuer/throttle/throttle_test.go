@@ -133,7 +133,7 @@ func TestBurstCannotOutrunTheCount(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			if ok, _ := l.Begin("gina", "4.4.4.4"); ok {
+			if a, _ := l.Begin("gina", "4.4.4.4"); a != nil {
 				admitted.Add(1)
 			}
 		}()
@@ -146,20 +146,20 @@ func TestBurstCannotOutrunTheCount(t *testing.T) {
 	for range 6 {
 		l.Failure("gina", "4.4.4.4")
 	}
-	if ok, _ := l.Begin("gina", "4.4.4.4"); ok {
+	if a, _ := l.Begin("gina", "4.4.4.4"); a != nil {
 		t.Fatal("admitted right after the burst's six failures")
 	}
 	// Once backoff has begun, one attempt at a time.
 	c.t = c.t.Add(time.Second)
-	if ok, _ := l.Begin("gina", "4.4.4.4"); !ok {
+	if a, _ := l.Begin("gina", "4.4.4.4"); a == nil {
 		t.Fatal("not admitted after the backoff")
 	}
-	if ok, _ := l.Begin("gina", "4.4.4.4"); ok {
+	if a, _ := l.Begin("gina", "4.4.4.4"); a != nil {
 		t.Fatal("a second attempt ran alongside the first during backoff")
 	}
 	// An attempt that never reports back frees its slot after a while.
 	c.t = c.t.Add(pendingTTL + time.Second)
-	if ok, _ := l.Begin("gina", "4.4.4.4"); !ok {
+	if a, _ := l.Begin("gina", "4.4.4.4"); a == nil {
 		t.Fatal("a lost attempt held its slot forever")
 	}
 }
@@ -168,9 +168,38 @@ func TestBurstCannotOutrunTheCount(t *testing.T) {
 func TestSuccessReleasesSlots(t *testing.T) {
 	l, _ := newTest()
 	for i := range 50 {
-		if ok, _ := l.Begin("hank", "5.5.5.5"); !ok {
+		a, _ := l.Begin("hank", "5.5.5.5")
+		if a == nil {
 			t.Fatalf("successful login %d was throttled", i)
 		}
-		l.Success("hank", "5.5.5.5")
+		a.Success()
 	}
+}
+
+// TestReleaseFreesSlot: an attempt that ends without an outcome frees its
+// slot at once and counts for nothing; an attempt ends only once.
+func TestReleaseFreesSlot(t *testing.T) {
+	l, _ := newTest()
+	for i := range 50 {
+		a, _ := l.Begin("ivy", "6.6.6.6")
+		if a == nil {
+			t.Fatalf("attempt %d refused after %d released ones", i, i)
+		}
+		a.Release()
+		a.Failure() // ended already: not counted
+	}
+	if e := l.pair.m["ivy\x006.6.6.6"]; e.failures != 0 || e.pending != 0 {
+		t.Fatalf("after released attempts: %d failures, %d pending, want none", e.failures, e.pending)
+	}
+	// A deferred Release after an outcome frees nothing more.
+	held, _ := l.Begin("ivy", "6.6.6.6")
+	a, _ := l.Begin("ivy", "6.6.6.6")
+	a.Failure()
+	a.Release()
+	if e := l.pair.m["ivy\x006.6.6.6"]; e.failures != 1 || e.pending != 1 {
+		t.Fatalf("%d failures, %d pending, want 1 and the held attempt's 1", e.failures, e.pending)
+	}
+	held.Release()
+	var refused *Attempt
+	refused.Release() // what Begin returns when it refuses: safe to end
 }

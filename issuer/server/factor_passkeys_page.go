@@ -3,19 +3,11 @@ package server
 import (
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/canopy-sso/canopy/issuer/store"
 )
-
-// passkeyView is one passkey on the account's passkeys page.
-type passkeyView struct {
-	ID, Name string
-	Created  time.Time
-	LastUsed *time.Time
-}
 
 // passkeysPage lists the account's passkeys, with a button to add one
 // (driven by /static/passkeys.js) and one to remove each.
@@ -29,7 +21,7 @@ func (s *Server) passkeysPage(c echo.Context) error {
 		return err
 	}
 	now := s.now()
-	d := pageData{User: cur.User.Username, CSRF: s.ensureCSRF(c), Now: now,
+	d := &passkeysView{frame: frame{User: cur.User.Username}, CSRF: s.ensureCSRF(c), Now: now,
 		Recent: now.Sub(cur.Session.AuthTime) <= recentAuth, AccountURL: s.cfg.URL + "/account/passkeys"}
 	for _, k := range keys {
 		d.Passkeys = append(d.Passkeys, passkeyView{ID: k.ID, Name: k.Name, Created: k.CreatedAt, LastUsed: k.LastUsedAt})
@@ -37,7 +29,7 @@ func (s *Server) passkeysPage(c echo.Context) error {
 	if d.RecoveryLeft, err = s.store.RecoveryCodesLeft(c.Request().Context(), cur.User.ID); err != nil {
 		return err
 	}
-	return s.page(c, http.StatusOK, "passkeys", d)
+	return s.page(c, http.StatusOK, d)
 }
 
 // removePasskey deletes one of the account's passkeys; it needs a recent

@@ -2,13 +2,11 @@ package server
 
 import (
 	"context"
-	"crypto/hmac"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -103,28 +101,6 @@ func (s *Server) takeCeremony(c echo.Context, kind string) (store.Challenge, cer
 		return store.Challenge{}, ceremony{}, errNoCeremony
 	}
 	return ch, cer, nil
-}
-
-// checkJSONCSRF accepts a JSON POST only from the issuer's own pages: its
-// exact Origin (fetch always sends one), not cross- or same-site, JSON, and
-// the form token in X-CSRF-Token.
-func (s *Server) checkJSONCSRF(c echo.Context) bool {
-	req := c.Request()
-	if req.Header.Get("Origin") != s.origin {
-		return false
-	}
-	if site := req.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
-		return false
-	}
-	if ct := req.Header.Get(echo.HeaderContentType); !strings.HasPrefix(ct, echo.MIMEApplicationJSON) {
-		return false
-	}
-	ck, err := c.Cookie(s.cookies.CSRF)
-	if err != nil || ck.Value == "" {
-		return false
-	}
-	got, want := req.Header.Get("X-CSRF-Token"), s.csrfToken(ck.Value)
-	return len(got) == len(want) && hmac.Equal([]byte(got), []byte(want))
 }
 
 // jsonError answers a /webauthn/ request with a short public error.

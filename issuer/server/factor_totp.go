@@ -17,34 +17,8 @@ import (
 	"github.com/canopy-sso/canopy/issuer/store"
 )
 
-// recentAuth is how recent a sign-in must be to add or remove a factor or
-// make new recovery codes: a session left open on a shared computer must not
-// be enough to lock its owner out.
-const recentAuth = 10 * time.Minute
-
 // enrolTTL bounds how long an enrolment form stays valid.
 const enrolTTL = 15 * time.Minute
-
-// recent reports whether cur signed in recently enough for a sensitive
-// change; if not, it answers with a redirect to sign in again, back to
-// back (a path on the issuer).
-func (s *Server) recent(c echo.Context, cur *current, back string) (bool, error) {
-	if s.now().Sub(cur.Session.AuthTime) <= recentAuth {
-		return true, nil
-	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return false, c.Redirect(http.StatusSeeOther, "/login?prompt=login&return_to="+url.QueryEscape(s.cfg.URL+back))
-}
-
-// signedIn returns the current session, or answers with a redirect to sign in.
-func (s *Server) signedIn(c echo.Context, back string) (*current, bool, error) {
-	cur, ok := s.currentSession(c)
-	if !ok {
-		c.Response().Header().Set("Cache-Control", "no-store")
-		return nil, false, c.Redirect(http.StatusSeeOther, "/login?return_to="+url.QueryEscape(s.cfg.URL+back))
-	}
-	return cur, true, nil
-}
 
 // enrolToken carries a TOTP secret offered for enrolment in the form that
 // confirms it: "<secret>.<expiry>.<mac>" with an HMAC over the user, the
@@ -95,16 +69,16 @@ func (s *Server) totpForm(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.page(c, http.StatusOK, "totp", d)
+	return s.page(c, http.StatusOK, d)
 }
 
-func (s *Server) totpData(c echo.Context, cur *current, secret string) (pageData, error) {
+func (s *Server) totpData(c echo.Context, cur *current, secret string) (*totpView, error) {
 	qr, err := otpcode.QRDataURI(otpURL(s.cfg.CookieDomain, cur.User.Username, secret))
 	if err != nil {
-		return pageData{}, err
+		return nil, err
 	}
 	exp := s.now().Add(enrolTTL).Unix()
-	return pageData{User: cur.User.Username, CSRF: s.ensureCSRF(c), QR: qr, Secret: secret,
+	return &totpView{frame: frame{User: cur.User.Username}, CSRF: s.ensureCSRF(c), QR: qr, Secret: secret,
 		Enrol: s.enrolToken(cur.User.ID, secret, exp)}, nil
 }
 
@@ -132,17 +106,19 @@ func (s *Server) enableTOTP(c echo.Context) error {
 			return err
 		}
 		d.Error = msg
-		return s.page(c, status, "totp", d)
+		return s.page(c, status, d)
 	}
-	if ok, wait := s.factorThrottle.Begin(account, addr); !ok {
+	attempt, wait := s.factorThrottle.Begin(account, addr)
+	if attempt == nil {
 		return retry(http.StatusTooManyRequests, "Too many wrong codes. Wait "+wait.Round(time.Second).String()+" and try again.")
 	}
+	defer attempt.Release() // on the paths without an outcome
 	step, err := otpcode.Check(secret, truncate(c.FormValue("code"), 64), s.now(), 0)
 	if err != nil {
-		s.factorThrottle.Failure(account, addr)
+		attempt.Failure()
 		return retry(http.StatusUnauthorized, codeFailed)
 	}
-	s.factorThrottle.Success(account, addr)
+	attempt.Success()
 	codes, hashes := otpcode.NewRecoveryCodes()
 	// The confirming code's step counts as used: it cannot sign in.
 	err = s.store.EnableTOTP(c.Request().Context(), store.TOTP{UserID: cur.User.ID, Secret: secret, CreatedAt: s.now(), LastStep: step}, hashes)
@@ -153,7 +129,7 @@ func (s *Server) enableTOTP(c echo.Context) error {
 		return err
 	}
 	s.event(c, "totp_enabled", cur.User, cur.Session.ID, "")
-	return s.page(c, http.StatusOK, "recovery", pageData{User: cur.User.Username, Codes: codes,
+	return s.page(c, http.StatusOK, &recoveryView{frame: frame{User: cur.User.Username}, Codes: codes,
 		Notice: "Your authenticator app is set up. From now on, signing in asks for a code from it after your password."})
 }
 
@@ -216,6 +192,6 @@ func (s *Server) newRecoveryCodes(c echo.Context) error {
 		return err
 	}
 	s.event(c, "recovery_codes_replaced", cur.User, cur.Session.ID, "")
-	return s.page(c, http.StatusOK, "recovery", pageData{User: cur.User.Username, Codes: codes,
+	return s.page(c, http.StatusOK, &recoveryView{frame: frame{User: cur.User.Username}, Codes: codes,
 		Notice: "Your old recovery codes no longer work."})
 }

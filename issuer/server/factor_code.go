@@ -10,25 +10,7 @@ import (
 
 	"github.com/canopy-sso/canopy/issuer/otpcode"
 	"github.com/canopy-sso/canopy/issuer/store"
-	"github.com/canopy-sso/canopy/issuer/throttle"
 )
-
-// codeFailed is the one message for a wrong, used, malformed or expired code.
-const codeFailed = "That code did not work. Check it and try again."
-
-// factorThrottleConfig throttles second-factor attempts like passwords, but
-// a guesser has the password already, so the per-account rule bites much
-// earlier: after 10 failures in an hour, waits double from a second up to
-// 15 minutes. A 6-digit code has a million values; three are right at once.
-func factorThrottleConfig(now func() time.Time) throttle.Config {
-	cfg := throttle.DefaultConfig()
-	cfg.Account = throttle.Rule{Free: 10, Base: time.Second, Max: 15 * time.Minute, Window: time.Hour}
-	cfg.Now = now
-	return cfg
-}
-
-// factorAccount is the throttle's account key for second-factor attempts.
-func factorAccount(userID string) string { return "factor:" + userID }
 
 func (s *Server) secondFactorForm(c echo.Context) error {
 	p, err := s.currentPending(c)
@@ -43,12 +25,12 @@ func (s *Server) secondFactorForm(c echo.Context) error {
 		return err
 	}
 	d.CSRF = s.ensureCSRF(c)
-	return s.page(c, http.StatusOK, "login_otp", d)
+	return s.page(c, http.StatusOK, d)
 }
 
-func (s *Server) secondFactorData(c echo.Context, p *pending) (pageData, error) {
+func (s *Server) secondFactorData(c echo.Context, p *pending) (*secondFactorView, error) {
 	f, err := s.factors(c.Request().Context(), p.user)
-	return pageData{ReturnTo: p.data.ReturnTo, Username: p.user.Username, TOTPOn: f.totp, HasPasskeys: f.passkeys > 0}, err
+	return &secondFactorView{ReturnTo: p.data.ReturnTo, Username: p.user.Username, TOTPOn: f.totp, HasPasskeys: f.passkeys > 0}, err
 }
 
 // secondFactor checks a TOTP code or a recovery code for a pending sign-in.
@@ -67,27 +49,29 @@ func (s *Server) secondFactor(c echo.Context) error {
 	if !s.checkCSRF(c) {
 		data.CSRF = s.rotateCSRF(c)
 		data.Error = "This form had expired. Please try again."
-		return s.page(c, http.StatusForbidden, "login_otp", data)
+		return s.page(c, http.StatusForbidden, data)
 	}
 	data.CSRF = s.ensureCSRF(c)
 	account, addr := factorAccount(p.user.ID), clientAddr(c)
-	if ok, wait := s.factorThrottle.Begin(account, addr); !ok {
+	attempt, wait := s.factorThrottle.Begin(account, addr)
+	if attempt == nil {
 		s.event(c, "second_factor_throttled", p.user, "", "")
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
 		data.Error = "Too many wrong codes. Wait " + wait.Round(time.Second).String() + " and try again."
-		return s.page(c, http.StatusTooManyRequests, "login_otp", data)
+		return s.page(c, http.StatusTooManyRequests, data)
 	}
+	defer attempt.Release() // on the paths without an outcome
 	how, err := s.checkCode(c, p.user, truncate(c.FormValue("code"), 64))
 	if err != nil {
 		if !errors.Is(err, errBadCode) {
 			return err
 		}
-		s.factorThrottle.Failure(account, addr)
+		attempt.Failure()
 		s.event(c, "second_factor_failed", p.user, "", "")
 		data.Error = codeFailed
-		return s.page(c, http.StatusUnauthorized, "login_otp", data)
+		return s.page(c, http.StatusUnauthorized, data)
 	}
-	s.factorThrottle.Success(account, addr)
+	attempt.Success()
 	return s.finishPending(c, p, append(p.data.AMR[:len(p.data.AMR):len(p.data.AMR)], store.AMROTP), how)
 }
 

@@ -282,9 +282,11 @@ func (s *Server) passkeySecondFinish(c echo.Context) error {
 		return err
 	}
 	account, addr := factorAccount(p.user.ID), clientAddr(c)
-	if ok, _ := s.factorThrottle.Begin(account, addr); !ok {
+	attempt, _ := s.factorThrottle.Begin(account, addr)
+	if attempt == nil {
 		return jsonError(c, http.StatusTooManyRequests, "throttled", "Too many failed attempts. Wait a while and try again.")
 	}
+	defer attempt.Release() // on the paths without an outcome
 	ctx := c.Request().Context()
 	parsed, err := protocol.ParseCredentialRequestResponseBody(c.Request().Body)
 	var cred *webauthn.Credential
@@ -301,11 +303,11 @@ func (s *Server) passkeySecondFinish(c echo.Context) error {
 		if errors.Is(err, store.ErrUnavailable) {
 			return err
 		}
-		s.factorThrottle.Failure(account, addr)
+		attempt.Failure()
 		s.event(c, "second_factor_failed", p.user, "", "passkey")
 		return s.refuseCeremony(c, http.StatusUnauthorized, "passkey_failed", "That passkey did not work here.", err)
 	}
-	s.factorThrottle.Success(account, addr)
+	attempt.Success()
 	amr := append(p.data.AMR[:len(p.data.AMR):len(p.data.AMR)], store.AMRHardware)
 	if err := s.completePending(c, p, amr, "with a password and a passkey"); err != nil {
 		if errors.Is(err, errNoPending) {

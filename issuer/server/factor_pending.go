@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/json"
@@ -163,31 +162,4 @@ func (s *Server) pendingGone(c echo.Context) error {
 	s.clearPending(c)
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.Redirect(http.StatusSeeOther, "/login?prompt=login")
-}
-
-// hasSecondFactor reports whether a password sign-in of u must wait for a
-// second factor: an authenticator app or a passkey.
-func (s *Server) hasSecondFactor(c echo.Context, u store.User) (bool, error) {
-	f, err := s.factors(c.Request().Context(), u)
-	return f.totp || f.passkeys > 0, err
-}
-
-// factorSet is what second factors a user has.
-type factorSet struct {
-	totp     bool
-	passkeys int
-}
-
-func (s *Server) factors(ctx context.Context, u store.User) (factorSet, error) {
-	var f factorSet
-	_, err := s.store.TOTP(ctx, u.ID)
-	switch {
-	case err == nil:
-		f.totp = true
-	case !errors.Is(err, store.ErrNotFound):
-		return f, err
-	}
-	keys, err := s.store.Passkeys(ctx, u.ID)
-	f.passkeys = len(keys)
-	return f, err
 }
