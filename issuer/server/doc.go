@@ -27,8 +27,9 @@
 //  2. rotate derives the successor token (successor) and lets the store
 //     decide the rotation in one step (store.RotateRefresh: rotated,
 //     converged within the grace period, reuse, or ended).
-//  3. session.go: sessionFacts reads the amr and groups, mint signs the new
-//     access token, setSessionCookies sets both cookies.
+//  3. The rotation returns the session's amr and the user's groups, read in
+//     its own transaction; session.go: mint signs the new access token,
+//     setSessionCookies sets both cookies.
 //  4. A refusal (refreshRefused) clears dead cookies (clearDeadCookies) and
 //     sends the browser to /login, or answers 401 JSON to fetch().
 //

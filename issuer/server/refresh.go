@@ -98,9 +98,12 @@ func (s *Server) rotate(c echo.Context) (store.RotateResult, error) {
 	default:
 		s.metrics.Refresh(metrics.RefreshRotated)
 	}
-	f, err := s.sessionFacts(c.Request().Context(), res.User, res.Session.ID)
-	if err != nil {
-		return res, err
+	// The rotation read the session's methods and the user's groups in its
+	// own transaction: no further query before minting.
+	f := facts{amr: res.AMR, groups: res.Groups}
+	if f.amr == nil {
+		// Sessions from before methods were recorded all began with a password.
+		f.amr = []string{store.AMRPassword}
 	}
 	access, err := s.mint(res.User, res.Session, f, now, exp)
 	if err != nil {

@@ -1,9 +1,7 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -52,23 +50,6 @@ func (s *Server) startSession(c echo.Context, u store.User, amr []string) (store
 // signed in and the user's groups.
 type facts struct {
 	amr, groups []string
-}
-
-// sessionFacts reads the facts of a session of u from the store.
-func (s *Server) sessionFacts(ctx context.Context, u store.User, sid string) (facts, error) {
-	amr, err := s.store.SessionAMR(ctx, sid)
-	if errors.Is(err, store.ErrNotFound) {
-		// Sessions from before methods were recorded all began with a password.
-		amr, err = []string{store.AMRPassword}, nil
-	}
-	if err != nil {
-		return facts{}, fmt.Errorf("session amr: %w", err)
-	}
-	groups, err := s.store.Groups(ctx, u.ID)
-	if err != nil {
-		return facts{}, fmt.Errorf("groups: %w", err)
-	}
-	return facts{amr: amr, groups: groups}, nil
 }
 
 // mint signs an access token for the session. auth_time is the session's
