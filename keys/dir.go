@@ -16,6 +16,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // Options configures a key directory. Zero durations are taken literally
@@ -49,10 +51,10 @@ const DefaultRetireMargin = time.Minute
 func (o Options) withDefaults() (Options, error) {
 	var errs []error
 	if o.Alg == "" {
-		o.Alg = AlgEdDSA
+		o.Alg = wire.AlgEdDSA
 	}
-	if o.Alg != AlgEdDSA && o.Alg != AlgES256 {
-		errs = append(errs, fmt.Errorf("keys: algorithm %q: want %s or %s", o.Alg, AlgEdDSA, AlgES256))
+	if o.Alg != wire.AlgEdDSA && o.Alg != wire.AlgES256 {
+		errs = append(errs, fmt.Errorf("keys: algorithm %q: want %s or %s", o.Alg, wire.AlgEdDSA, wire.AlgES256))
 	}
 	if o.JWKSMaxAge < 0 || o.JWKSMaxAge > maxRecorded {
 		errs = append(errs, fmt.Errorf("keys: JWKS max-age %s: want 0 to %s", o.JWKSMaxAge, maxRecorded))

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // Environment of the child process that TestRotateRaceProcesses starts: the
@@ -53,8 +55,8 @@ func rotateHelper(dir string) int {
 }
 
 func TestTwoInstancesShareTheDirectory(t *testing.T) {
-	a, c := ensured(t, AlgEdDSA)
-	b := mustOpen(t, a.Path(), testOptions(AlgEdDSA, c))
+	a, c := ensured(t, wire.AlgEdDSA)
+	b := mustOpen(t, a.Path(), testOptions(wire.AlgEdDSA, c))
 	if !slices.Equal(a.List(), b.List()) {
 		t.Fatalf("instances disagree: %+v %+v", a.List(), b.List())
 	}
@@ -82,8 +84,8 @@ func TestTwoInstancesShareTheDirectory(t *testing.T) {
 }
 
 func TestWatchPicksUpChanges(t *testing.T) {
-	a, c := ensured(t, AlgEdDSA)
-	b := mustOpen(t, a.Path(), testOptions(AlgEdDSA, c))
+	a, c := ensured(t, wire.AlgEdDSA)
+	b := mustOpen(t, a.Path(), testOptions(wire.AlgEdDSA, c))
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() {
@@ -133,11 +135,11 @@ func checkConsistent(t *testing.T, dir string, rotations int) {
 
 func TestRotateRace(t *testing.T) {
 	const n = 16
-	first, c := ensured(t, AlgEdDSA)
+	first, c := ensured(t, wire.AlgEdDSA)
 	dir := first.Path()
 	dirs := make([]*Dir, n)
 	for i := range dirs {
-		dirs[i] = mustOpen(t, dir, testOptions(AlgEdDSA, c))
+		dirs[i] = mustOpen(t, dir, testOptions(wire.AlgEdDSA, c))
 	}
 	// A reader loads the directory throughout and must never see a rotation
 	// half done. Open loads without the repairs that Reload may make.
@@ -150,7 +152,7 @@ func TestRotateRace(t *testing.T) {
 				return
 			default:
 			}
-			reader, err := Open(dir, testOptions(AlgEdDSA, c))
+			reader, err := Open(dir, testOptions(wire.AlgEdDSA, c))
 			if err != nil {
 				t.Error(err)
 				return
@@ -185,7 +187,7 @@ func TestRotateRaceProcesses(t *testing.T) {
 		t.Skip("starts processes")
 	}
 	const procs, goroutines, rounds = 3, 3, 10
-	first, _ := ensured(t, AlgEdDSA)
+	first, _ := ensured(t, wire.AlgEdDSA)
 	dir := first.Path()
 
 	cmds := make([]*exec.Cmd, procs)

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 const (
@@ -101,13 +103,13 @@ func decodeKey(name string, data []byte) (*key, error) {
 	}
 	k := &key{kid: kid, alg: jwk.Algorithm, raw: data}
 	switch jwk.Algorithm {
-	case AlgEdDSA:
+	case wire.AlgEdDSA:
 		priv, ok := jwk.Key.(ed25519.PrivateKey)
 		if !ok || !jwk.Valid() {
 			return nil, fmt.Errorf("alg %s needs an Ed25519 private key, the file holds %T", jwk.Algorithm, jwk.Key)
 		}
 		k.priv, k.pub = priv, priv.Public()
-	case AlgES256:
+	case wire.AlgES256:
 		priv, ok := jwk.Key.(*ecdsa.PrivateKey)
 		if !ok || priv.Curve != elliptic.P256() || !jwk.Valid() {
 			return nil, fmt.Errorf("alg %s needs a P-256 private key, the file holds %T", jwk.Algorithm, jwk.Key)
@@ -117,7 +119,7 @@ func decodeKey(name string, data []byte) (*key, error) {
 		}
 		k.priv, k.pub = priv, &priv.PublicKey
 	default:
-		return nil, fmt.Errorf("unsupported alg %q (want %s or %s)", jwk.Algorithm, AlgEdDSA, AlgES256)
+		return nil, fmt.Errorf("unsupported alg %q (want %s or %s)", jwk.Algorithm, wire.AlgEdDSA, wire.AlgES256)
 	}
 	m, err := checkMeta(fm)
 	if err != nil {

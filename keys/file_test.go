@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 func TestEnsureCreatesPrivateFiles(t *testing.T) {
@@ -53,8 +55,8 @@ func TestEnsureCreatesPrivateFiles(t *testing.T) {
 
 func TestKeyFileFormat(t *testing.T) {
 	want := map[string][]string{
-		AlgEdDSA: {"kty", "crv", "x", "d", "kid", "alg", "use", "canopy_state", "canopy_created", "canopy_published", "canopy_activated"},
-		AlgES256: {"kty", "crv", "x", "y", "d", "kid", "alg", "use", "canopy_state", "canopy_created", "canopy_published", "canopy_activated"},
+		wire.AlgEdDSA: {"kty", "crv", "x", "d", "kid", "alg", "use", "canopy_state", "canopy_created", "canopy_published", "canopy_activated"},
+		wire.AlgES256: {"kty", "crv", "x", "y", "d", "kid", "alg", "use", "canopy_state", "canopy_created", "canopy_published", "canopy_activated"},
 	}
 	for _, alg := range algs {
 		t.Run(alg, func(t *testing.T) {
@@ -105,7 +107,7 @@ func TestWriteAtomicLeavesNoTemp(t *testing.T) {
 }
 
 func TestIgnoresOtherFiles(t *testing.T) {
-	d, c := ensured(t, AlgEdDSA)
+	d, c := ensured(t, wire.AlgEdDSA)
 	before := d.List()
 	for name, body := range map[string]string{
 		"README.txt":       "notes",
@@ -120,7 +122,7 @@ func TestIgnoresOtherFiles(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(d.Path(), "old"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	d2 := mustOpen(t, d.Path(), testOptions(AlgEdDSA, c))
+	d2 := mustOpen(t, d.Path(), testOptions(wire.AlgEdDSA, c))
 	if !slices.Equal(d2.List(), before) {
 		t.Errorf("Open saw %+v, want %+v", d2.List(), before)
 	}
@@ -165,36 +167,36 @@ func TestRefusesBadKeyFiles(t *testing.T) {
 		spoil   func(t *testing.T, path string) string // returns the path the error must name
 		wantMsg string
 	}{
-		{"group readable", AlgEdDSA, chmod(0o640), "mode 0640"},
-		{"world readable", AlgES256, chmod(0o604), "mode 0604"},
-		{"group writable", AlgEdDSA, chmod(0o620), "mode 0620"},
-		{"executable by others", AlgEdDSA, chmod(0o601), "mode 0601"},
-		{"malformed JSON", AlgEdDSA, overwrite(`{"kty":`), "not a valid JWK"},
-		{"empty", AlgEdDSA, overwrite(``), "not a valid JWK"},
-		{"not an object", AlgEdDSA, overwrite(`[]`), "not a valid JWK"},
-		{"symmetric key", AlgEdDSA, overwrite(`{"kty":"oct","k":"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI","kid":"KID","alg":"HS256","canopy_state":"active","canopy_created":1,"canopy_activated":1}`), `unsupported alg "HS256"`},
-		{"public key only", AlgEdDSA, edit(func(m map[string]any) { delete(m, "d") }), "needs an Ed25519 private key, the file holds ed25519.PublicKey"},
-		{"kid differs from name", AlgEdDSA, edit(func(m map[string]any) { m["kid"] = "other" }), "does not match the file name"},
-		{"alg does not fit key", AlgEdDSA, edit(func(m map[string]any) { m["alg"] = AlgES256 }), "needs a P-256 private key"},
-		{"unsupported alg", AlgES256, edit(func(m map[string]any) { m["alg"] = "ES384" }), "unsupported alg"},
-		{"use enc", AlgEdDSA, edit(func(m map[string]any) { m["use"] = "enc" }), `use "enc"`},
-		{"EC point of another key", AlgES256, func(t *testing.T, path string) string {
-			other := plant(t, t.TempDir(), AlgES256, meta{State: StateNext, Created: newClock().Now(), Published: newClock().Now()})
+		{"group readable", wire.AlgEdDSA, chmod(0o640), "mode 0640"},
+		{"world readable", wire.AlgES256, chmod(0o604), "mode 0604"},
+		{"group writable", wire.AlgEdDSA, chmod(0o620), "mode 0620"},
+		{"executable by others", wire.AlgEdDSA, chmod(0o601), "mode 0601"},
+		{"malformed JSON", wire.AlgEdDSA, overwrite(`{"kty":`), "not a valid JWK"},
+		{"empty", wire.AlgEdDSA, overwrite(``), "not a valid JWK"},
+		{"not an object", wire.AlgEdDSA, overwrite(`[]`), "not a valid JWK"},
+		{"symmetric key", wire.AlgEdDSA, overwrite(`{"kty":"oct","k":"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI","kid":"KID","alg":"HS256","canopy_state":"active","canopy_created":1,"canopy_activated":1}`), `unsupported alg "HS256"`},
+		{"public key only", wire.AlgEdDSA, edit(func(m map[string]any) { delete(m, "d") }), "needs an Ed25519 private key, the file holds ed25519.PublicKey"},
+		{"kid differs from name", wire.AlgEdDSA, edit(func(m map[string]any) { m["kid"] = "other" }), "does not match the file name"},
+		{"alg does not fit key", wire.AlgEdDSA, edit(func(m map[string]any) { m["alg"] = wire.AlgES256 }), "needs a P-256 private key"},
+		{"unsupported alg", wire.AlgES256, edit(func(m map[string]any) { m["alg"] = "ES384" }), "unsupported alg"},
+		{"use enc", wire.AlgEdDSA, edit(func(m map[string]any) { m["use"] = "enc" }), `use "enc"`},
+		{"EC point of another key", wire.AlgES256, func(t *testing.T, path string) string {
+			other := plant(t, t.TempDir(), wire.AlgES256, meta{State: StateNext, Created: newClock().Now(), Published: newClock().Now()})
 			data, _ := encodeKey(other)
 			var o map[string]any
 			json.Unmarshal(data, &o)
 			return edit(func(m map[string]any) { m["x"], m["y"] = o["x"], o["y"] })(t, path)
 		}, "does not match d"},
-		{"unknown state", AlgEdDSA, edit(func(m map[string]any) { m["canopy_state"] = "spare" }), `canopy_state "spare"`},
-		{"no state", AlgEdDSA, edit(func(m map[string]any) { delete(m, "canopy_state") }), `canopy_state ""`},
-		{"active without activation time", AlgEdDSA, edit(func(m map[string]any) { delete(m, "canopy_activated") }), "without canopy_activated"},
-		{"deadline on an active key", AlgEdDSA, edit(func(m map[string]any) { m["canopy_delete_after"] = m["canopy_activated"] }), "active key with canopy_delete_after"},
-		{"deadline before retirement", AlgEdDSA, edit(func(m map[string]any) {
+		{"unknown state", wire.AlgEdDSA, edit(func(m map[string]any) { m["canopy_state"] = "spare" }), `canopy_state "spare"`},
+		{"no state", wire.AlgEdDSA, edit(func(m map[string]any) { delete(m, "canopy_state") }), `canopy_state ""`},
+		{"active without activation time", wire.AlgEdDSA, edit(func(m map[string]any) { delete(m, "canopy_activated") }), "without canopy_activated"},
+		{"deadline on an active key", wire.AlgEdDSA, edit(func(m map[string]any) { m["canopy_delete_after"] = m["canopy_activated"] }), "active key with canopy_delete_after"},
+		{"deadline before retirement", wire.AlgEdDSA, edit(func(m map[string]any) {
 			m["canopy_state"], m["canopy_retired"] = StateRetired, m["canopy_activated"]
 			m["canopy_delete_after"] = m["canopy_activated"].(float64) - 1
 		}), "before canopy_retired"},
-		{"time of wrong type", AlgEdDSA, edit(func(m map[string]any) { m["canopy_created"] = "yesterday" }), "bad lifecycle members"},
-		{"file name not a kid", AlgEdDSA, func(t *testing.T, path string) string {
+		{"time of wrong type", wire.AlgEdDSA, edit(func(m map[string]any) { m["canopy_created"] = "yesterday" }), "bad lifecycle members"},
+		{"file name not a kid", wire.AlgEdDSA, func(t *testing.T, path string) string {
 			p := filepath.Join(filepath.Dir(path), "my key.json")
 			rewrite(t, path, func(m map[string]any) { m["kid"] = "my key" })
 			if err := os.Rename(path, p); err != nil {
@@ -202,7 +204,7 @@ func TestRefusesBadKeyFiles(t *testing.T) {
 			}
 			return p
 		}, "not a kid"},
-		{"directory named like a key", AlgEdDSA, func(t *testing.T, path string) string {
+		{"directory named like a key", wire.AlgEdDSA, func(t *testing.T, path string) string {
 			p := filepath.Join(filepath.Dir(path), "sub.json")
 			if err := os.Mkdir(p, 0o700); err != nil {
 				t.Fatal(err)
@@ -269,7 +271,7 @@ func edit(f func(map[string]any)) func(*testing.T, string) string {
 }
 
 func TestReportsEveryBadFile(t *testing.T) {
-	d, c := ensured(t, AlgEdDSA)
+	d, c := ensured(t, wire.AlgEdDSA)
 	var paths []string
 	for _, in := range d.List() {
 		p := filepath.Join(d.Path(), in.KID+fileExt)
@@ -278,7 +280,7 @@ func TestReportsEveryBadFile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, err := Open(d.Path(), testOptions(AlgEdDSA, c))
+	_, err := Open(d.Path(), testOptions(wire.AlgEdDSA, c))
 	for _, p := range paths {
 		if err == nil || !strings.Contains(err.Error(), p) {
 			t.Errorf("error %v does not name %s", err, p)
@@ -287,11 +289,11 @@ func TestReportsEveryBadFile(t *testing.T) {
 }
 
 func TestRefusesLooseDirectory(t *testing.T) {
-	d, c := ensured(t, AlgEdDSA)
+	d, c := ensured(t, wire.AlgEdDSA)
 	if err := os.Chmod(d.Path(), 0o770); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Open(d.Path(), testOptions(AlgEdDSA, c))
+	_, err := Open(d.Path(), testOptions(wire.AlgEdDSA, c))
 	var fe *FileError
 	if !errors.As(err, &fe) || fe.Path != d.Path() {
 		t.Fatalf("Open of a group-writable directory: %v, want a *FileError naming it", err)
@@ -300,19 +302,19 @@ func TestRefusesLooseDirectory(t *testing.T) {
 	if err := os.Chmod(d.Path(), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	mustOpen(t, d.Path(), testOptions(AlgEdDSA, c))
+	mustOpen(t, d.Path(), testOptions(wire.AlgEdDSA, c))
 }
 
 func TestRefusesUnreadableFile(t *testing.T) {
 	if os.Geteuid() == 0 {
 		t.Skip("root reads every file")
 	}
-	d, c := ensured(t, AlgEdDSA)
+	d, c := ensured(t, wire.AlgEdDSA)
 	p := filepath.Join(d.Path(), one(t, d, StateNext).KID+fileExt)
 	if err := os.Chmod(p, 0o000); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Open(d.Path(), testOptions(AlgEdDSA, c))
+	_, err := Open(d.Path(), testOptions(wire.AlgEdDSA, c))
 	var fe *FileError
 	if !errors.As(err, &fe) || fe.Path != p || !errors.Is(err, os.ErrPermission) {
 		t.Fatalf("Open: %v, want a *FileError naming %s", err, p)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // The CLI's defaults, against a fleet serving with longer ones.
@@ -161,9 +163,9 @@ func TestLegacyRetiredKeyKeptForLongestLifetime(t *testing.T) {
 			c := newClock()
 			dir := filepath.Join(t.TempDir(), "keys")
 			now := c.Now()
-			old := plant(t, dir, AlgEdDSA, meta{State: StateRetired, Created: now, Published: now, Activated: now, Retired: now})
-			plant(t, dir, AlgEdDSA, meta{State: StateActive, Created: now, Published: now, Activated: now})
-			plant(t, dir, AlgEdDSA, meta{State: StateNext, Created: now, Published: now})
+			old := plant(t, dir, wire.AlgEdDSA, meta{State: StateRetired, Created: now, Published: now, Activated: now, Retired: now})
+			plant(t, dir, wire.AlgEdDSA, meta{State: StateActive, Created: now, Published: now, Activated: now})
+			plant(t, dir, wire.AlgEdDSA, meta{State: StateNext, Created: now, Published: now})
 			if tc.fleetTTL > 0 {
 				if err := mustOpen(t, dir, Options{AccessTTL: tc.fleetTTL, Now: c.Now}).Ensure(); err != nil {
 					t.Fatal(err)
@@ -281,7 +283,7 @@ func TestRefusesBadRecordFile(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			d, c := ensured(t, AlgEdDSA)
+			d, c := ensured(t, wire.AlgEdDSA)
 			path := filepath.Join(d.Path(), fleetName)
 			if err := os.WriteFile(path, []byte(tc.body), 0o600); err != nil {
 				t.Fatal(err)
@@ -296,7 +298,7 @@ func TestRefusesBadRecordFile(t *testing.T) {
 					t.Errorf("%s: error %v, want a *FileError naming %s and saying %q", op, err, path, tc.wantMsg)
 				}
 			}
-			_, err := Open(d.Path(), testOptions(AlgEdDSA, c))
+			_, err := Open(d.Path(), testOptions(wire.AlgEdDSA, c))
 			check("Open", err)
 			check("Ensure", d.Ensure())
 			check("Rotate", d.Rotate(true))

@@ -8,12 +8,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"time"
-)
 
-// Signing algorithms for new keys, spelled as in the JWS "alg" header.
-const (
-	AlgEdDSA = "EdDSA"
-	AlgES256 = "ES256"
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // Lifecycle states, spelled as in a key file's "canopy_state".
@@ -76,20 +72,20 @@ func generate(alg string, m meta) (*key, error) {
 	}
 	k := &key{kid: kid, alg: alg, meta: m}
 	switch alg {
-	case AlgEdDSA:
+	case wire.AlgEdDSA:
 		pub, priv, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
 			return nil, fmt.Errorf("keys: generate Ed25519 key: %w", err)
 		}
 		k.priv, k.pub = priv, pub
-	case AlgES256:
+	case wire.AlgES256:
 		priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
 			return nil, fmt.Errorf("keys: generate P-256 key: %w", err)
 		}
 		k.priv, k.pub = priv, &priv.PublicKey
 	default:
-		return nil, fmt.Errorf("keys: unsupported algorithm %q (want %s or %s)", alg, AlgEdDSA, AlgES256)
+		return nil, fmt.Errorf("keys: unsupported algorithm %q (want %s or %s)", alg, wire.AlgEdDSA, wire.AlgES256)
 	}
 	return k, nil
 }

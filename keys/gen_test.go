@@ -8,6 +8,8 @@ import (
 	"encoding/base64"
 	"testing"
 	"time"
+
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 func TestGenerate(t *testing.T) {
@@ -29,11 +31,11 @@ func TestGenerate(t *testing.T) {
 				}
 				seen[k.kid] = true
 				switch alg {
-				case AlgEdDSA:
+				case wire.AlgEdDSA:
 					if _, ok := k.priv.(ed25519.PrivateKey); !ok {
 						t.Fatalf("private key is %T", k.priv)
 					}
-				case AlgES256:
+				case wire.AlgES256:
 					priv, ok := k.priv.(*ecdsa.PrivateKey)
 					if !ok || priv.Curve != elliptic.P256() {
 						t.Fatalf("private key is %T, want P-256", k.priv)

@@ -7,9 +7,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
-var algs = []string{AlgEdDSA, AlgES256}
+var algs = []string{wire.AlgEdDSA, wire.AlgES256}
 
 const (
 	testMaxAge = 5 * time.Minute

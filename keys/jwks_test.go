@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"slices"
 	"testing"
+
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 func TestJWKSPublicOnly(t *testing.T) {
@@ -56,7 +58,7 @@ func TestJWKSPublicOnly(t *testing.T) {
 }
 
 func TestJWKSOrderAndETag(t *testing.T) {
-	d, c := ensured(t, AlgEdDSA)
+	d, c := ensured(t, wire.AlgEdDSA)
 	if err := d.Rotate(true); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +89,7 @@ func TestJWKSOrderAndETag(t *testing.T) {
 		t.Errorf("ETag %s, want %s", etag, want)
 	}
 	// Stable: the same for another instance and across reloads without change.
-	other := mustOpen(t, d.Path(), testOptions(AlgEdDSA, c))
+	other := mustOpen(t, d.Path(), testOptions(wire.AlgEdDSA, c))
 	if err := d.Reload(); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 func TestEnsureFirstStart(t *testing.T) {
@@ -35,14 +37,14 @@ func TestEnsureFirstStart(t *testing.T) {
 }
 
 func TestEnsureIdempotent(t *testing.T) {
-	d, c := ensured(t, AlgEdDSA)
+	d, c := ensured(t, wire.AlgEdDSA)
 	before := d.List()
 	c.Advance(time.Hour)
 	if err := d.Ensure(); err != nil {
 		t.Fatal(err)
 	}
 	// A second instance starting on the same directory, with another alg.
-	d2 := mustOpen(t, d.Path(), testOptions(AlgES256, c))
+	d2 := mustOpen(t, d.Path(), testOptions(wire.AlgES256, c))
 	if err := d2.Ensure(); err != nil {
 		t.Fatal(err)
 	}
@@ -69,8 +71,8 @@ func TestEnsureWithoutActiveKey(t *testing.T) {
 			c := newClock()
 			dir := filepath.Join(t.TempDir(), "keys")
 			published := c.Now().Add(-tc.nextAge)
-			next := plant(t, dir, AlgEdDSA, meta{State: StateNext, Created: published, Published: published})
-			d := mustOpen(t, dir, testOptions(AlgEdDSA, c))
+			next := plant(t, dir, wire.AlgEdDSA, meta{State: StateNext, Created: published, Published: published})
+			d := mustOpen(t, dir, testOptions(wire.AlgEdDSA, c))
 			if !errors.Is(d.Ready(), ErrNoActiveKey) {
 				t.Errorf("Ready with no active key: %v", d.Ready())
 			}
@@ -157,7 +159,7 @@ func TestRotate(t *testing.T) {
 }
 
 func TestRotateWithoutNextKey(t *testing.T) {
-	d, c := ensured(t, AlgEdDSA)
+	d, c := ensured(t, wire.AlgEdDSA)
 	active := one(t, d, StateActive)
 	if err := os.Remove(filepath.Join(d.Path(), one(t, d, StateNext).KID+fileExt)); err != nil {
 		t.Fatal(err)
@@ -262,7 +264,7 @@ func TestRetiredKeyDeletion(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newClock()
-			opts := testOptions(AlgEdDSA, c)
+			opts := testOptions(wire.AlgEdDSA, c)
 			opts.RetireMargin = tc.margin
 			d := mustOpen(t, filepath.Join(t.TempDir(), "keys"), opts)
 			if err := d.Ensure(); err != nil {
@@ -312,10 +314,10 @@ func TestRepairsTwoActiveKeys(t *testing.T) {
 	c := newClock()
 	dir := filepath.Join(t.TempDir(), "keys")
 	now := c.Now()
-	older := plant(t, dir, AlgEdDSA, meta{State: StateActive, Created: now, Published: now, Activated: now.Add(-time.Hour)})
-	newer := plant(t, dir, AlgEdDSA, meta{State: StateActive, Created: now, Published: now, Activated: now})
-	plant(t, dir, AlgEdDSA, meta{State: StateNext, Created: now, Published: now})
-	d := mustOpen(t, dir, testOptions(AlgEdDSA, c))
+	older := plant(t, dir, wire.AlgEdDSA, meta{State: StateActive, Created: now, Published: now, Activated: now.Add(-time.Hour)})
+	newer := plant(t, dir, wire.AlgEdDSA, meta{State: StateActive, Created: now, Published: now, Activated: now})
+	plant(t, dir, wire.AlgEdDSA, meta{State: StateNext, Created: now, Published: now})
+	d := mustOpen(t, dir, testOptions(wire.AlgEdDSA, c))
 	token, err := d.Sign([]byte(`{}`))
 	if err != nil {
 		t.Fatal(err)
@@ -335,13 +337,13 @@ func TestRepairsTwoActiveKeys(t *testing.T) {
 }
 
 func TestAlgorithmChange(t *testing.T) {
-	d, c := ensured(t, AlgEdDSA)
-	es := mustOpen(t, d.Path(), testOptions(AlgES256, c))
+	d, c := ensured(t, wire.AlgEdDSA)
+	es := mustOpen(t, d.Path(), testOptions(wire.AlgES256, c))
 	if err := es.Rotate(true); err != nil {
 		t.Fatal(err)
 	}
 	// Keys keep their algorithm; only new keys get the new one.
-	if a, n, r := one(t, es, StateActive), one(t, es, StateNext), one(t, es, StateRetired); a.Alg != AlgEdDSA || n.Alg != AlgES256 || r.Alg != AlgEdDSA {
+	if a, n, r := one(t, es, StateActive), one(t, es, StateNext), one(t, es, StateRetired); a.Alg != wire.AlgEdDSA || n.Alg != wire.AlgES256 || r.Alg != wire.AlgEdDSA {
 		t.Errorf("algorithms after the change: %+v", es.List())
 	}
 	verifyWithJWKS(t, es, mustSign(t, es))

@@ -4,11 +4,9 @@ import (
 	"fmt"
 
 	jose "github.com/go-jose/go-jose/v4"
-)
 
-// tokenType is the JWS "typ" of an access token (RFC 9068), which the
-// verifier requires so that no other JWS signed by these keys passes as one.
-const tokenType = "at+jwt"
+	"github.com/canopy-sso/canopy/pkg/wire"
+)
 
 // Sign signs payload with the active key and returns the JWS compact
 // serialization. Its protected header is exactly
@@ -39,7 +37,7 @@ func newSigner(k *key) (jose.Signer, error) {
 			Algorithm: jose.SignatureAlgorithm(k.alg),
 			Key:       jose.JSONWebKey{Key: k.priv, KeyID: k.kid},
 		},
-		(&jose.SignerOptions{}).WithType(tokenType),
+		(&jose.SignerOptions{}).WithType(wire.TokenType),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("keys: signer for %s: %w", k.kid, err)

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // claims is a typical access token payload, for a realistic size.
@@ -134,7 +136,7 @@ func TestSignVerifiesWithJWKSAlone(t *testing.T) {
 }
 
 func TestSignConcurrentWithRotation(t *testing.T) {
-	d, _ := ensured(t, AlgES256)
+	d, _ := ensured(t, wire.AlgES256)
 	var wg sync.WaitGroup
 	tokens := make([][]string, 8)
 	for i := range tokens {

@@ -20,12 +20,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/canopy-sso/canopy/issuer/config"
-	"github.com/canopy-sso/canopy/issuer/store"
 	"github.com/canopy-sso/canopy/pkg/envflag"
 	"github.com/canopy-sso/canopy/pkg/localhost"
 	"github.com/canopy-sso/canopy/pkg/metricsrv"
 	"github.com/canopy-sso/canopy/pkg/sso"
+	"github.com/canopy-sso/canopy/pkg/trustedproxy"
+	"github.com/canopy-sso/canopy/pkg/wire"
 	"github.com/canopy-sso/canopy/relying/site"
 )
 
@@ -118,7 +118,7 @@ func (o options) validate() (site.Config, error) {
 	default:
 		cfg.Issuer = u.Scheme + "://" + u.Host
 	}
-	if cfg.TrustedProxies, err = config.ParseCIDRs(o.trustedProxies); err != nil {
+	if cfg.TrustedProxies, err = trustedproxy.Parse(o.trustedProxies); err != nil {
 		problems = append(problems, "--trusted-proxies: "+err.Error())
 	}
 	if o.upstream != "" {
@@ -142,7 +142,7 @@ func (o options) validate() (site.Config, error) {
 	var rules []sso.Rule
 	if groups := splitList(o.requireGroup); len(groups) > 0 {
 		for _, g := range groups {
-			if err := store.CheckGroupName(g); err != nil {
+			if err := wire.CheckGroupName(g); err != nil {
 				problems = append(problems, "--require-group: "+err.Error())
 			}
 		}
@@ -150,7 +150,7 @@ func (o options) validate() (site.Config, error) {
 	}
 	if methods := splitList(o.requireAMR); len(methods) > 0 {
 		for _, m := range methods {
-			if m != sso.AMROTP && m != sso.AMRHardware && m != sso.AMRPassword {
+			if !wire.ValidAMR(m) {
 				problems = append(problems, fmt.Sprintf("--require-amr %q: methods are otp (one-time code), hwk (passkey) and pwd", m))
 			}
 		}

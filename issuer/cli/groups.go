@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // groupFlag is the repeatable --group of `issuer user add`: each use adds
@@ -42,7 +43,7 @@ func checkGroups(existing, names []string) ([]string, error) {
 		size += len(g) + 3
 	}
 	for _, g := range names {
-		if err := store.CheckGroupName(g); err != nil {
+		if err := wire.CheckGroupName(g); err != nil {
 			return nil, usagef("%v", err)
 		}
 		if slices.Contains(existing, g) || slices.Contains(add, g) {

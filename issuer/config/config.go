@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"net/url"
 	"strings"
 	"time"
 
 	"golang.org/x/net/publicsuffix"
+
+	"github.com/canopy-sso/canopy/pkg/trustedproxy"
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // Config is every setting of the issuer. Flags and CANOPY_ISSUER_* variables fill it.
@@ -44,7 +46,7 @@ func Default() Config {
 		URL:          "http://domain.localhost:8080",
 		DB:           "var/issuer.db",
 		Keys:         "var/keys",
-		Alg:          "EdDSA",
+		Alg:          wire.AlgEdDSA,
 		AccessTTL:    5 * time.Minute,
 		JWKSMaxAge:   5 * time.Minute,
 		SessionTTL:   720 * time.Hour,
@@ -94,7 +96,7 @@ func (c *Config) Validate() error {
 		add("%s", msg)
 	}
 
-	if c.Alg != "EdDSA" && c.Alg != "ES256" {
+	if !wire.ValidAlgorithm(c.Alg) {
 		add("--alg %q: must be EdDSA or ES256", c.Alg)
 	}
 	if c.AccessTTL < time.Second || c.AccessTTL > MaxAccessTTL {
@@ -118,7 +120,7 @@ func (c *Config) Validate() error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		add("--log-format %q: must be text or json", c.LogFormat)
 	}
-	if _, err := ParseCIDRs(c.TrustedProxies); err != nil {
+	if _, err := trustedproxy.Parse(c.TrustedProxies); err != nil {
 		add("--trusted-proxies: %v", err)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
@@ -187,29 +189,4 @@ func (c *Config) Cookies() CookieNames {
 		return CookieNames{Access: "__Secure-canopy", Refresh: "__Host-canopy-refresh", CSRF: "__Host-canopy-csrf"}
 	}
 	return CookieNames{Access: "canopy", Refresh: "canopy-refresh", CSRF: "canopy-csrf"}
-}
-
-// ParseCIDRs parses a comma-separated list of CIDRs (a bare address means a single host).
-func ParseCIDRs(s string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		if !strings.Contains(part, "/") {
-			a, err := netip.ParseAddr(part)
-			if err != nil {
-				return nil, fmt.Errorf("%q is not a CIDR or address", part)
-			}
-			out = append(out, netip.PrefixFrom(a, a.BitLen()))
-			continue
-		}
-		p, err := netip.ParsePrefix(part)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not a CIDR", part)
-		}
-		out = append(out, p.Masked())
-	}
-	return out, nil
 }

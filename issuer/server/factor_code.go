@@ -10,6 +10,7 @@ import (
 
 	"github.com/canopy-sso/canopy/issuer/otpcode"
 	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 func (s *Server) secondFactorForm(c echo.Context) error {
@@ -72,7 +73,7 @@ func (s *Server) secondFactor(c echo.Context) error {
 		return s.page(c, http.StatusUnauthorized, data)
 	}
 	attempt.Success()
-	return s.finishPending(c, p, append(p.data.AMR[:len(p.data.AMR):len(p.data.AMR)], store.AMROTP), how)
+	return s.finishPending(c, p, append(p.data.AMR[:len(p.data.AMR):len(p.data.AMR)], wire.AMROTP), how)
 }
 
 // errBadCode: the code is wrong, used, or not a code at all.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/canopy-sso/canopy/issuer/metrics"
 	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // The JSON endpoints of passkey ceremonies, driven by /static/passkeys.js.
@@ -212,7 +213,7 @@ func (s *Server) passkeyLoginFinish(c echo.Context) error {
 		return s.refuseCeremony(c, http.StatusUnauthorized, "passkey_failed", "That passkey did not work here.", err)
 	}
 	u := user.(*passkeyUser).user
-	sess, err := s.startSession(c, u, []string{store.AMRHardware})
+	sess, err := s.startSession(c, u, []string{wire.AMRHardware})
 	if err != nil {
 		return err
 	}
@@ -308,7 +309,7 @@ func (s *Server) passkeySecondFinish(c echo.Context) error {
 		return s.refuseCeremony(c, http.StatusUnauthorized, "passkey_failed", "That passkey did not work here.", err)
 	}
 	attempt.Success()
-	amr := append(p.data.AMR[:len(p.data.AMR):len(p.data.AMR)], store.AMRHardware)
+	amr := append(p.data.AMR[:len(p.data.AMR):len(p.data.AMR)], wire.AMRHardware)
 	if err := s.completePending(c, p, amr, "with a password and a passkey"); err != nil {
 		if errors.Is(err, errNoPending) {
 			return jsonError(c, http.StatusUnauthorized, "expired", "That took too long. Please sign in again.")

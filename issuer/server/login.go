@@ -13,6 +13,7 @@ import (
 	"github.com/canopy-sso/canopy/issuer/password"
 	"github.com/canopy-sso/canopy/issuer/store"
 	"github.com/canopy-sso/canopy/pkg/username"
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // loginFailed is the one message for unknown user, wrong password, disabled
@@ -108,14 +109,14 @@ func (s *Server) login(c echo.Context) error {
 	}
 	if second {
 		// No session yet: the second factor completes the sign-in.
-		if err := s.startPending(c, u, pendingData{ReturnTo: returnTo, AMR: []string{store.AMRPassword}}); err != nil {
+		if err := s.startPending(c, u, pendingData{ReturnTo: returnTo, AMR: []string{wire.AMRPassword}}); err != nil {
 			return err
 		}
 		c.Response().Header().Set("Cache-Control", "no-store")
 		return c.Redirect(http.StatusSeeOther, "/login/otp")
 	}
 	s.metrics.Login(metrics.LoginSuccess)
-	sess, err := s.startSession(c, u, []string{store.AMRPassword})
+	sess, err := s.startSession(c, u, []string{wire.AMRPassword})
 	if err != nil {
 		return err
 	}

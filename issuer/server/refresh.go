@@ -13,6 +13,7 @@ import (
 
 	"github.com/canopy-sso/canopy/issuer/metrics"
 	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // refreshRedirect is the browser flow: rotate and go back, or go to the login form.
@@ -103,7 +104,7 @@ func (s *Server) rotate(c echo.Context) (store.RotateResult, error) {
 	f := facts{amr: res.AMR, groups: res.Groups}
 	if f.amr == nil {
 		// Sessions from before methods were recorded all began with a password.
-		f.amr = []string{store.AMRPassword}
+		f.amr = []string{wire.AMRPassword}
 	}
 	access, err := s.mint(res.User, res.Session, f, now, exp)
 	if err != nil {

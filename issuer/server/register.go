@@ -9,6 +9,7 @@ import (
 
 	"github.com/canopy-sso/canopy/issuer/password"
 	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // registerForm and register are sign-up: when registration is open, a new
@@ -69,7 +70,7 @@ func (s *Server) register(c echo.Context) error {
 		}
 		return err
 	}
-	sess, err := s.startSession(c, u, []string{store.AMRPassword})
+	sess, err := s.startSession(c, u, []string{wire.AMRPassword})
 	if err != nil {
 		return err
 	}

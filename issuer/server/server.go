@@ -27,6 +27,7 @@ import (
 	"github.com/canopy-sso/canopy/keys"
 	"github.com/canopy-sso/canopy/pkg/returnurl"
 	"github.com/canopy-sso/canopy/pkg/sso"
+	"github.com/canopy-sso/canopy/pkg/trustedproxy"
 	"github.com/canopy-sso/canopy/pkg/username"
 )
 
@@ -181,7 +182,7 @@ func (s *Server) Handler() http.Handler {
 }
 
 func (s *Server) ipExtractor() echo.IPExtractor {
-	prefixes, _ := config.ParseCIDRs(s.cfg.TrustedProxies)
+	prefixes, _ := trustedproxy.Parse(s.cfg.TrustedProxies)
 	if len(prefixes) == 0 {
 		return echo.ExtractIPDirect()
 	}

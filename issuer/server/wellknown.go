@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // revokedWindow is how far back the revocation feed reaches (SPEC.md).
@@ -42,34 +44,11 @@ func (s *Server) jwks(c echo.Context) error {
 	return c.Blob(http.StatusOK, "application/jwk-set+json", body)
 }
 
-// Discovery is the document at /.well-known/openid-configuration.
-type Discovery struct {
-	Issuer        string   `json:"issuer"`
-	JWKSURI       string   `json:"jwks_uri"`
-	Algs          []string `json:"id_token_signing_alg_values_supported"`
-	CookieName    string   `json:"canopy_cookie_name"`
-	CookieDomain  string   `json:"canopy_cookie_domain"`
-	RevocationURI string   `json:"canopy_revocation_uri"`
-	RefreshURI    string   `json:"canopy_refresh_uri"`
-	LoginURI      string   `json:"canopy_login_uri"`
-	LogoutURI     string   `json:"canopy_logout_uri"`
-}
-
 func (s *Server) discovery(c echo.Context) error {
 	u := s.cfg.URL
 	c.Response().Header().Set("Cache-Control", "public, max-age=3600")
 	c.Response().Header().Set("Access-Control-Allow-Origin", "*")
-	return c.JSON(http.StatusOK, Discovery{
-		Issuer: u, JWKSURI: u + "/.well-known/jwks.json", Algs: []string{"EdDSA", "ES256"},
-		CookieName: s.cookies.Access, CookieDomain: s.cfg.CookieDomain,
-		RevocationURI: u + "/sessions/revoked", RefreshURI: u + "/refresh", LoginURI: u + "/login",
-		LogoutURI: u + "/logout",
-	})
-}
-
-type revokedEntry struct {
-	SID   string `json:"sid"`
-	Until int64  `json:"until"`
+	return c.JSON(http.StatusOK, wire.NewDiscovery(u, s.cookies.Access, s.cfg.CookieDomain))
 }
 
 func (s *Server) revokedFeed(c echo.Context) error {
@@ -77,11 +56,9 @@ func (s *Server) revokedFeed(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Revoked []revokedEntry `json:"revoked"`
-	}{Revoked: make([]revokedEntry, 0, len(list))}
+	out := wire.RevokedFeed{Revoked: make([]wire.RevokedEntry, 0, len(list))}
 	for _, r := range list {
-		out.Revoked = append(out.Revoked, revokedEntry{SID: r.SID, Until: r.Until.Unix()})
+		out.Revoked = append(out.Revoked, wire.RevokedEntry{SID: r.SID, Until: r.Until.Unix()})
 	}
 	body, err := json.Marshal(out)
 	if err != nil {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"strings"
 )
 
@@ -36,35 +35,6 @@ type Membership struct {
 	Group    string `db:"group_name"`
 	UserID   string `db:"user_id"`
 	Username string `db:"username"`
-}
-
-// Authentication methods (RFC 8176) a session's sign-in may carry.
-const (
-	AMRPassword = "pwd" // a password
-	AMROTP      = "otp" // a one-time code (TOTP or a recovery code)
-	AMRHardware = "hwk" // a passkey: proof of possession of a hardware-bound key
-)
-
-// MaxGroupName is the longest group name: names travel in every access token,
-// which must stay under 1 KiB.
-const MaxGroupName = 32
-
-// CheckGroupName returns an error saying why name is not a valid group name:
-// 1 to MaxGroupName characters of a-z, 0-9, '-' and '_', starting with a
-// letter or digit. Names are compared exactly, so there is one spelling.
-func CheckGroupName(name string) error {
-	if name == "" || len(name) > MaxGroupName {
-		return fmt.Errorf("group name must be 1 to %d characters", MaxGroupName)
-	}
-	for i, r := range name {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
-		case (r == '-' || r == '_') && i > 0:
-		default:
-			return fmt.Errorf("group name %q: use a-z, 0-9, '-' and '_', starting with a letter or digit", name)
-		}
-	}
-	return nil
 }
 
 // EncodeAMR and DecodeAMR are how backends store a method list: the names

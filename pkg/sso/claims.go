@@ -17,6 +17,3 @@ type Claims struct {
 	AMR      []string `json:"amr,omitempty"`
 	Groups   []string `json:"groups,omitempty"`
 }
-
-// TokenType is the JWS "typ" header of every Canopy access token (RFC 9068).
-const TokenType = "at+jwt"

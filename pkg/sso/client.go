@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/canopy-sso/canopy/pkg/localhost"
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // Options configure New. Only Issuer is required.
@@ -62,7 +63,7 @@ type Client struct {
 
 // clientState is everything that needs the discovery document.
 type clientState struct {
-	disc     *Discovery
+	disc     *wire.Discovery
 	keys     *RemoteKeySet
 	revoked  *RevocationList
 	verifier *Verifier
@@ -225,7 +226,7 @@ func (c *Client) lastError() error {
 
 // Discovery returns the issuer's discovery document, or nil before it has
 // been read.
-func (c *Client) Discovery() *Discovery {
+func (c *Client) Discovery() *wire.Discovery {
 	if st := c.state.Load(); st != nil {
 		return st.disc
 	}

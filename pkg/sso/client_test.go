@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // fakeIssuer serves what a Canopy issuer publishes: discovery, the JWKS, the
@@ -39,8 +41,8 @@ func newFakeIssuer(t *testing.T, ln net.Listener, k *testKey) *fakeIssuer {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(Discovery{
-			Issuer: f.url, JWKSURI: f.url + "/.well-known/jwks.json", Algorithms: []string{EdDSA, ES256},
+		_ = json.NewEncoder(w).Encode(wire.Discovery{
+			Issuer: f.url, JWKSURI: f.url + "/.well-known/jwks.json", Algorithms: []string{wire.AlgEdDSA, wire.AlgES256},
 			CookieName: "canopy", CookieDomain: "domain.localhost", RevocationURI: f.url + "/sessions/revoked",
 			RefreshURI: f.url + "/refresh", LoginURI: f.url + "/login",
 		})

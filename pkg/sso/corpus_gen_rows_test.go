@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // Rows about algorithms, keys and signatures, and about the header, for
@@ -67,9 +69,9 @@ func (g *corpusGen) cryptoRows() []corpusRow {
 			"Algorithm names are case-sensitive (RFC 7515 §4.1.1): es256 is not ES256, even when the issuer's key signed it."),
 		crow("ed25519-alg-name", g.ed(corpusHdr("Ed25519", edK), c), "signature",
 			"Ed25519, the fully specified JOSE name for EdDSA on Ed25519, is not the EdDSA the key set publishes; the key's alg must equal the header's."),
-		crow("eddsa-signed-header-says-es256", g.ed(corpusHdr(ES256, edK), c), "signature",
+		crow("eddsa-signed-header-says-es256", g.ed(corpusHdr(wire.AlgES256, edK), c), "signature",
 			"A header naming another algorithm than the key's is forged: the key decides the algorithm (RFC 8725 §3.1; SPEC.md)."),
-		crow("es256-signed-header-says-eddsa", g.signed(k.es, corpusHdr(EdDSA, esK), c), "signature",
+		crow("es256-signed-header-says-eddsa", g.signed(k.es, corpusHdr(wire.AlgEdDSA, esK), c), "signature",
 			"The ES256 key named with alg EdDSA: the key's alg is ES256, so the header is refused."),
 		crow("es256-r-s-zero", withSig(esH, c, make([]byte, 64)), "signature",
 			"r = s = 0, the psychic signature (CVE-2022-21449), fails ECDSA verification (RFC 8725 §3.3)."),
@@ -199,17 +201,17 @@ func (g *corpusGen) headerRows() []corpusRow {
 			"RFC 7515 §4.1.9 lets application/ be omitted, but SPEC.md fixes typ exactly at+jwt and the issuer writes only that."),
 		crow("typ-number", ed(`{"alg":"EdDSA","kid":"`+edK+`","typ":1}`), "claims", "typ must be the string at+jwt."),
 		crow("kid-missing", ed(`{"alg":"EdDSA","typ":"at+jwt"}`), "malformed", "Without a kid no key of the key set is named (SPEC.md)."),
-		crow("kid-empty", ed(corpusHdr(EdDSA, "")), "malformed", "An empty kid names no key (SPEC.md)."),
+		crow("kid-empty", ed(corpusHdr(wire.AlgEdDSA, "")), "malformed", "An empty kid names no key (SPEC.md)."),
 		crow("kid-number", ed(`{"alg":"EdDSA","kid":7,"typ":"at+jwt"}`), "malformed", "kid must be a string (RFC 7515 §4.1.4)."),
-		crow("kid-unknown", ed(corpusHdr(EdDSA, "unknown-kid")), "signature", "A kid that is not in the key set, even after a refetch (SPEC.md)."),
-		crow("kid-different-case", ed(corpusHdr(EdDSA, swapped)), "signature", "kids are compared exactly (RFC 7515 §4.1.4 calls kid case-sensitive)."),
-		crow("kid-path-traversal", ed(corpusHdr(EdDSA, "../../../../etc/passwd")), "signature",
+		crow("kid-unknown", ed(corpusHdr(wire.AlgEdDSA, "unknown-kid")), "signature", "A kid that is not in the key set, even after a refetch (SPEC.md)."),
+		crow("kid-different-case", ed(corpusHdr(wire.AlgEdDSA, swapped)), "signature", "kids are compared exactly (RFC 7515 §4.1.4 calls kid case-sensitive)."),
+		crow("kid-path-traversal", ed(corpusHdr(wire.AlgEdDSA, "../../../../etc/passwd")), "signature",
 			"The kid is only a map key, never a path (RFC 8725 §2.9, §3.10)."),
-		crow("kid-sql-injection", ed(corpusHdr(EdDSA, `' OR 1=1 --`)), "signature", "The kid is only a map key, never SQL (RFC 8725 §2.9, §3.10)."),
-		crow("kid-unicode-homoglyph", ed(corpusHdr(EdDSA, "\u0415"+edK[1:])), "signature",
+		crow("kid-sql-injection", ed(corpusHdr(wire.AlgEdDSA, `' OR 1=1 --`)), "signature", "The kid is only a map key, never SQL (RFC 8725 §2.9, §3.10)."),
+		crow("kid-unicode-homoglyph", ed(corpusHdr(wire.AlgEdDSA, "\u0415"+edK[1:])), "signature",
 			"A kid with a Cyrillic letter in place of the first character is another kid: no Unicode folding."),
-		crow("kid-with-nul", ed(corpusHdr(EdDSA, edK+`\u0000`)), "signature", "The issuer's kid followed by an escaped NUL is another kid."),
-		crow("kid-oversized-header", ed(corpusHdr(EdDSA, strings.Repeat("k", 600))), "malformed",
+		crow("kid-with-nul", ed(corpusHdr(wire.AlgEdDSA, edK+`\u0000`)), "signature", "The issuer's kid followed by an escaped NUL is another kid."),
+		crow("kid-oversized-header", ed(corpusHdr(wire.AlgEdDSA, strings.Repeat("k", 600))), "malformed",
 			"A header over 512 bytes is refused before it is parsed (SPEC.md: size cap)."),
 	}
 }

@@ -22,6 +22,8 @@ import (
 	"testing"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // The hostile-token corpus (testdata/tokens) is data; this generator is how it
@@ -105,10 +107,10 @@ func makeKeys(t *testing.T) jose.JSONWebKeySet {
 		t.Fatal(err)
 	}
 	return jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
-		{Key: ed25519.NewKeyFromSeed(corpusSeed("issuer-ed25519", 32)), KeyID: corpusKID("issuer-ed25519"), Algorithm: EdDSA, Use: "sig"},
-		{Key: ecKey("issuer-p256", elliptic.P256(), 32), KeyID: corpusKID("issuer-p256"), Algorithm: ES256, Use: "sig"},
-		{Key: ed25519.NewKeyFromSeed(corpusSeed("attacker-ed25519", 32)), KeyID: "attacker-ed25519", Algorithm: EdDSA, Use: "sig"},
-		{Key: ecKey("attacker-p256", elliptic.P256(), 32), KeyID: "attacker-p256", Algorithm: ES256, Use: "sig"},
+		{Key: ed25519.NewKeyFromSeed(corpusSeed("issuer-ed25519", 32)), KeyID: corpusKID("issuer-ed25519"), Algorithm: wire.AlgEdDSA, Use: "sig"},
+		{Key: ecKey("issuer-p256", elliptic.P256(), 32), KeyID: corpusKID("issuer-p256"), Algorithm: wire.AlgES256, Use: "sig"},
+		{Key: ed25519.NewKeyFromSeed(corpusSeed("attacker-ed25519", 32)), KeyID: "attacker-ed25519", Algorithm: wire.AlgEdDSA, Use: "sig"},
+		{Key: ecKey("attacker-p256", elliptic.P256(), 32), KeyID: "attacker-p256", Algorithm: wire.AlgES256, Use: "sig"},
 		{Key: ecKey("attacker-p384", elliptic.P384(), 48), KeyID: "attacker-p384", Algorithm: "ES384", Use: "sig"},
 		{Key: rsaKey, KeyID: "attacker-rsa", Algorithm: "RS256", Use: "sig"},
 	}}
@@ -193,8 +195,8 @@ func corpusHdr(alg, kid string) string {
 	return `{"alg":"` + alg + `","kid":"` + kid + `","typ":"at+jwt"}`
 }
 
-func (g *corpusGen) edHdr() string { return corpusHdr(EdDSA, g.k.ed.KeyID) }
-func (g *corpusGen) esHdr() string { return corpusHdr(ES256, g.k.es.KeyID) }
+func (g *corpusGen) edHdr() string { return corpusHdr(wire.AlgEdDSA, g.k.ed.KeyID) }
+func (g *corpusGen) esHdr() string { return corpusHdr(wire.AlgES256, g.k.es.KeyID) }
 
 // claims are the issuer's claims at corpusIat, changed by kv pairs (a nil
 // value deletes the claim).

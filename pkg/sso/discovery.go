@@ -11,29 +11,17 @@ import (
 	"time"
 
 	"github.com/canopy-sso/canopy/pkg/localhost"
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // maxDiscoveryBytes bounds the discovery document.
 const maxDiscoveryBytes = 64 << 10
 
-// Discovery is the issuer's /.well-known/openid-configuration, with the
-// canopy_ fields SPEC.md adds.
-type Discovery struct {
-	Issuer        string   `json:"issuer"`
-	JWKSURI       string   `json:"jwks_uri"`
-	Algorithms    []string `json:"id_token_signing_alg_values_supported"`
-	CookieName    string   `json:"canopy_cookie_name"`
-	CookieDomain  string   `json:"canopy_cookie_domain"`
-	RevocationURI string   `json:"canopy_revocation_uri"`
-	RefreshURI    string   `json:"canopy_refresh_uri"`
-	LoginURI      string   `json:"canopy_login_uri"`
-}
-
 // Discover reads issuerURL's discovery document. Its issuer must equal
 // issuerURL exactly (a document served for another issuer is refused), and
 // jwks_uri must be an absolute http(s) URL, as must every other URL given.
 // client nil means localhost.Client(10 * time.Second).
-func Discover(ctx context.Context, issuerURL string, client *http.Client) (*Discovery, error) {
+func Discover(ctx context.Context, issuerURL string, client *http.Client) (*wire.Discovery, error) {
 	if client == nil {
 		client = localhost.Client(10 * time.Second)
 	}
@@ -42,18 +30,18 @@ func Discover(ctx context.Context, issuerURL string, client *http.Client) (*Disc
 	if err != nil {
 		return nil, fmt.Errorf("sso: discovery: %w", err)
 	}
-	var d Discovery
+	var d wire.Discovery
 	if err := json.Unmarshal(res.body, &d); err != nil {
 		return nil, fmt.Errorf("sso: discovery: %s: %w", wellKnown, err)
 	}
-	if err := d.check(issuerURL); err != nil {
+	if err := checkDiscovery(&d, issuerURL); err != nil {
 		return nil, fmt.Errorf("sso: discovery: %s: %w", wellKnown, err)
 	}
 	return &d, nil
 }
 
 // check reports every problem with a discovery document at once.
-func (d *Discovery) check(issuerURL string) error {
+func checkDiscovery(d *wire.Discovery, issuerURL string) error {
 	var errs []error
 	if d.Issuer != issuerURL {
 		errs = append(errs, fmt.Errorf("issuer is %q, want %q", d.Issuer, issuerURL))

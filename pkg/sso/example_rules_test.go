@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/canopy-sso/canopy/pkg/sso"
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // Protect an admin area: members of the admins group only, signed in with a
@@ -14,7 +15,7 @@ import (
 func ExampleAllOf() {
 	rule := sso.AllOf(
 		sso.RequireGroup("admins"),
-		sso.RequireAMR(sso.AMROTP, sso.AMRHardware),
+		sso.RequireAMR(wire.AMROTP, wire.AMRHardware),
 		sso.MaxAuthAge(10*time.Minute),
 	)
 	cfg := sso.MiddlewareConfig{Authorize: rule}
@@ -33,7 +34,7 @@ func ExampleRequireGroup() {
 
 // A weaker sign-in is not refused outright: the user is asked to step up.
 func ExampleRequireAMR() {
-	rule := sso.RequireAMR(sso.AMRHardware)
+	rule := sso.RequireAMR(wire.AMRHardware)
 	err := rule(nil, &sso.Claims{Username: "alice", AMR: []string{"pwd"}})
 	var su *sso.StepUpError
 	fmt.Println(errors.As(err, &su), su.AMR)

@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/canopy-sso/canopy/pkg/sso"
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // Protect a net/http mux: every page needs a Canopy sign-in, and each user's
@@ -83,7 +84,7 @@ func ExampleClient_EchoMiddleware() {
 // Verify a bearer token against fixed keys, without discovery.
 func ExampleVerifier_Verify() {
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	keys, err := sso.NewStaticKeySet(jose.JSONWebKey{Key: pub, KeyID: "k1", Algorithm: sso.EdDSA, Use: "sig"})
+	keys, err := sso.NewStaticKeySet(jose.JSONWebKey{Key: pub, KeyID: "k1", Algorithm: wire.AlgEdDSA, Use: "sig"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func ExampleVerifier_Verify() {
 	// What the issuer does, for the example's sake.
 	now := time.Now().Unix()
 	signer, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: jose.JSONWebKey{Key: priv, KeyID: "k1"}},
-		(&jose.SignerOptions{}).WithType(sso.TokenType))
+		(&jose.SignerOptions{}).WithType(wire.TokenType))
 	payload, _ := json.Marshal(sso.Claims{Issuer: "https://domain.com", Audience: "domain.com", Subject: "u_1",
 		SessionID: "s_1", ID: "j_1", Username: "alice", IssuedAt: now, NotBefore: now, Expiry: now + 300})
 	obj, _ := signer.Sign(payload)

@@ -19,16 +19,18 @@ import (
 	"testing"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // Fixed keys, so the seed corpus in testdata/fuzz holds tokens that verify.
 func fuzzKeys(t testing.TB) (*testKey, *testKey) {
-	ed := &testKey{kid: "fz-ed", alg: EdDSA, priv: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))}
+	ed := &testKey{kid: "fz-ed", alg: wire.AlgEdDSA, priv: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))}
 	esPriv, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), bytes.Repeat([]byte{9}, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ed, &testKey{kid: "fz-es", alg: ES256, priv: esPriv}
+	return ed, &testKey{kid: "fz-es", alg: wire.AlgES256, priv: esPriv}
 }
 
 func fuzzVerifier(t testing.TB) *Verifier {
@@ -90,7 +92,7 @@ func oracle(token string, keys ...*testKey) error {
 		return err
 	}
 	h := jws.Signatures[0].Protected
-	if h.ExtraHeaders["typ"] != TokenType {
+	if h.ExtraHeaders["typ"] != wire.TokenType {
 		return fmt.Errorf("typ %v", h.ExtraHeaders["typ"])
 	}
 	var key *testKey

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 const (
@@ -41,7 +43,7 @@ func newEdKey(t testing.TB, kid string) *testKey {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testKey{kid: kid, alg: EdDSA, priv: priv}
+	return &testKey{kid: kid, alg: wire.AlgEdDSA, priv: priv}
 }
 
 func newESKey(t testing.TB, kid string) *testKey {
@@ -50,7 +52,7 @@ func newESKey(t testing.TB, kid string) *testKey {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testKey{kid: kid, alg: ES256, priv: priv}
+	return &testKey{kid: kid, alg: wire.AlgES256, priv: priv}
 }
 
 // jwk is the public key as the issuer publishes it.
@@ -94,7 +96,7 @@ func (k *testKey) header() string {
 func (k *testKey) mint(t testing.TB, claims any) string {
 	t.Helper()
 	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(k.alg), Key: jose.JSONWebKey{Key: k.priv, KeyID: k.kid}},
-		(&jose.SignerOptions{}).WithType(TokenType))
+		(&jose.SignerOptions{}).WithType(wire.TokenType))
 	if err != nil {
 		t.Fatal(err)
 	}

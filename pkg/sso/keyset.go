@@ -11,14 +11,8 @@ import (
 	"fmt"
 
 	jose "github.com/go-jose/go-jose/v4"
-)
 
-// The signature algorithms a Canopy key may carry (SPEC.md: EdDSA or ES256).
-// Each is tied to exactly one key type, so a key can never be used with an
-// algorithm it was not published for.
-const (
-	EdDSA = string(jose.EdDSA) // Ed25519 keys (kty OKP, crv Ed25519)
-	ES256 = string(jose.ES256) // P-256 keys (kty EC, crv P-256)
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // KeySet finds the public key a token names. The header's kid selects a key;
@@ -87,11 +81,11 @@ func checkKey(k *jose.JSONWebKey) error {
 		return fmt.Errorf("kid %q: invalid key", k.KeyID)
 	}
 	switch k.Algorithm {
-	case EdDSA:
+	case wire.AlgEdDSA:
 		if pub, ok := k.Key.(ed25519.PublicKey); !ok || len(pub) != ed25519.PublicKeySize {
 			return fmt.Errorf("kid %q: alg EdDSA needs an Ed25519 key, got %T", k.KeyID, k.Key)
 		}
-	case ES256:
+	case wire.AlgES256:
 		if pub, ok := k.Key.(*ecdsa.PublicKey); !ok || pub.Curve != elliptic.P256() {
 			return fmt.Errorf("kid %q: alg ES256 needs a P-256 key", k.KeyID)
 		}

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 func TestStaticKeySetRejectsBadKeys(t *testing.T) {
@@ -17,15 +19,15 @@ func TestStaticKeySetRejectsBadKeys(t *testing.T) {
 		name string
 		key  jose.JSONWebKey
 	}{
-		{"private part", jose.JSONWebKey{Key: ed.priv, KeyID: "a", Algorithm: EdDSA, Use: "sig"}},
-		{"no use", jose.JSONWebKey{Key: ed.priv.Public(), KeyID: "a", Algorithm: EdDSA}},
-		{"use enc", jose.JSONWebKey{Key: ed.priv.Public(), KeyID: "a", Algorithm: EdDSA, Use: "enc"}},
+		{"private part", jose.JSONWebKey{Key: ed.priv, KeyID: "a", Algorithm: wire.AlgEdDSA, Use: "sig"}},
+		{"no use", jose.JSONWebKey{Key: ed.priv.Public(), KeyID: "a", Algorithm: wire.AlgEdDSA}},
+		{"use enc", jose.JSONWebKey{Key: ed.priv.Public(), KeyID: "a", Algorithm: wire.AlgEdDSA, Use: "enc"}},
 		{"no alg", jose.JSONWebKey{Key: ed.priv.Public(), KeyID: "a", Use: "sig"}},
 		{"alg RS256", jose.JSONWebKey{Key: ed.priv.Public(), KeyID: "a", Algorithm: "RS256", Use: "sig"}},
-		{"EdDSA alg on EC key", jose.JSONWebKey{Key: es.priv.Public(), KeyID: "a", Algorithm: EdDSA, Use: "sig"}},
-		{"ES256 alg on Ed25519 key", jose.JSONWebKey{Key: ed.priv.Public(), KeyID: "a", Algorithm: ES256, Use: "sig"}},
-		{"ES256 alg on P-384 key", jose.JSONWebKey{Key: p384.Public(), KeyID: "a", Algorithm: ES256, Use: "sig"}},
-		{"no kid", jose.JSONWebKey{Key: ed.priv.Public(), Algorithm: EdDSA, Use: "sig"}},
+		{"EdDSA alg on EC key", jose.JSONWebKey{Key: es.priv.Public(), KeyID: "a", Algorithm: wire.AlgEdDSA, Use: "sig"}},
+		{"ES256 alg on Ed25519 key", jose.JSONWebKey{Key: ed.priv.Public(), KeyID: "a", Algorithm: wire.AlgES256, Use: "sig"}},
+		{"ES256 alg on P-384 key", jose.JSONWebKey{Key: p384.Public(), KeyID: "a", Algorithm: wire.AlgES256, Use: "sig"}},
+		{"no kid", jose.JSONWebKey{Key: ed.priv.Public(), Algorithm: wire.AlgEdDSA, Use: "sig"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -34,7 +36,7 @@ func TestStaticKeySetRejectsBadKeys(t *testing.T) {
 			}
 		})
 	}
-	if _, err := NewStaticKeySet(ed.jwk(), jose.JSONWebKey{Key: es.priv.Public(), KeyID: "ed", Algorithm: ES256, Use: "sig"}); err == nil {
+	if _, err := NewStaticKeySet(ed.jwk(), jose.JSONWebKey{Key: es.priv.Public(), KeyID: "ed", Algorithm: wire.AlgES256, Use: "sig"}); err == nil {
 		t.Fatal("two keys with one kid accepted")
 	}
 }

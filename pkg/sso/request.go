@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/canopy-sso/canopy/pkg/trustedproxy"
 )
 
 // Authentication is what Authenticate found in a request.
@@ -130,26 +131,7 @@ func firstToken(v string) string {
 }
 
 func (m *middleware) trustedPeer(r *http.Request) bool {
-	return FromTrustedProxy(r, m.cfg.TrustedProxies)
-}
-
-// FromTrustedProxy reports whether r comes directly from one of the trusted
-// proxies, whose X-Forwarded-* headers may then be believed.
-func FromTrustedProxy(r *http.Request, trusted []netip.Prefix) bool {
-	if len(trusted) == 0 {
-		return false
-	}
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return false
-	}
-	addr := ap.Addr().Unmap()
-	for _, p := range trusted {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
+	return trustedproxy.From(r, m.cfg.TrustedProxies)
 }
 
 // isNavigation is SPEC.md's definition: Sec-Fetch-Mode: navigate, or, with no

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/canopy-sso/canopy/pkg/localhost"
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // maxFeedBytes bounds the revocation feed: ten minutes of revocations fit
@@ -138,12 +139,7 @@ func (l *RevocationList) poll(ctx context.Context) error {
 		l.merge(nil)
 		return nil
 	}
-	var feed struct {
-		Revoked []struct {
-			SID   string `json:"sid"`
-			Until int64  `json:"until"`
-		} `json:"revoked"`
-	}
+	var feed wire.RevokedFeed
 	if err := json.Unmarshal(res.body, &feed); err != nil {
 		return fmt.Errorf("GET %s: not a revocation feed: %w", l.url, err)
 	}

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // Rule decides whether an authenticated request may proceed: nil admits it,
@@ -14,13 +16,6 @@ import (
 // the user to sign in again. MiddlewareConfig.Authorize takes one; the
 // helpers below build the common ones and AllOf combines them.
 type Rule = func(r *http.Request, c *Claims) error
-
-// Authentication methods (RFC 8176) in Canopy tokens' amr claim.
-const (
-	AMRPassword = "pwd" // a password
-	AMROTP      = "otp" // a one-time code: TOTP or a recovery code
-	AMRHardware = "hwk" // a passkey
-)
 
 // RequireGroup admits members of at least one of groups (the token's
 // "groups" claim). Anyone else gets a 403 naming the group: signing in again
@@ -39,7 +34,7 @@ func RequireGroup(groups ...string) Rule {
 }
 
 // RequireAMR admits sessions signed in with at least one of methods (the
-// token's "amr" claim: AMROTP, AMRHardware…). Other sessions are asked to
+// token's "amr" claim: wire.AMROTP, wire.AMRHardware…). Other sessions are asked to
 // step up: a browser is sent to sign in again (prompt=login), an API client
 // gets 401 insufficient_user_authentication (RFC 9470).
 func RequireAMR(methods ...string) Rule {
@@ -140,11 +135,11 @@ func describeMethods(methods []string) string {
 	var names []string
 	for _, m := range methods {
 		switch m {
-		case AMROTP:
+		case wire.AMROTP:
 			names = append(names, "a one-time code")
-		case AMRHardware:
+		case wire.AMRHardware:
 			names = append(names, "a passkey")
-		case AMRPassword:
+		case wire.AMRPassword:
 			names = append(names, "a password")
 		default:
 			names = append(names, fmt.Sprintf("%q", m))

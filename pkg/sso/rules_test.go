@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // TestRules: each rule helper alone and combined, on claims as a token
@@ -33,23 +35,23 @@ func TestRules(t *testing.T) {
 		{"group prefix is not membership", RequireGroup("admin"), Claims{Groups: []string{"admins"}}, "You need to be in group admin.", nil, nil},
 		{"any of two groups", RequireGroup("admins", "ops"), Claims{Groups: []string{"ops"}}, "", nil, nil},
 		{"neither of two groups", RequireGroup("admins", "ops"), Claims{Groups: []string{"dev"}}, "You need to be in group admins or ops.", nil, nil},
-		{"amr otp present", RequireAMR(AMROTP), Claims{AMR: []string{"pwd", "otp"}}, "", nil, nil},
-		{"amr password only", RequireAMR(AMROTP), Claims{AMR: []string{"pwd"}}, "", &StepUpError{AMR: []string{"otp"}}, nil},
-		{"amr missing", RequireAMR(AMRHardware), Claims{}, "", &StepUpError{AMR: []string{"hwk"}}, nil},
-		{"amr any of", RequireAMR(AMROTP, AMRHardware), Claims{AMR: []string{"hwk"}}, "", nil, nil},
-		{"amr neither", RequireAMR(AMROTP, AMRHardware), Claims{AMR: []string{"pwd"}}, "", &StepUpError{AMR: []string{"otp", "hwk"}}, nil},
+		{"amr otp present", RequireAMR(wire.AMROTP), Claims{AMR: []string{"pwd", "otp"}}, "", nil, nil},
+		{"amr password only", RequireAMR(wire.AMROTP), Claims{AMR: []string{"pwd"}}, "", &StepUpError{AMR: []string{"otp"}}, nil},
+		{"amr missing", RequireAMR(wire.AMRHardware), Claims{}, "", &StepUpError{AMR: []string{"hwk"}}, nil},
+		{"amr any of", RequireAMR(wire.AMROTP, wire.AMRHardware), Claims{AMR: []string{"hwk"}}, "", nil, nil},
+		{"amr neither", RequireAMR(wire.AMROTP, wire.AMRHardware), Claims{AMR: []string{"pwd"}}, "", &StepUpError{AMR: []string{"otp", "hwk"}}, nil},
 		{"age fresh", maxAuthAge(10*time.Minute, clock), Claims{AuthTime: at(time.Minute)}, "", nil, nil},
 		{"age at the limit", maxAuthAge(10*time.Minute, clock), Claims{AuthTime: at(10 * time.Minute)}, "", nil, nil},
 		{"age one second over", maxAuthAge(10*time.Minute, clock), Claims{AuthTime: at(10*time.Minute + time.Second)}, "", &StepUpError{MaxAge: 10 * time.Minute}, nil},
 		{"age without auth_time", maxAuthAge(10*time.Minute, clock), Claims{}, "", &StepUpError{MaxAge: 10 * time.Minute}, nil},
 		{"age in the future is fresh", maxAuthAge(10*time.Minute, clock), Claims{AuthTime: at(-time.Minute)}, "", nil, nil},
-		{"all satisfied", AllOf(RequireGroup("admins"), RequireAMR(AMROTP), maxAuthAge(time.Hour, clock)),
+		{"all satisfied", AllOf(RequireGroup("admins"), RequireAMR(wire.AMROTP), maxAuthAge(time.Hour, clock)),
 			Claims{Groups: []string{"admins"}, AMR: []string{"pwd", "otp"}, AuthTime: at(time.Minute)}, "", nil, nil},
-		{"all: group refusal wins over step-up", AllOf(RequireAMR(AMROTP), RequireGroup("admins")),
+		{"all: group refusal wins over step-up", AllOf(RequireAMR(wire.AMROTP), RequireGroup("admins")),
 			Claims{AMR: []string{"pwd"}}, "You need to be in group admins.", nil, nil},
-		{"all: step-ups merged", AllOf(RequireAMR(AMROTP), maxAuthAge(time.Hour, clock), maxAuthAge(10*time.Minute, clock), RequireAMR(AMRHardware)),
+		{"all: step-ups merged", AllOf(RequireAMR(wire.AMROTP), maxAuthAge(time.Hour, clock), maxAuthAge(10*time.Minute, clock), RequireAMR(wire.AMRHardware)),
 			Claims{AMR: []string{"pwd"}, AuthTime: at(2 * time.Hour)}, "", &StepUpError{AMR: []string{"otp", "hwk"}, MaxAge: 10 * time.Minute}, nil},
-		{"all: other errors pass through", AllOf(func(*http.Request, *Claims) error { return errBoom }, RequireAMR(AMROTP)),
+		{"all: other errors pass through", AllOf(func(*http.Request, *Claims) error { return errBoom }, RequireAMR(wire.AMROTP)),
 			Claims{}, "", nil, errBoom},
 		{"all of nothing", AllOf(), Claims{}, "", nil, nil},
 	}
@@ -100,21 +102,21 @@ func TestStepUpMiddleware(t *testing.T) {
 		setCookie string   // a Set-Cookie header starts with this; "" for none of the step-up cookie
 		challenge string   // in WWW-Authenticate
 	}{
-		{"navigation, amr short: sent to sign in again", RequireAMR(AMROTP), []any{"pwd"}, true, "",
+		{"navigation, amr short: sent to sign in again", RequireAMR(wire.AMROTP), []any{"pwd"}, true, "",
 			http.StatusSeeOther, stepUpLogin, nil, "canopy-step-up=" + strconv.FormatInt(testEpoch.Unix(), 10) + "; Path=/; Max-Age=600; HttpOnly; SameSite=Lax", ""},
-		{"navigation, sent before this sign-in: still short", RequireAMR(AMROTP, AMRHardware), []any{"pwd"}, true, sentBefore,
+		{"navigation, sent before this sign-in: still short", RequireAMR(wire.AMROTP, wire.AMRHardware), []any{"pwd"}, true, sentBefore,
 			http.StatusForbidden, "", []string{"A stronger sign-in is needed", "a one-time code or a passkey", "prompt=login"}, "canopy-step-up=; Path=/; Max-Age=0", ""},
-		{"navigation, sent after this sign-in: sent again", RequireAMR(AMROTP), []any{"pwd"}, true, sentAfter,
+		{"navigation, sent after this sign-in: sent again", RequireAMR(wire.AMROTP), []any{"pwd"}, true, sentAfter,
 			http.StatusSeeOther, stepUpLogin, nil, "canopy-step-up=", ""},
 		{"navigation, too old: sent to sign in again", maxAuthAge(10*time.Minute, newClock().Now), []any{"pwd"}, true, "",
 			http.StatusSeeOther, stepUpLogin, nil, "canopy-step-up=", ""},
-		{"navigation, satisfied after step-up: admitted, cookie cleared", RequireAMR(AMROTP), []any{"pwd", "otp"}, true, sentBefore,
+		{"navigation, satisfied after step-up: admitted, cookie cleared", RequireAMR(wire.AMROTP), []any{"pwd", "otp"}, true, sentBefore,
 			http.StatusOK, "", []string{"hello alice"}, "canopy-step-up=; Path=/; Max-Age=0", ""},
-		{"navigation, satisfied: admitted", RequireAMR(AMROTP), []any{"pwd", "otp"}, true, "",
+		{"navigation, satisfied: admitted", RequireAMR(wire.AMROTP), []any{"pwd", "otp"}, true, "",
 			http.StatusOK, "", []string{"hello alice"}, "", ""},
 		{"navigation, not in the group: 403 page", RequireGroup("admins"), []any{"pwd"}, true, "",
 			http.StatusForbidden, "", []string{"You need to be in group admins."}, "", ""},
-		{"API, amr short: 401 insufficient_user_authentication", RequireAMR(AMROTP), []any{"pwd"}, false, "",
+		{"API, amr short: 401 insufficient_user_authentication", RequireAMR(wire.AMROTP), []any{"pwd"}, false, "",
 			http.StatusUnauthorized, "", []string{`"error":"insufficient_user_authentication"`, `"reason":"step_up"`,
 				`"login_url":"` + stepUpLogin + `"`, `"required_amr":["otp"]`}, "",
 			`Bearer realm="canopy", error="insufficient_user_authentication", error_description="A sign-in with a one-time code is required"`},
@@ -181,7 +183,7 @@ func TestStepUpMiddleware(t *testing.T) {
 // with the status the middleware would send and the *StepUpError.
 func TestStepUpErrorHandler(t *testing.T) {
 	f := newMWFixture(t)
-	f.cfg.Authorize = RequireAMR(AMRHardware)
+	f.cfg.Authorize = RequireAMR(wire.AMRHardware)
 	var gotStatus int
 	var gotErr error
 	f.cfg.ErrorHandler = func(w http.ResponseWriter, r *http.Request, status int, err error) {

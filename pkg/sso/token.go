@@ -2,6 +2,8 @@ package sso
 
 import (
 	"encoding/base64"
+
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // b64 is the only base64 a token may use: URL alphabet, no padding, and
@@ -121,8 +123,8 @@ func (v *Verifier) parseHeader(data []byte) (alg, kid string, err error) {
 	if kid, err = jsonString(rawKid); err != nil || kid == "" {
 		return "", "", errorf(ErrMalformed, "header kid is not a non-empty string")
 	}
-	if rawTyp == nil || !jsonStringIs(rawTyp, TokenType) {
-		return "", "", errorf(ErrClaims, "typ is %s, want %q", rawTyp, TokenType)
+	if rawTyp == nil || !jsonStringIs(rawTyp, wire.TokenType) {
+		return "", "", errorf(ErrClaims, "typ is %s, want %q", rawTyp, wire.TokenType)
 	}
 	return alg, kid, nil
 }

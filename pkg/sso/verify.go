@@ -8,6 +8,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // NoLeeway, as Config.Leeway or Options.Leeway, asks for no clock-skew
@@ -75,7 +77,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("algorithm list is empty"))
 	}
 	for _, a := range c.Algorithms {
-		if a != EdDSA && a != ES256 {
+		if a != wire.AlgEdDSA && a != wire.AlgES256 {
 			errs = append(errs, fmt.Errorf("algorithm %q is not EdDSA or ES256", a))
 		}
 	}
@@ -136,7 +138,7 @@ func NewVerifier(ks KeySet, cfg Config) (*Verifier, error) {
 	}
 	algs := cfg.Algorithms
 	if algs == nil {
-		algs = []string{EdDSA, ES256}
+		algs = []string{wire.AlgEdDSA, wire.AlgES256}
 	}
 	for _, a := range algs {
 		v.algs[a] = []jose.SignatureAlgorithm{jose.SignatureAlgorithm(a)}

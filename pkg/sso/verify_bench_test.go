@@ -8,6 +8,8 @@ import (
 	"math/big"
 	"testing"
 	"time"
+
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // rawVerifier returns the bare standard-library check of tok's signature:
@@ -37,7 +39,7 @@ func BenchmarkColdVsRaw(b *testing.B) {
 	for _, tc := range []struct {
 		alg string
 		key func(testing.TB, string) *testKey
-	}{{EdDSA, newEdKey}, {ES256, newESKey}} {
+	}{{wire.AlgEdDSA, newEdKey}, {wire.AlgES256, newESKey}} {
 		b.Run(tc.alg, func(b *testing.B) {
 			k := tc.key(b, "k")
 			v, tok := benchSetup(b, k, -1)

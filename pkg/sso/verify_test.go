@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // revokedSet is a RevocationChecker for tests.
@@ -206,7 +208,7 @@ func TestVerify(t *testing.T) {
 		{"JSON serialization", func(t *testing.T) string {
 			return `{"payload":"` + b64s(claimsJSON(t, good)) + `","protected":"` + b64s(hdr) + `","signature":"AAAA"}`
 		}, ErrMalformed},
-		{"header not JSON", rawText(`alg=EdDSA`, claimsJSON(t, good)), ErrMalformed},
+		{"header not JSON", rawText(`alg=wire.AlgEdDSA`, claimsJSON(t, good)), ErrMalformed},
 		{"header array", rawText(`["alg","EdDSA"]`, claimsJSON(t, good)), ErrMalformed},
 		{"claims array", rawText(hdr, `[1,2]`), ErrMalformed},
 		{"claims trailing data", rawText(hdr, claimsJSON(t, good)+`{}`), ErrMalformed},
@@ -322,7 +324,7 @@ func TestLeewayConfig(t *testing.T) {
 func TestAlgorithmsConfig(t *testing.T) {
 	ed, es := newEdKey(t, "ed1"), newESKey(t, "es1")
 	ks, _ := NewStaticKeySet(ed.jwk(), es.jwk())
-	v := newTestVerifier(t, ks, newClock(), func(c *Config) { c.Algorithms = []string{ES256} })
+	v := newTestVerifier(t, ks, newClock(), func(c *Config) { c.Algorithms = []string{wire.AlgES256} })
 	if _, err := v.Verify(context.Background(), es.mint(t, validClaims())); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/canopy-sso/canopy/pkg/sso"
+	"github.com/canopy-sso/canopy/pkg/trustedproxy"
 )
 
 // AuthPath is the forward-auth endpoint for nginx auth_request, Traefik
@@ -63,7 +64,7 @@ func (s *Site) originalURL(r *http.Request) *url.URL {
 	if r.TLS != nil {
 		u.Scheme = "https"
 	}
-	if !sso.FromTrustedProxy(r, s.cfg.TrustedProxies) {
+	if !trustedproxy.From(r, s.cfg.TrustedProxies) {
 		return u
 	}
 	if raw := r.Header.Get("X-Original-URL"); raw != "" {

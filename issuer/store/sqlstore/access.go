@@ -7,6 +7,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // This file holds the store.AccessStore methods: groups and the
@@ -14,7 +15,7 @@ import (
 
 // AddGroup makes the user a member of group; already one is not an error.
 func (s *Store) AddGroup(ctx context.Context, userID, group string) error {
-	if err := store.CheckGroupName(group); err != nil {
+	if err := wire.CheckGroupName(group); err != nil {
 		return s.d.errorf("add group: %w", err)
 	}
 	return s.inTx(ctx, "add group", func(tx *sqlx.Tx) error {

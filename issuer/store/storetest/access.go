@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 func testGroups(t *testing.T, s store.Store) {
@@ -110,15 +111,15 @@ func testSessionAMR(t *testing.T, s store.Store) {
 	mustSession(t, s, newSession(alice.ID, "s2", base))
 	_, err := s.SessionAMR(ctx, "s1")
 	wantErr(t, "SessionAMR before SetSessionAMR", err, store.ErrNotFound)
-	if err := s.SetSessionAMR(ctx, "s1", []string{store.AMRPassword, store.AMROTP}); err != nil {
+	if err := s.SetSessionAMR(ctx, "s1", []string{wire.AMRPassword, wire.AMROTP}); err != nil {
 		t.Fatalf("SetSessionAMR: %v", err)
 	}
-	if err := s.SetSessionAMR(ctx, "s2", []string{store.AMRHardware}); err != nil {
+	if err := s.SetSessionAMR(ctx, "s2", []string{wire.AMRHardware}); err != nil {
 		t.Fatalf("SetSessionAMR(s2): %v", err)
 	}
 	// Recorded once: a session's methods never change.
-	wantErr(t, "SetSessionAMR(again)", s.SetSessionAMR(ctx, "s1", []string{store.AMRHardware}), store.ErrConflict)
-	wantErr(t, "SetSessionAMR(unknown session)", s.SetSessionAMR(ctx, "nope", []string{store.AMRPassword}), store.ErrNotFound)
+	wantErr(t, "SetSessionAMR(again)", s.SetSessionAMR(ctx, "s1", []string{wire.AMRHardware}), store.ErrConflict)
+	wantErr(t, "SetSessionAMR(unknown session)", s.SetSessionAMR(ctx, "nope", []string{wire.AMRPassword}), store.ErrNotFound)
 	for sid, want := range map[string][]string{"s1": {"pwd", "otp"}, "s2": {"hwk"}} {
 		got, err := s.SessionAMR(ctx, sid)
 		if err != nil || !slices.Equal(got, want) {

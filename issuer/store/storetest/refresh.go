@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 func testRotateRotates(t *testing.T, s store.Store) {
@@ -264,7 +265,7 @@ func testRotateFacts(t *testing.T, s store.Store) {
 		t.Fatalf("AddGroup: %v", err)
 	}
 	withAMR := mustSession(t, s, newSession(alice.ID, "s1", base))
-	amr := []string{store.AMRPassword, store.AMROTP}
+	amr := []string{wire.AMRPassword, wire.AMROTP}
 	if err := s.SetSessionAMR(ctx, withAMR.ID, amr); err != nil {
 		t.Fatalf("SetSessionAMR: %v", err)
 	}

@@ -1,0 +1,36 @@
+package wire
+
+// Paths of the issuer's endpoints that relying services and browsers use.
+const (
+	PathDiscovery  = "/.well-known/openid-configuration"
+	PathJWKS       = "/.well-known/jwks.json"
+	PathRevocation = "/sessions/revoked"
+	PathRefresh    = "/refresh"
+	PathLogin      = "/login"
+	PathLogout     = "/logout"
+)
+
+// Discovery is the issuer's /.well-known/openid-configuration, with the
+// canopy_ fields SPEC.md adds.
+type Discovery struct {
+	Issuer        string   `json:"issuer"`
+	JWKSURI       string   `json:"jwks_uri"`
+	Algorithms    []string `json:"id_token_signing_alg_values_supported"`
+	CookieName    string   `json:"canopy_cookie_name"`
+	CookieDomain  string   `json:"canopy_cookie_domain"`
+	RevocationURI string   `json:"canopy_revocation_uri"`
+	RefreshURI    string   `json:"canopy_refresh_uri"`
+	LoginURI      string   `json:"canopy_login_uri"`
+	LogoutURI     string   `json:"canopy_logout_uri,omitempty"`
+}
+
+// NewDiscovery is the document an issuer at issuerURL (a bare origin)
+// publishes, with every URL derived from it.
+func NewDiscovery(issuerURL, cookieName, cookieDomain string) Discovery {
+	return Discovery{
+		Issuer: issuerURL, JWKSURI: issuerURL + PathJWKS, Algorithms: Algorithms(),
+		CookieName: cookieName, CookieDomain: cookieDomain,
+		RevocationURI: issuerURL + PathRevocation, RefreshURI: issuerURL + PathRefresh,
+		LoginURI: issuerURL + PathLogin, LogoutURI: issuerURL + PathLogout,
+	}
+}

@@ -1,0 +1,104 @@
+package wire
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestCheckGroupName(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"staff", true},
+		{"a", true},
+		{"0day", true},
+		{"eng-ops_2", true},
+		{strings.Repeat("a", MaxGroupName), true},
+		{"corp:eng", true},
+		{"corp-2:eng_ops", true},
+		{"", false},
+		{strings.Repeat("a", MaxGroupName+1), false},
+		{"Staff", false},
+		{"-staff", false},
+		{"_staff", false},
+		{"st aff", false},
+		{"staff,ops", false},
+		{"staff\n", false},
+		{"ståff", false},
+		{":eng", false},
+		{"corp:", false},
+		{"corp:eng:ops", false},
+		{"Corp:eng", false},
+		{"corp:-eng", false},
+		{"corp/eng", false},
+		{strings.Repeat("a", MaxGroupName+1) + ":eng", false},
+	} {
+		err := CheckGroupName(tc.name)
+		if (err == nil) != tc.ok {
+			t.Errorf("CheckGroupName(%q) = %v, want ok %v", tc.name, err, tc.ok)
+		}
+		if p, ns := Namespaced(tc.name); tc.ok && ns != strings.Contains(tc.name, ":") {
+			t.Errorf("Namespaced(%q) = %q, %v", tc.name, p, ns)
+		}
+	}
+}
+
+// TestDiscoveryFields pins the discovery document's field names: relying
+// services deployed today read them.
+func TestDiscoveryFields(t *testing.T) {
+	d := NewDiscovery("https://domain.example", "__Secure-canopy", "domain.example")
+	b, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"issuer":                                "https://domain.example",
+		"jwks_uri":                              "https://domain.example/.well-known/jwks.json",
+		"id_token_signing_alg_values_supported": []any{"EdDSA", "ES256"},
+		"canopy_cookie_name":                    "__Secure-canopy",
+		"canopy_cookie_domain":                  "domain.example",
+		"canopy_revocation_uri":                 "https://domain.example/sessions/revoked",
+		"canopy_refresh_uri":                    "https://domain.example/refresh",
+		"canopy_login_uri":                      "https://domain.example/login",
+		"canopy_logout_uri":                     "https://domain.example/logout",
+	}
+	if len(m) != len(want) {
+		t.Errorf("discovery has %d fields, want %d: %s", len(m), len(want), b)
+	}
+	for k, v := range want {
+		got, _ := json.Marshal(m[k])
+		exp, _ := json.Marshal(v)
+		if string(got) != string(exp) {
+			t.Errorf("%s = %s, want %s", k, got, exp)
+		}
+	}
+}
+
+func TestAlgorithmsAndMethods(t *testing.T) {
+	for _, a := range Algorithms() {
+		if !ValidAlgorithm(a) {
+			t.Errorf("ValidAlgorithm(%q) = false", a)
+		}
+	}
+	for _, a := range []string{"", "none", "HS256", "RS256", "eddsa", "es256", "Ed25519"} {
+		if ValidAlgorithm(a) {
+			t.Errorf("ValidAlgorithm(%q) = true", a)
+		}
+	}
+	for _, m := range []string{AMRPassword, AMROTP, AMRHardware} {
+		if !ValidAMR(m) {
+			t.Errorf("ValidAMR(%q) = false", m)
+		}
+	}
+	for _, m := range []string{"", "mfa", "PWD", "sms"} {
+		if ValidAMR(m) {
+			t.Errorf("ValidAMR(%q) = true", m)
+		}
+	}
+}
