@@ -18,12 +18,17 @@ const (
 	HeaderSid  = "X-Canopy-Sid"
 )
 
-func newProxy(upstream *url.URL, log *slog.Logger) *httputil.ReverseProxy {
+// newProxy returns the reverse proxy of proxy mode. Everything about identity
+// happens in Rewrite, on the outbound request, after httputil.ReverseProxy
+// has removed the hop-by-hop headers: a client's "Connection: X-Canopy-User"
+// can then no longer delete the identity that relying sets.
+func (s *Site) newProxy(upstream *url.URL, log *slog.Logger) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(upstream)
 			pr.SetXForwarded()
 			pr.Out.Host = pr.In.Host
+			s.identify(pr.Out)
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			log.Warn("upstream unreachable", "upstream", upstream.String(), "err", err)
@@ -35,39 +40,45 @@ func newProxy(upstream *url.URL, log *slog.Logger) *httputil.ReverseProxy {
 	}
 }
 
-// stripCanopyHeaders removes every X-Canopy-* header, whatever its case.
-func stripCanopyHeaders(h http.Header) {
-	for k := range h {
-		if strings.HasPrefix(strings.ToLower(k), "x-canopy-") {
-			delete(h, k)
-		}
-	}
+// spoofable reports whether a header name could reach the app as one of the
+// identity headers: X-Canopy-* in any case, and the same written with
+// underscores (X_Canopy_User), which WSGI, CGI and PHP servers map onto the
+// same variable (HTTP_X_CANOPY_USER) as X-Canopy-User.
+func spoofable(name string) bool {
+	return strings.HasPrefix(strings.ReplaceAll(strings.ToLower(name), "_", "-"), "x-canopy-")
 }
 
-// forward sends a verified request to the upstream app with the identity
-// headers. The access token itself (cookie or Authorization: Bearer) is
-// removed: the app gets it only as "Authorization: Bearer" with
-// ForwardToken, so an app that logs headers cannot leak a token it never
-// asked for. The middleware has read the request through sso.Authenticate;
-// its result says which token it chose and how it came.
-func (s *Site) forward(w http.ResponseWriter, r *http.Request) {
-	a, _ := sso.AuthenticationFrom(r.Context())
-	c := a.Claims
-	r = r.Clone(r.Context())
+// identify prepares the outbound request of a verified one: the access token
+// itself (cookie, or the Authorization: Bearer the request came with, in any
+// case of the scheme) is removed, and the app gets it only as
+// "Authorization: Bearer" with ForwardToken, so an app that logs headers
+// cannot leak a token it never asked for; every spoofable identity header is
+// removed and the verified identity set. The middleware read the request
+// through sso.Authenticate; its result says which token it chose and how it
+// came.
+func (s *Site) identify(out *http.Request) {
+	for k := range out.Header {
+		if spoofable(k) {
+			delete(out.Header, k)
+		}
+	}
+	a, ok := sso.AuthenticationFrom(out.Context())
+	if !ok {
+		// Unreachable: only admitted requests are proxied. Send no identity.
+		return
+	}
 	if d := s.cfg.Client.Discovery(); d != nil {
-		dropCookie(r, d.CookieName)
+		dropCookie(out, d.CookieName)
 	}
 	if a.Bearer {
-		r.Header.Del("Authorization")
+		out.Header.Del("Authorization")
 	}
 	if s.cfg.ForwardToken && a.Token != "" {
-		r.Header.Set("Authorization", "Bearer "+a.Token)
+		out.Header.Set("Authorization", "Bearer "+a.Token)
 	}
-	stripCanopyHeaders(r.Header)
-	r.Header.Set(HeaderUser, c.Username)
-	r.Header.Set(HeaderSub, c.Subject)
-	r.Header.Set(HeaderSid, c.SessionID)
-	s.proxy.ServeHTTP(w, r)
+	out.Header.Set(HeaderUser, a.Claims.Username)
+	out.Header.Set(HeaderSub, a.Claims.Subject)
+	out.Header.Set(HeaderSid, a.Claims.SessionID)
 }
 
 // dropCookie removes every cookie called name from the request's Cookie headers.

@@ -60,7 +60,7 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	s := &Site{cfg: cfg, css: css}
 	if cfg.Upstream != nil {
-		s.proxy = newProxy(cfg.Upstream, cfg.Log)
+		s.proxy = s.newProxy(cfg.Upstream, cfg.Log)
 	}
 	protect, err := cfg.Client.Middleware(sso.MiddlewareConfig{Authorize: s.authorize,
 		TrustedProxies: cfg.TrustedProxies, Logger: cfg.Log})
@@ -143,7 +143,7 @@ func (s *Site) serveCSS(w http.ResponseWriter, r *http.Request) {
 
 func (s *Site) serveApp(w http.ResponseWriter, r *http.Request) {
 	if s.proxy != nil {
-		s.forward(w, r)
+		s.proxy.ServeHTTP(w, r)
 		return
 	}
 	claims, _ := sso.ClaimsFrom(r.Context())
