@@ -2,6 +2,8 @@ package site
 
 import (
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -23,7 +25,13 @@ const HeaderLoginURL = "X-Canopy-Login-URL"
 // nginx's auth_request turns anything but 2xx, 401 and 403 into a 500.
 func (s *Site) forwardAuth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	orig := s.originalURL(r)
+	orig, err := s.originalURL(r)
+	if err != nil {
+		// 403, not 400: nginx's auth_request turns a 400 into a 500.
+		s.cfg.Log.Warn("forward auth: refused original URL", "err", err)
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
 	d := s.cfg.Client.Discovery()
 	if d == nil {
 		// The issuer has not been reached yet: nothing can be verified.
@@ -56,32 +64,79 @@ func (s *Site) forwardAuth(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// originalURL is the URL the proxy is asking about: from X-Original-URL (nginx)
-// or X-Forwarded-Proto/-Host/-Uri (Traefik, Caddy), believed only from
-// trusted proxies; otherwise this request's own URL.
-func (s *Site) originalURL(r *http.Request) *url.URL {
+// originalURL is the URL the proxy is asking about: from X-Original-URL
+// (nginx) or X-Forwarded-Proto/-Host/-Uri (Traefik, Caddy), believed only
+// from trusted proxies; otherwise this request's own URL. Its host decides
+// whose page it is, so it must be a plain DNS name (and port) that every
+// reader parses alike: userinfo ("bob.domain.com@alice.domain.com", which
+// nginx copies from a Host header into $http_host), a backslash, a percent
+// sign or any other character is refused rather than interpreted, and an
+// X-Forwarded-Host sent beside X-Original-URL must name the same host.
+func (s *Site) originalURL(r *http.Request) (*url.URL, error) {
 	u := &url.URL{Scheme: "http", Host: r.Host, Path: "/"}
 	if r.TLS != nil {
 		u.Scheme = "https"
 	}
-	if !trustedproxy.From(r, s.cfg.TrustedProxies) {
-		return u
-	}
-	if raw := r.Header.Get("X-Original-URL"); raw != "" {
-		if o, err := url.Parse(raw); err == nil && o.Host != "" && (o.Scheme == "http" || o.Scheme == "https") {
-			return o
+	if trustedproxy.From(r, s.cfg.TrustedProxies) {
+		fwdHost := r.Header.Get("X-Forwarded-Host")
+		if raw := r.Header.Get("X-Original-URL"); raw != "" {
+			o, err := url.Parse(raw)
+			if err != nil || (o.Scheme != "http" && o.Scheme != "https") || o.Opaque != "" {
+				return nil, fmt.Errorf("X-Original-URL %q is not an absolute http(s) URL", raw)
+			}
+			if o.User != nil {
+				return nil, fmt.Errorf("X-Original-URL %q carries userinfo", raw)
+			}
+			if fwdHost != "" && !strings.EqualFold(fwdHost, o.Host) {
+				return nil, fmt.Errorf("X-Forwarded-Host %q disagrees with X-Original-URL %q", fwdHost, raw)
+			}
+			u = o
+		} else {
+			if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
+				u.Scheme = p
+			}
+			if fwdHost != "" {
+				u.Host = fwdHost
+			}
+			if uri := r.Header.Get("X-Forwarded-Uri"); strings.HasPrefix(uri, "/") {
+				if o, err := url.ParseRequestURI(uri); err == nil {
+					u.Path, u.RawQuery = o.Path, o.RawQuery
+				}
+			}
 		}
 	}
-	if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
-		u.Scheme = p
+	if !plainHost(u.Host) {
+		return nil, fmt.Errorf("host %q is not a plain DNS name", u.Host)
 	}
-	if h := r.Header.Get("X-Forwarded-Host"); h != "" {
-		u.Host = h
+	return u, nil
+}
+
+// plainHost reports whether hostport is a DNS name of letters, digits,
+// hyphens and dots, with an optional numeric port, and nothing else.
+func plainHost(hostport string) bool {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host, port = hostport, ""
+	} else if port == "" {
+		return false
 	}
-	if uri := r.Header.Get("X-Forwarded-Uri"); strings.HasPrefix(uri, "/") {
-		if o, err := url.ParseRequestURI(uri); err == nil {
-			u.Path, u.RawQuery = o.Path, o.RawQuery
+	for _, c := range port {
+		if c < '0' || c > '9' {
+			return false
 		}
 	}
-	return u
+	if host == "" || len(host) > 253 || strings.HasSuffix(host, ".") {
+		return false
+	}
+	for label := range strings.SplitSeq(host, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -1,0 +1,73 @@
+package site_test
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/canopy-sso/canopy/pkg/sso"
+	"github.com/canopy-sso/canopy/relying/site"
+)
+
+// TestForwardAuthOriginalURL sends every row of
+// testdata/requests/forward_auth_urls.json to the forward-auth endpoint from
+// a trusted proxy, with alice's cookie.
+func TestForwardAuthOriginalURL(t *testing.T) {
+	doc := loadCorpus(t)
+	now := func() time.Time { return time.Unix(doc.Now, 0) }
+	tokens := mintNamedTokens(t, doc)
+	var table struct {
+		Rows []struct {
+			Name    string      `json:"name"`
+			Headers [][2]string `json:"headers"`
+			Want    int         `json:"want"`
+		} `json:"rows"`
+	}
+	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "requests", "forward_auth_urls.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &table); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	client, err := sso.New(t.Context(), sso.Options{Issuer: doc.Issuer, HTTPClient: fakeIssuer(t, doc),
+		RevocationPoll: time.Hour, Leeway: 30 * time.Second, Now: now, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	if err := client.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	pattern, _ := site.ParsePattern("{username}.domain.localhost")
+	h, err := site.New(site.Config{Pattern: pattern, Issuer: doc.Issuer, Client: client, Log: log, Now: now,
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range table.Rows {
+		t.Run(row.Name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "http://relying.internal"+site.AuthPath, nil)
+			r.RemoteAddr = "127.0.0.1:40000"
+			r.Header.Set("Cookie", "canopy="+tokens["alice"].token)
+			for _, kv := range row.Headers {
+				r.Header.Set(kv[0], kv[1])
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			if rec.Code != row.Want {
+				t.Fatalf("status %d, want %d", rec.Code, row.Want)
+			}
+			if row.Want == http.StatusOK && rec.Header().Get(site.HeaderUser) != "alice" {
+				t.Fatalf("X-Canopy-User %q", rec.Header().Get(site.HeaderUser))
+			}
+		})
+	}
+}
