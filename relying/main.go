@@ -35,6 +35,7 @@ type options struct {
 	logFormat, tlsCert, tlsKey                 string
 	requireGroup, requireAMR                   string
 	revocationPoll, leeway, maxAuthAge         time.Duration
+	readTimeout                                time.Duration
 	forwardToken                               bool
 }
 
@@ -60,6 +61,7 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-* headers are believed")
 	fs.StringVar(&o.upstream, "upstream", "", "proxy mode: forward verified requests to this URL with X-Canopy-* headers")
 	fs.BoolVar(&o.forwardToken, "forward-token", false, "proxy mode: also pass the access token to the app as Authorization: Bearer")
+	fs.DurationVar(&o.readTimeout, "read-timeout", time.Minute, "longest time to read a whole request, body included (raise it for slow uploads through --upstream; 0 is none)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS directly with this PEM certificate chain (with --tls-key)")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
@@ -135,6 +137,9 @@ func (o options) validate() (site.Config, error) {
 	}
 	if o.revocationPoll < 100*time.Millisecond {
 		problems = append(problems, fmt.Sprintf("--revocation-poll %s: must be at least 100ms", o.revocationPoll))
+	}
+	if o.readTimeout < 0 {
+		problems = append(problems, fmt.Sprintf("--read-timeout %s: must not be negative", o.readTimeout))
 	}
 	if o.logFormat != "text" && o.logFormat != "json" {
 		problems = append(problems, fmt.Sprintf("--log-format %q: must be text or json", o.logFormat))
@@ -227,7 +232,7 @@ func serve(ctx context.Context, o options, cfg site.Config, log *slog.Logger) er
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
 	}
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
+	hs := newHTTPServer(h, o.readTimeout)
 	log.Info("relying listening", "addr", ln.Addr().String(), "host", cfg.Pattern.String(), "issuer", cfg.Issuer)
 	errc := make(chan error, 1)
 	go func() {
@@ -245,4 +250,13 @@ func serve(ctx context.Context, o options, cfg site.Config, log *slog.Logger) er
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	return hs.Shutdown(sctx)
+}
+
+// newHTTPServer bounds what a client can hold: headers must arrive within
+// 10 s and the whole request within readTimeout, so a body that never
+// arrives does not hold a connection forever. Upgraded connections
+// (WebSocket) are hijacked and leave these deadlines behind.
+func newHTTPServer(h http.Handler, readTimeout time.Duration) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: readTimeout,
+		IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
 }

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -80,5 +83,42 @@ func TestRuleFromFlags(t *testing.T) {
 	}
 	if cfg, err := base.validate(); err != nil || cfg.Rule != nil {
 		t.Errorf("no rule flags: rule %v, %v; want none", cfg.Rule, err)
+	}
+}
+
+// TestReadTimeout: a request whose body never arrives is cut off at
+// --read-timeout instead of holding its connection forever (red-team 7).
+func TestReadTimeout(t *testing.T) {
+	read := make(chan error, 1)
+	hs := newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := io.ReadAll(r.Body)
+		read <- err
+	}), 200*time.Millisecond)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = hs.Serve(ln) }()
+	t.Cleanup(func() { _ = hs.Close() })
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "POST / HTTP/1.1\r\nHost: a.domain.localhost\r\nContent-Length: 100\r\n\r\npartial"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-read:
+		if err == nil {
+			t.Fatal("the handler read a whole body that was never sent")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the body was still being awaited after 10 s with a 200 ms read timeout")
+	}
+	fs := []string{"--read-timeout", "-1s"}
+	var errb bytes.Buffer
+	if code := run(context.Background(), fs, noEnv, &errb, &errb); code != 2 || !strings.Contains(errb.String(), "--read-timeout") {
+		t.Fatalf("negative --read-timeout: exit %d: %s", code, errb.String())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -102,11 +103,25 @@ type request struct {
 
 // describe works out navigation, the request URL and cookie security.
 func (m *middleware) describe(r *http.Request, site *SiteConfig) request {
+	u := RequestURL(r, m.cfg.TrustedProxies)
+	return request{
+		nav:    isNavigation(r),
+		url:    u,
+		secure: strings.HasPrefix(u, "https:") || (site != nil && site.SecureCookies),
+	}
+}
+
+// RequestURL is r's URL as the browser sees it: the scheme and host from
+// X-Forwarded-Proto and X-Forwarded-Host when r comes straight from one of
+// the trusted proxies, else from the connection and Host. Return URLs built
+// from it (sign-out links, /refresh) then pass the issuer's validator
+// behind a TLS-terminating proxy.
+func RequestURL(r *http.Request, trusted []netip.Prefix) string {
 	scheme, host := "http", r.Host
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	if m.trustedPeer(r) {
+	if trustedproxy.From(r, trusted) {
 		if p := firstToken(r.Header.Get("X-Forwarded-Proto")); p == "http" || p == "https" {
 			scheme = p
 		}
@@ -118,20 +133,12 @@ func (m *middleware) describe(r *http.Request, site *SiteConfig) request {
 	if !strings.HasPrefix(uri, "/") {
 		uri = r.URL.RequestURI()
 	}
-	return request{
-		nav:    isNavigation(r),
-		url:    scheme + "://" + host + uri,
-		secure: scheme == "https" || (site != nil && site.SecureCookies),
-	}
+	return scheme + "://" + host + uri
 }
 
 func firstToken(v string) string {
 	v, _, _ = strings.Cut(v, ",")
 	return strings.TrimSpace(v)
-}
-
-func (m *middleware) trustedPeer(r *http.Request) bool {
-	return trustedproxy.From(r, m.cfg.TrustedProxies)
 }
 
 // isNavigation is SPEC.md's definition: Sec-Fetch-Mode: navigate, or, with no

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,5 +70,45 @@ func TestForwardAuthOriginalURL(t *testing.T) {
 				t.Fatalf("X-Canopy-User %q", rec.Header().Get(site.HeaderUser))
 			}
 		})
+	}
+}
+
+// TestSignOutLinkBehindTLSProxy: behind a trusted TLS-terminating proxy the
+// owner's page links to sign-out with an https return URL, which the issuer's
+// validator accepts; from an untrusted peer the headers are not believed
+// (red-team 14).
+func TestSignOutLinkBehindTLSProxy(t *testing.T) {
+	doc := loadCorpus(t)
+	now := func() time.Time { return time.Unix(doc.Now, 0) }
+	tokens := mintNamedTokens(t, doc)
+	log := slog.New(slog.DiscardHandler)
+	client, err := sso.New(t.Context(), sso.Options{Issuer: doc.Issuer, HTTPClient: fakeIssuer(t, doc),
+		RevocationPoll: time.Hour, Leeway: 30 * time.Second, Now: now, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	if err := client.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	pattern, _ := site.ParsePattern("{username}.domain.localhost")
+	h, err := site.New(site.Config{Pattern: pattern, Issuer: doc.Issuer, Client: client, Log: log, Now: now,
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ remote, want string }{
+		{"127.0.0.1:40000", "return_to=https%3A%2F%2Falice.domain.localhost%2F"},
+		{"192.0.2.1:40000", "return_to=http%3A%2F%2Falice.domain.localhost%2F"},
+	} {
+		r := httptest.NewRequest("GET", "http://alice.domain.localhost/", nil)
+		r.RemoteAddr = tc.remote
+		r.Header.Set("X-Forwarded-Proto", "https")
+		r.Header.Set("Cookie", "canopy="+tokens["alice"].token)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), tc.want) {
+			t.Errorf("from %s: status %d, want a sign-out link with %s: %.400s", tc.remote, rec.Code, tc.want, rec.Body)
+		}
 	}
 }

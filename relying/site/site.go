@@ -153,7 +153,7 @@ func (s *Site) serveApp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "private, no-store")
-	logout := s.cfg.Issuer + "/logout?return_to=" + url.QueryEscape(selfURL(r))
+	logout := s.cfg.Issuer + "/logout?return_to=" + url.QueryEscape(sso.RequestURL(r, s.cfg.TrustedProxies))
 	s.render(w, http.StatusOK, "page.html", map[string]any{
 		"User": claims.Username, "Host": r.Host, "PerUser": s.cfg.Pattern.PerUser,
 		"Account": s.cfg.Issuer + "/", "Logout": logout,
@@ -172,13 +172,4 @@ func (s *Site) render(w http.ResponseWriter, status int, name string, data any) 
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = fmt.Fprint(w, b.String())
-}
-
-// selfURL is this request's URL as the browser sees it (plain http unless TLS).
-func selfURL(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host + r.URL.RequestURI()
 }
