@@ -54,6 +54,10 @@ func Authenticate(ctx context.Context, v *Verifier, r *http.Request, cookieName 
 }
 
 // chooseToken picks the session among the access cookies of one request.
+// Every token whose signature verified counts, valid or not: an expired or
+// revoked token of another session beside a valid one is a cookie tossed
+// by a sibling host, and the request is ErrAmbiguous rather than admitted
+// as either session.
 func chooseToken(ctx context.Context, v *Verifier, vals []string, n int) (*Claims, string, error) {
 	switch len(vals) {
 	case 0:
@@ -63,13 +67,25 @@ func chooseToken(ctx context.Context, v *Verifier, vals []string, n int) (*Claim
 		return c, vals[0], err
 	}
 	var best *Claims
-	var bestTok string
+	var bestTok, signedSID string
 	var firstErr, expired, noKeys error
 	for _, tok := range vals {
 		c, err := v.Verify(ctx, tok)
+		sid := ""
+		var ce *ClaimsError
 		switch {
-		case err == nil && best != nil && c.SessionID != best.SessionID:
-			return nil, "", errorf(ErrAmbiguous, "%d access cookies carry sessions %q and %q", n, best.SessionID, c.SessionID)
+		case err == nil:
+			sid = c.SessionID
+		case errors.As(err, &ce) && ce.Claims != nil:
+			sid = ce.Claims.SessionID
+		}
+		if sid != "" {
+			if signedSID != "" && sid != signedSID {
+				return nil, "", errorf(ErrAmbiguous, "%d access cookies carry sessions %q and %q", n, signedSID, sid)
+			}
+			signedSID = sid
+		}
+		switch {
 		case err == nil:
 			if best == nil || c.Expiry > best.Expiry {
 				best, bestTok = c, tok

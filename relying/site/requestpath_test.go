@@ -239,6 +239,7 @@ func mintNamedTokens(t *testing.T, doc *corpusFile) map[string]namedToken {
 		"alice-other":   mint("alice", "s_alice2", now-60, now+240),
 		"bob":           mint("bob", "s_bob", now-60, now+240),
 		"alice-expired": mint("alice", "s_alice", now-400, now-100),
+		"bob-expired":   mint("bob", "s_bob", now-400, now-100),
 	}
 	out["garbage"] = namedToken{token: "not.a.token"}
 	return out
