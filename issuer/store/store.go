@@ -58,6 +58,14 @@ func (s Session) Active(now time.Time, idle time.Duration) bool {
 	return idle <= 0 || now.Sub(s.LastUsedAt) < idle
 }
 
+// KeptAncestors is how many superseded refresh tokens a session keeps on
+// record: presenting one of them again is reuse and revokes the session; an
+// older one is unknown. It bounds the rows a session holds however often it
+// rotates (a refresh loop costs the disk a bounded row count, not a refusal),
+// while a stolen token replayed within the last KeptAncestors rotations
+// (hours, at the default access TTL) still ends the session.
+const KeptAncestors = 32
+
 // Revoke reasons recorded on sessions and in events.
 const (
 	ReasonLogout         = "logout"

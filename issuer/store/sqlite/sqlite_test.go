@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -315,5 +316,43 @@ func TestInjectedClock(t *testing.T) {
 	var applied int64
 	if err := s.db.GetContext(t.Context(), &applied, `SELECT MIN(applied_at) FROM migrations`); err != nil || !sqlstore.FromDB(applied).Equal(at) {
 		t.Fatalf("migration applied at %v, %v; want %v", sqlstore.FromDB(applied), err, at)
+	}
+}
+
+// TestRefreshRowsBounded: a refresh loop of 500 rotations leaves the session
+// with at most store.KeptAncestors+1 refresh-token rows in the file.
+func TestRefreshRowsBounded(t *testing.T) {
+	s, path := openTemp(t)
+	ctx := t.Context()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := s.CreateUser(ctx, store.User{ID: "u1", Username: "alice", PasswordHash: "x", CreatedAt: base}); err != nil {
+		t.Fatal(err)
+	}
+	sess := store.Session{ID: "s1", UserID: "u1", CreatedAt: base, AuthTime: base, ExpiresAt: base.Add(720 * time.Hour),
+		LastUsedAt: base, AccessUntil: base.Add(5 * time.Minute)}
+	if err := s.CreateSession(ctx, sess, storetest.BenchHash("s1", 0)); err != nil {
+		t.Fatal(err)
+	}
+	now := base
+	for i := range 500 {
+		now = now.Add(time.Second)
+		_, err := s.RotateRefresh(ctx, store.RotateRequest{PresentedHash: storetest.BenchHash("s1", i),
+			SuccessorHash: storetest.BenchHash("s1", i+1), Now: now, Grace: 30 * time.Second,
+			IdleTTL: time.Hour, AccessExpiry: now.Add(5 * time.Minute)})
+		if err != nil {
+			t.Fatalf("rotation %d: %v", i, err)
+		}
+	}
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM refresh_tokens WHERE session_id = 's1'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n > store.KeptAncestors+1 || n < 2 {
+		t.Fatalf("%d refresh-token rows after 500 rotations, want 2 to %d", n, store.KeptAncestors+1)
 	}
 }

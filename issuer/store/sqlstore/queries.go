@@ -1,9 +1,12 @@
 package sqlstore
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/canopy-sso/canopy/issuer/store"
 )
 
 // Queries are every statement the store runs, written once with '?' and
@@ -88,6 +91,7 @@ func NewQueries(d Dialect) *Queries {
 		Rotate: r(d.chain(
 			insertRefreshToken,
 			`UPDATE refresh_tokens SET superseded_at = ? WHERE hash = ?`,
+			pruneAncestors,
 			`UPDATE sessions SET current_hash = ?, prev_hash = ?, rotated_at = ?,
 				`+greatest("last_used_at")+`, `+greatest("access_until")+` WHERE id = ?`)),
 		RecordUse: r(`UPDATE sessions SET ` + greatest("last_used_at") + `, ` + greatest("access_until") + ` WHERE id = ?`),
@@ -134,6 +138,15 @@ func NewQueries(d Dialect) *Queries {
 		RemovePasskey: r(`DELETE FROM passkeys WHERE user_id = ? AND id = ?`),
 	}
 }
+
+// pruneAncestors keeps the newest store.KeptAncestors superseded tokens of
+// a session and deletes the older ones, so a session holds a bounded number
+// of rows however often it rotates. (On PostgreSQL it runs in the same
+// statement as the rotation and sees the snapshot before it, so one more
+// may stay until the next rotation.)
+var pruneAncestors = fmt.Sprintf(`DELETE FROM refresh_tokens WHERE session_id = ? AND superseded_at IS NOT NULL AND hash NOT IN (
+	SELECT hash FROM refresh_tokens WHERE session_id = ? AND superseded_at IS NOT NULL
+	ORDER BY superseded_at DESC, hash DESC LIMIT %d)`, store.KeptAncestors)
 
 const insertRefreshToken = `INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?)`
 

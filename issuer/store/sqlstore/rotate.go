@@ -26,7 +26,9 @@ import (
 //     successor the caller derived equal to the current token: nothing is
 //     rotated, only the last use is recorded (store.Converged); a different
 //     successor means the caller's secret differs and is an error, not reuse;
-//   - any other token of the session: the session is revoked and committed
+//   - any other token of the session still on record (the newest
+//     store.KeptAncestors superseded ones: older ones are pruned at each
+//     rotation, and are then unknown): the session is revoked and committed
 //     durably (synchronous=FULL, synchronous_commit=on), then
 //     store.ErrReuse is returned.
 //
@@ -78,6 +80,7 @@ func (s *Store) rotate(ctx context.Context, tx *sqlx.Tx, r store.RotateRequest) 
 		_, err := tx.ExecContext(ctx, s.q.Rotate,
 			r.SuccessorHash, row.ID, t, // the successor's row
 			t, r.PresentedHash, // the presented token superseded
+			row.ID, row.ID, // the oldest ancestors pruned
 			r.SuccessorHash, r.PresentedHash, t, t, ToDB(r.AccessExpiry), row.ID) // the session advanced and used
 		if err != nil && s.d.IsUnique(err) {
 			return res, step, s.d.errorf("rotate refresh: session %q: successor token already issued", row.ID)

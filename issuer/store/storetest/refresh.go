@@ -142,6 +142,36 @@ func testRotateReuseAncestor(t *testing.T, s store.Store) {
 	wantErr(t, "RotateRefresh(current after reuse)", err, store.ErrSessionEnded)
 }
 
+// testRotateKeepsRecentAncestors: a session rotated far more often than
+// store.KeptAncestors keeps recognising its recent ancestors as reuse, while
+// its oldest ones have been pruned and are unknown: what it keeps is bounded.
+func testRotateKeepsRecentAncestors(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	alice := mustUser(t, s, "alice")
+	sess := mustSession(t, s, newSession(alice.ID, "s1", base))
+	n := 3 * store.KeptAncestors
+	at := base
+	for i := range n {
+		at = at.Add(time.Second)
+		mustRotate(t, s, rotateReq(sess.ID, i, i+1, at), store.Rotated)
+	}
+	// The first token and those that followed it, long superseded: unknown,
+	// and presenting them ends nothing.
+	for _, old := range []int{0, 1, n - store.KeptAncestors - 2} {
+		_, err := s.RotateRefresh(ctx, rotateReq(sess.ID, old, old+1, at.Add(2*time.Second)))
+		wantErr(t, "RotateRefresh(pruned ancestor)", err, store.ErrNotFound)
+	}
+	if got := mustGetSession(t, s, sess.ID); got.RevokedAt != nil {
+		t.Fatalf("a pruned ancestor revoked the session: %+v", viewSession(got))
+	}
+	// An ancestor within the kept window is still reuse.
+	_, err := s.RotateRefresh(ctx, rotateReq(sess.ID, n-store.KeptAncestors+1, n-store.KeptAncestors+2, at.Add(2*time.Second)))
+	wantErr(t, "RotateRefresh(recent ancestor)", err, store.ErrReuse)
+	if got := mustGetSession(t, s, sess.ID); got.RevokedAt == nil || got.RevokeReason != store.ReasonReuse {
+		t.Fatalf("session after reuse of a recent ancestor = %+v, want revoked", viewSession(got))
+	}
+}
+
 func testRotateUnknown(t *testing.T, s store.Store) {
 	alice := mustUser(t, s, "alice")
 	sess := mustSession(t, s, newSession(alice.ID, "s1", base))

@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RotateConvergeMismatch", testRotateConvergeMismatch},
 		{"RotateReuseAfterGrace", testRotateReuseAfterGrace},
 		{"RotateReuseAncestor", testRotateReuseAncestor},
+		{"RotateKeepsRecentAncestors", testRotateKeepsRecentAncestors},
 		{"RotateUnknown", testRotateUnknown},
 		{"RotateEnded", testRotateEnded},
 		{"RotateRace", testRotateRace},
