@@ -119,13 +119,12 @@ func fakeIssuer(t *testing.T, doc *corpusFile) *http.Client {
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
 }
 
-// corpusSite is the relying example for {username}.domain.localhost with the
-// clock at the corpus's now.
-func corpusSite(t *testing.T, doc *corpusFile) http.Handler {
+// corpusClient is an sso.Client of the corpus's issuer with the clock at the
+// corpus's now, ready to verify.
+func corpusClient(t *testing.T, doc *corpusFile) *sso.Client {
 	now := func() time.Time { return time.Unix(doc.Now, 0) }
-	log := slog.New(slog.DiscardHandler)
 	client, err := sso.New(t.Context(), sso.Options{Issuer: doc.Issuer, HTTPClient: fakeIssuer(t, doc),
-		RevocationPoll: time.Hour, Leeway: 30 * time.Second, Now: now, Logger: log})
+		RevocationPoll: time.Hour, Leeway: 30 * time.Second, Now: now, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,6 +134,42 @@ func corpusSite(t *testing.T, doc *corpusFile) http.Handler {
 	if err := client.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return client
+}
+
+// testSite is the relying example on client for pattern, with the corpus's
+// clock; cfg sets the other fields.
+func testSite(t *testing.T, doc *corpusFile, client *sso.Client, pattern string, cfg site.Config) http.Handler {
+	var err error
+	if cfg.Pattern, err = site.ParsePattern(pattern); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Issuer, cfg.Client, cfg.Log = doc.Issuer, client, slog.New(slog.DiscardHandler)
+	cfg.Now = func() time.Time { return time.Unix(doc.Now, 0) }
+	h, err := site.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// loadTable reads testdata/requests/name into v.
+func loadTable(t *testing.T, name string, v any) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "requests", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+}
+
+// corpusSite is the relying example for {username}.domain.localhost with the
+// clock at the corpus's now.
+func corpusSite(t *testing.T, doc *corpusFile) http.Handler {
+	client := corpusClient(t, doc)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
 	// The revocation feed's first poll runs in the background: wait for it.
 	for _, r := range doc.Rows {
 		for len(r.RevokedSIDs) > 0 {
@@ -144,15 +179,7 @@ func corpusSite(t *testing.T, doc *corpusFile) http.Handler {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	pattern, err := site.ParsePattern("{username}.domain.localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := site.New(site.Config{Pattern: pattern, Issuer: doc.Issuer, Client: client, Log: log, Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
+	return testSite(t, doc, client, "{username}.domain.localhost", site.Config{})
 }
 
 // TestCorpusThroughRelying sends every corpus row to alice.domain.localhost

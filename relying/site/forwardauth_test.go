@@ -1,18 +1,12 @@
 package site_test
 
 import (
-	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/canopy-sso/canopy/pkg/sso"
 	"github.com/canopy-sso/canopy/relying/site"
 )
 
@@ -21,7 +15,6 @@ import (
 // a trusted proxy, with alice's cookie.
 func TestForwardAuthOriginalURL(t *testing.T) {
 	doc := loadCorpus(t)
-	now := func() time.Time { return time.Unix(doc.Now, 0) }
 	tokens := mintNamedTokens(t, doc)
 	var table struct {
 		Rows []struct {
@@ -30,29 +23,9 @@ func TestForwardAuthOriginalURL(t *testing.T) {
 			Want    int         `json:"want"`
 		} `json:"rows"`
 	}
-	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "requests", "forward_auth_urls.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, &table); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	client, err := sso.New(t.Context(), sso.Options{Issuer: doc.Issuer, HTTPClient: fakeIssuer(t, doc),
-		RevocationPoll: time.Hour, Leeway: 30 * time.Second, Now: now, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
-	if err := client.Wait(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	pattern, _ := site.ParsePattern("{username}.domain.localhost")
-	h, err := site.New(site.Config{Pattern: pattern, Issuer: doc.Issuer, Client: client, Log: log, Now: now,
-		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	loadTable(t, "forward_auth_urls.json", &table)
+	h := testSite(t, doc, corpusClient(t, doc), "{username}.domain.localhost",
+		site.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	for _, row := range table.Rows {
 		t.Run(row.Name, func(t *testing.T) {
 			r := httptest.NewRequest("GET", "http://relying.internal"+site.AuthPath, nil)
@@ -79,24 +52,9 @@ func TestForwardAuthOriginalURL(t *testing.T) {
 // (red-team 14).
 func TestSignOutLinkBehindTLSProxy(t *testing.T) {
 	doc := loadCorpus(t)
-	now := func() time.Time { return time.Unix(doc.Now, 0) }
 	tokens := mintNamedTokens(t, doc)
-	log := slog.New(slog.DiscardHandler)
-	client, err := sso.New(t.Context(), sso.Options{Issuer: doc.Issuer, HTTPClient: fakeIssuer(t, doc),
-		RevocationPoll: time.Hour, Leeway: 30 * time.Second, Now: now, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
-	if err := client.Wait(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	pattern, _ := site.ParsePattern("{username}.domain.localhost")
-	h, err := site.New(site.Config{Pattern: pattern, Issuer: doc.Issuer, Client: client, Log: log, Now: now,
-		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := testSite(t, doc, corpusClient(t, doc), "{username}.domain.localhost",
+		site.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	for _, tc := range []struct{ remote, want string }{
 		{"127.0.0.1:40000", "return_to=https%3A%2F%2Falice.domain.localhost%2F"},
 		{"192.0.2.1:40000", "return_to=http%3A%2F%2Falice.domain.localhost%2F"},

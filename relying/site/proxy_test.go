@@ -2,17 +2,12 @@ package site_test
 
 import (
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/canopy-sso/canopy/pkg/sso"
 	"github.com/canopy-sso/canopy/relying/site"
 )
 
@@ -21,7 +16,6 @@ import (
 // must see alice's identity and nothing a client could have added or removed.
 func TestProxySmuggling(t *testing.T) {
 	doc := loadCorpus(t)
-	now := func() time.Time { return time.Unix(doc.Now, 0) }
 	tokens := mintNamedTokens(t, doc)
 	var table struct {
 		Rows []struct {
@@ -31,34 +25,14 @@ func TestProxySmuggling(t *testing.T) {
 			WantAuthorization string      `json:"want_authorization"`
 		} `json:"rows"`
 	}
-	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "requests", "proxy_smuggling.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, &table); err != nil {
-		t.Fatal(err)
-	}
+	loadTable(t, "proxy_smuggling.json", &table)
 	// The app answers with every header it received.
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(r.Header)
 	}))
 	t.Cleanup(upstream.Close)
 	upURL, _ := url.Parse(upstream.URL)
-	log := slog.New(slog.DiscardHandler)
-	client, err := sso.New(t.Context(), sso.Options{Issuer: doc.Issuer, HTTPClient: fakeIssuer(t, doc),
-		RevocationPoll: time.Hour, Leeway: 30 * time.Second, Now: now, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
-	if err := client.Wait(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	pattern, _ := site.ParsePattern("app.domain.localhost")
-	h, err := site.New(site.Config{Pattern: pattern, Issuer: doc.Issuer, Client: client, Upstream: upURL, Log: log, Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := testSite(t, doc, corpusClient(t, doc), "app.domain.localhost", site.Config{Upstream: upURL})
 	// Over a real connection, so that header names arrive as a client wrote them.
 	front := httptest.NewServer(h)
 	t.Cleanup(front.Close)

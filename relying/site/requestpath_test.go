@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/labstack/echo/v4"
@@ -42,32 +41,17 @@ type verdict struct {
 // answering in its own way.
 func TestOneRequestPath(t *testing.T) {
 	doc := loadCorpus(t)
-	now := func() time.Time { return time.Unix(doc.Now, 0) }
 	tokens := mintNamedTokens(t, doc)
 	var table struct {
 		Rows []requestRow `json:"rows"`
 	}
-	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "requests", "token_choice.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, &table); err != nil {
-		t.Fatal(err)
-	}
+	loadTable(t, "token_choice.json", &table)
 	if len(table.Rows) < 20 {
 		t.Fatalf("table has %d rows", len(table.Rows))
 	}
 
 	log := slog.New(slog.DiscardHandler)
-	client, err := sso.New(t.Context(), sso.Options{Issuer: doc.Issuer, HTTPClient: fakeIssuer(t, doc),
-		RevocationPoll: time.Hour, Leeway: 30 * time.Second, Now: now, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
-	if err := client.Wait(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	client := corpusClient(t, doc)
 
 	// The app behind the middleware and the proxy reports who it was told.
 	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -95,14 +79,7 @@ func TestOneRequestPath(t *testing.T) {
 	}))
 	t.Cleanup(upstream.Close)
 	upURL, _ := url.Parse(upstream.URL)
-	pattern, err := site.ParsePattern("app.domain.localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := site.New(site.Config{Pattern: pattern, Issuer: doc.Issuer, Client: client, Upstream: upURL, Log: log, Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	proxy := testSite(t, doc, client, "app.domain.localhost", site.Config{Upstream: upURL})
 
 	fromMiddleware := func(rec *httptest.ResponseRecorder) verdict {
 		if rec.Code == http.StatusOK {
