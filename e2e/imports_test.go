@@ -8,8 +8,9 @@ import (
 
 // TestImportBoundaries reads `go list -deps` and fails when a relying
 // service's code depends on the issuer's: relying/ and pkg/ must build
-// without any package under issuer/ or keys/ and pkg/ without a database
-// driver.
+// without any package under issuer/ or keys/, pkg/ without a database
+// driver, and a service that only verifies tokens (pkg/sso) or uses the
+// net/http middleware (pkg/ssohttp) without echo: only pkg/ssoecho brings it.
 func TestImportBoundaries(t *testing.T) {
 	const mod = "github.com/canopy-sso/canopy/"
 	for _, tc := range []struct {
@@ -19,6 +20,7 @@ func TestImportBoundaries(t *testing.T) {
 		{[]string{"./relying/...", "./pkg/..."}, []string{mod + "issuer", mod + "keys"}},
 		{[]string{"./pkg/..."}, []string{"database/sql", "github.com/mattn/go-sqlite3", "github.com/jackc/pgx",
 			"github.com/lib/pq", "github.com/go-sql-driver/", "modernc.org/sqlite", "github.com/jmoiron/sqlx"}},
+		{[]string{"./pkg/sso", "./pkg/ssohttp", "./pkg/wire", "./pkg/trustedproxy"}, []string{"github.com/labstack/echo"}},
 	} {
 		args := append([]string{"list", "-deps", "-f", "{{.ImportPath}}"}, tc.pkgs...)
 		cmd := exec.Command("go", args...)

@@ -24,6 +24,7 @@ import (
 	"github.com/canopy-sso/canopy/pkg/localhost"
 	"github.com/canopy-sso/canopy/pkg/metricsrv"
 	"github.com/canopy-sso/canopy/pkg/sso"
+	"github.com/canopy-sso/canopy/pkg/ssohttp"
 	"github.com/canopy-sso/canopy/pkg/trustedproxy"
 	"github.com/canopy-sso/canopy/pkg/wire"
 	"github.com/canopy-sso/canopy/relying/site"
@@ -144,14 +145,14 @@ func (o options) validate() (site.Config, error) {
 	if o.logFormat != "text" && o.logFormat != "json" {
 		problems = append(problems, fmt.Sprintf("--log-format %q: must be text or json", o.logFormat))
 	}
-	var rules []sso.Rule
+	var rules []ssohttp.Rule
 	if groups := splitList(o.requireGroup); len(groups) > 0 {
 		for _, g := range groups {
 			if err := wire.CheckGroupName(g); err != nil {
 				problems = append(problems, "--require-group: "+err.Error())
 			}
 		}
-		rules = append(rules, sso.RequireGroup(groups...))
+		rules = append(rules, ssohttp.RequireGroup(groups...))
 	}
 	if methods := splitList(o.requireAMR); len(methods) > 0 {
 		for _, m := range methods {
@@ -159,16 +160,16 @@ func (o options) validate() (site.Config, error) {
 				problems = append(problems, fmt.Sprintf("--require-amr %q: methods are otp (one-time code), hwk (passkey) and pwd", m))
 			}
 		}
-		rules = append(rules, sso.RequireAMR(methods...))
+		rules = append(rules, ssohttp.RequireAMR(methods...))
 	}
 	switch {
 	case o.maxAuthAge < 0:
 		problems = append(problems, fmt.Sprintf("--max-auth-age %s: must not be negative", o.maxAuthAge))
 	case o.maxAuthAge > 0:
-		rules = append(rules, sso.MaxAuthAge(o.maxAuthAge))
+		rules = append(rules, ssohttp.MaxAuthAge(o.maxAuthAge))
 	}
 	if len(rules) > 0 {
-		cfg.Rule = sso.AllOf(rules...)
+		cfg.Rule = ssohttp.AllOf(rules...)
 	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		problems = append(problems, "--tls-cert and --tls-key go together")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/canopy-sso/canopy/pkg/sso"
+	"github.com/canopy-sso/canopy/pkg/ssohttp"
 )
 
 func noEnv(string) (string, bool) { return "", false }
@@ -73,9 +74,9 @@ func TestRuleFromFlags(t *testing.T) {
 		want   error
 	}{
 		{"all met", sso.Claims{Groups: []string{"ops"}, AMR: []string{"pwd", "otp"}, AuthTime: fresh}, nil},
-		{"no group", sso.Claims{AMR: []string{"hwk"}, AuthTime: fresh}, sso.ErrForbidden},
-		{"password only", sso.Claims{Groups: []string{"admins"}, AMR: []string{"pwd"}, AuthTime: fresh}, sso.ErrStepUp},
-		{"too old", sso.Claims{Groups: []string{"admins"}, AMR: []string{"hwk"}, AuthTime: fresh - 3600}, sso.ErrStepUp},
+		{"no group", sso.Claims{AMR: []string{"hwk"}, AuthTime: fresh}, ssohttp.ErrForbidden},
+		{"password only", sso.Claims{Groups: []string{"admins"}, AMR: []string{"pwd"}, AuthTime: fresh}, ssohttp.ErrStepUp},
+		{"too old", sso.Claims{Groups: []string{"admins"}, AMR: []string{"hwk"}, AuthTime: fresh - 3600}, ssohttp.ErrStepUp},
 	} {
 		if err := cfg.Rule(r, &tc.claims); (tc.want == nil) != (err == nil) || (tc.want != nil && !errors.Is(err, tc.want)) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)

@@ -10,26 +10,28 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/canopy-sso/canopy/pkg/internal/ssotest"
 )
 
 // The verifier's cost is measured against the bare signature check of the
 // same signing input: cold Verify should stay within 1.25× of it, and a
 // cache hit under a microsecond with at most two allocations.
 
-func benchSetup(b testing.TB, k *testKey, cacheSize int) (*Verifier, string) {
-	ks, err := NewStaticKeySet(k.jwk())
+func benchSetup(b testing.TB, k *ssotest.Key, cacheSize int) (*Verifier, string) {
+	ks, err := NewStaticKeySet(k.JWK())
 	if err != nil {
 		b.Fatal(err)
 	}
-	v := newTestVerifier(b, ks, newClock(), func(c *Config) { c.CacheSize = cacheSize })
-	tok := k.mint(b, validClaims())
+	v := newTestVerifier(b, ks, ssotest.NewClock(), func(c *Config) { c.CacheSize = cacheSize })
+	tok := k.Mint(b, ssotest.ValidClaims())
 	if _, err := v.Verify(context.Background(), tok); err != nil {
 		b.Fatal(err)
 	}
 	return v, tok
 }
 
-func benchVerify(b *testing.B, k *testKey, cacheSize int) {
+func benchVerify(b *testing.B, k *ssotest.Key, cacheSize int) {
 	v, tok := benchSetup(b, k, cacheSize)
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -40,12 +42,12 @@ func benchVerify(b *testing.B, k *testKey, cacheSize int) {
 	}
 }
 
-func BenchmarkVerifyColdEdDSA(b *testing.B) { benchVerify(b, newEdKey(b, "ed"), -1) }
-func BenchmarkVerifyColdES256(b *testing.B) { benchVerify(b, newESKey(b, "es"), -1) }
-func BenchmarkVerifyWarm(b *testing.B)      { benchVerify(b, newEdKey(b, "ed"), 0) }
+func BenchmarkVerifyColdEdDSA(b *testing.B) { benchVerify(b, ssotest.NewEdKey(b, "ed"), -1) }
+func BenchmarkVerifyColdES256(b *testing.B) { benchVerify(b, ssotest.NewESKey(b, "es"), -1) }
+func BenchmarkVerifyWarm(b *testing.B)      { benchVerify(b, ssotest.NewEdKey(b, "ed"), 0) }
 
 func BenchmarkVerifyWarmParallel(b *testing.B) {
-	v, tok := benchSetup(b, newEdKey(b, "ed"), 0)
+	v, tok := benchSetup(b, ssotest.NewEdKey(b, "ed"), 0)
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
@@ -69,9 +71,9 @@ func rawParts(b testing.TB, tok string) (string, []byte) {
 }
 
 func BenchmarkRawEd25519(b *testing.B) {
-	k := newEdKey(b, "ed")
-	input, sig := rawParts(b, k.mint(b, validClaims()))
-	pub := k.priv.Public().(ed25519.PublicKey)
+	k := ssotest.NewEdKey(b, "ed")
+	input, sig := rawParts(b, k.Mint(b, ssotest.ValidClaims()))
+	pub := k.Priv.Public().(ed25519.PublicKey)
 	b.ReportAllocs()
 	for b.Loop() {
 		if !ed25519.Verify(pub, []byte(input), sig) {
@@ -81,9 +83,9 @@ func BenchmarkRawEd25519(b *testing.B) {
 }
 
 func BenchmarkRawES256(b *testing.B) {
-	k := newESKey(b, "es")
-	input, sig := rawParts(b, k.mint(b, validClaims()))
-	pub := k.priv.Public().(*ecdsa.PublicKey)
+	k := ssotest.NewESKey(b, "es")
+	input, sig := rawParts(b, k.Mint(b, ssotest.ValidClaims()))
+	pub := k.Priv.Public().(*ecdsa.PublicKey)
 	b.ReportAllocs()
 	for b.Loop() {
 		h := sha256.Sum256([]byte(input))

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/canopy-sso/canopy/pkg/internal/ssotest"
 )
 
 // mutableRevoked is a RevocationChecker a test can change.
@@ -31,14 +33,14 @@ func (m *mutableRevoked) revoke(sid string) {
 }
 
 func TestCache(t *testing.T) {
-	ed := newEdKey(t, "ed1")
-	ks, _ := NewStaticKeySet(ed.jwk())
-	now := testEpoch.Unix()
+	ed := ssotest.NewEdKey(t, "ed1")
+	ks, _ := NewStaticKeySet(ed.JWK())
+	now := ssotest.Epoch.Unix()
 	ctx := context.Background()
 
 	t.Run("warm hit shares claims", func(t *testing.T) {
-		v := newTestVerifier(t, ks, newClock())
-		tok := ed.mint(t, validClaims())
+		v := newTestVerifier(t, ks, ssotest.NewClock())
+		tok := ed.Mint(t, ssotest.ValidClaims())
 		c1, err := v.Verify(ctx, tok)
 		if err != nil {
 			t.Fatal(err)
@@ -50,8 +52,8 @@ func TestCache(t *testing.T) {
 	})
 	t.Run("revoked while cached", func(t *testing.T) {
 		rev := &mutableRevoked{}
-		v := newTestVerifier(t, ks, newClock(), func(c *Config) { c.Revoked = rev })
-		tok := ed.mint(t, validClaims())
+		v := newTestVerifier(t, ks, ssotest.NewClock(), func(c *Config) { c.Revoked = rev })
+		tok := ed.Mint(t, ssotest.ValidClaims())
 		if _, err := v.Verify(ctx, tok); err != nil {
 			t.Fatal(err)
 		}
@@ -67,9 +69,9 @@ func TestCache(t *testing.T) {
 		}
 	})
 	t.Run("expires at the cold path's bound", func(t *testing.T) {
-		clk := newClock()
+		clk := ssotest.NewClock()
 		v := newTestVerifier(t, ks, clk)
-		tok := ed.mint(t, with(validClaims(), "exp", now+60))
+		tok := ed.Mint(t, ssotest.With(ssotest.ValidClaims(), "exp", now+60))
 		if _, err := v.Verify(ctx, tok); err != nil {
 			t.Fatal(err)
 		}
@@ -85,9 +87,9 @@ func TestCache(t *testing.T) {
 		}
 	})
 	t.Run("nbf rechecked", func(t *testing.T) {
-		clk := newClock()
+		clk := ssotest.NewClock()
 		v := newTestVerifier(t, ks, clk)
-		tok := ed.mint(t, with(validClaims(), "nbf", now+20))
+		tok := ed.Mint(t, ssotest.With(ssotest.ValidClaims(), "nbf", now+20))
 		if _, err := v.Verify(ctx, tok); err != nil {
 			t.Fatal(err)
 		}
@@ -97,9 +99,9 @@ func TestCache(t *testing.T) {
 		}
 	})
 	t.Run("bounded", func(t *testing.T) {
-		v := newTestVerifier(t, ks, newClock(), func(c *Config) { c.CacheSize = 32 })
+		v := newTestVerifier(t, ks, ssotest.NewClock(), func(c *Config) { c.CacheSize = 32 })
 		for i := range 300 {
-			if _, err := v.Verify(ctx, ed.mint(t, with(validClaims(), "jti", fmt.Sprint(i)))); err != nil {
+			if _, err := v.Verify(ctx, ed.Mint(t, ssotest.With(ssotest.ValidClaims(), "jti", fmt.Sprint(i)))); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -108,8 +110,8 @@ func TestCache(t *testing.T) {
 		}
 	})
 	t.Run("disabled", func(t *testing.T) {
-		v := newTestVerifier(t, ks, newClock(), func(c *Config) { c.CacheSize = -1 })
-		tok := ed.mint(t, validClaims())
+		v := newTestVerifier(t, ks, ssotest.NewClock(), func(c *Config) { c.CacheSize = -1 })
+		tok := ed.Mint(t, ssotest.ValidClaims())
 		for range 2 {
 			if _, err := v.Verify(ctx, tok); err != nil {
 				t.Fatal(err)
@@ -122,20 +124,20 @@ func TestCache(t *testing.T) {
 }
 
 func TestCacheKeyRemovedFromSet(t *testing.T) {
-	k1, k2 := newEdKey(t, "k1"), newESKey(t, "k2")
-	srv := newJWKSServer(t, k1, k2)
-	clk := newClock()
+	k1, k2 := ssotest.NewEdKey(t, "k1"), ssotest.NewESKey(t, "k2")
+	srv := ssotest.NewJWKSServer(t, k1, k2)
+	clk := ssotest.NewClock()
 	ks := newTestRemote(t, srv.URL, clk)
 	waitReady(t, ks)
 	v := newTestVerifier(t, ks, clk)
 	ctx := context.Background()
-	tok1, tok2 := k1.mint(t, validClaims()), k2.mint(t, validClaims())
+	tok1, tok2 := k1.Mint(t, ssotest.ValidClaims()), k2.Mint(t, ssotest.ValidClaims())
 	for _, tok := range []string{tok1, tok2} {
 		if _, err := v.Verify(ctx, tok); err != nil {
 			t.Fatal(err)
 		}
 	}
-	srv.setKeys(k2) // k1 revoked at the issuer
+	srv.SetKeys(k2) // k1 revoked at the issuer
 	if err := ks.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -148,13 +150,13 @@ func TestCacheKeyRemovedFromSet(t *testing.T) {
 }
 
 func TestCacheConcurrent(t *testing.T) {
-	ed := newEdKey(t, "ed1")
-	ks, _ := NewStaticKeySet(ed.jwk())
+	ed := ssotest.NewEdKey(t, "ed1")
+	ks, _ := NewStaticKeySet(ed.JWK())
 	rev := &mutableRevoked{}
-	v := newTestVerifier(t, ks, newClock(), func(c *Config) { c.CacheSize = 64; c.Revoked = rev })
+	v := newTestVerifier(t, ks, ssotest.NewClock(), func(c *Config) { c.CacheSize = 64; c.Revoked = rev })
 	toks := make([]string, 40)
 	for i := range toks {
-		toks[i] = ed.mint(t, with(validClaims(), "sid", fmt.Sprint("s", i%5), "jti", fmt.Sprint(i)))
+		toks[i] = ed.Mint(t, ssotest.With(ssotest.ValidClaims(), "sid", fmt.Sprint("s", i%5), "jti", fmt.Sprint(i)))
 	}
 	var start, done sync.WaitGroup
 	start.Add(1)
@@ -189,25 +191,25 @@ func TestCacheConcurrent(t *testing.T) {
 }
 
 func TestVerifyUnknownKidRefetchesOnce(t *testing.T) {
-	k1, k2 := newEdKey(t, "k1"), newEdKey(t, "k2")
-	srv := newJWKSServer(t, k1)
-	clk := newClock()
+	k1, k2 := ssotest.NewEdKey(t, "k1"), ssotest.NewEdKey(t, "k2")
+	srv := ssotest.NewJWKSServer(t, k1)
+	clk := ssotest.NewClock()
 	ks := newTestRemote(t, srv.URL, clk)
 	waitReady(t, ks)
 	v := newTestVerifier(t, ks, clk)
 	ctx := context.Background()
 	clk.Add(11 * time.Second)
-	tok := k2.mint(t, validClaims())
-	if _, err := v.Verify(ctx, tok); !errors.Is(err, ErrUnknownKey) || srv.fetchCount() != 2 {
-		t.Fatalf("first: %v after %d fetches, want ErrUnknownKey after 2", err, srv.fetchCount())
+	tok := k2.Mint(t, ssotest.ValidClaims())
+	if _, err := v.Verify(ctx, tok); !errors.Is(err, ErrUnknownKey) || srv.FetchCount() != 2 {
+		t.Fatalf("first: %v after %d fetches, want ErrUnknownKey after 2", err, srv.FetchCount())
 	}
-	if _, err := v.Verify(ctx, tok); !errors.Is(err, ErrUnknownKey) || srv.fetchCount() != 2 {
-		t.Fatalf("again: %v after %d fetches, want no new fetch", err, srv.fetchCount())
+	if _, err := v.Verify(ctx, tok); !errors.Is(err, ErrUnknownKey) || srv.FetchCount() != 2 {
+		t.Fatalf("again: %v after %d fetches, want no new fetch", err, srv.FetchCount())
 	}
 	// The issuer publishes k2 (a rotation): found at the next allowed refetch.
-	srv.setKeys(k1, k2)
+	srv.SetKeys(k1, k2)
 	clk.Add(10 * time.Second)
-	if _, err := v.Verify(ctx, tok); err != nil || srv.fetchCount() != 3 {
-		t.Fatalf("after rotation: %v after %d fetches", err, srv.fetchCount())
+	if _, err := v.Verify(ctx, tok); err != nil || srv.FetchCount() != 3 {
+		t.Fatalf("after rotation: %v after %d fetches", err, srv.FetchCount())
 	}
 }

@@ -17,3 +17,85 @@ type Claims struct {
 	AMR      []string `json:"amr,omitempty"`
 	Groups   []string `json:"groups,omitempty"`
 }
+
+// parseClaims decodes the claims strictly: no duplicate keys, each known
+// claim of its one JSON type (times are integers, aud is a string and never
+// an array), exp, iat and nbf present. Unknown claims are ignored.
+func (v *Verifier) parseClaims(data []byte) (*Claims, error) {
+	var s objectScanner
+	if err := s.init(data); err != nil {
+		return nil, errorf(ErrMalformed, "claims: %v", err)
+	}
+	c := new(Claims)
+	var have struct{ exp, iat, nbf bool }
+	for {
+		key, val, ok, err := s.next()
+		if err != nil {
+			return nil, errorf(ErrMalformed, "claims: %v", err)
+		}
+		if !ok {
+			break
+		}
+		switch string(key) {
+		case "iss":
+			err = v.readKnown(val, v.issuer, &c.Issuer)
+		case "aud":
+			err = v.readKnown(val, v.audience, &c.Audience)
+		case "sub":
+			c.Subject, err = jsonString(val)
+		case "jti":
+			c.ID, err = jsonString(val)
+		case "sid":
+			c.SessionID, err = jsonString(val)
+		case "preferred_username":
+			c.Username, err = jsonString(val)
+		case "exp":
+			c.Expiry, err = jsonNumericDate(val)
+			have.exp = true
+		case "iat":
+			c.IssuedAt, err = jsonNumericDate(val)
+			have.iat = true
+		case "nbf":
+			c.NotBefore, err = jsonNumericDate(val)
+			have.nbf = true
+		case "auth_time":
+			c.AuthTime, err = jsonNumericDate(val)
+		case "amr":
+			c.AMR, err = jsonStrings(val)
+		case "groups":
+			c.Groups, err = jsonStrings(val)
+		}
+		if err != nil {
+			return nil, errorf(ErrClaims, "claim %q: %s is not of its type", key, truncate(val, 40))
+		}
+	}
+	switch {
+	case !have.exp:
+		return nil, errorf(ErrClaims, "exp is missing")
+	case !have.iat:
+		return nil, errorf(ErrClaims, "iat is missing")
+	case !have.nbf:
+		return nil, errorf(ErrClaims, "nbf is missing")
+	}
+	return c, nil
+}
+
+// readKnown reads a string claim that must equal want, reusing want's memory
+// when it does (iss and aud are the same in every token).
+func (v *Verifier) readKnown(raw []byte, want string, dst *string) error {
+	if jsonStringIs(raw, want) {
+		*dst = want
+		return nil
+	}
+	s, err := jsonString(raw)
+	*dst = s
+	return err
+}
+
+// truncate shortens a claim for an error message.
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}

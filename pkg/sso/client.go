@@ -45,7 +45,8 @@ type Options struct {
 }
 
 // Client wires discovery, a RemoteKeySet, a RevocationList and a Verifier for
-// a relying service, and makes its middleware. It is safe for concurrent use.
+// a relying service; ssohttp.Middleware makes its middleware. It is safe for
+// concurrent use.
 type Client struct {
 	opts   Options
 	ctx    context.Context
@@ -67,10 +68,7 @@ type clientState struct {
 	keys     *RemoteKeySet
 	revoked  *RevocationList
 	verifier *Verifier
-	site     SiteConfig
-
-	scriptOnce    sync.Once
-	scriptHandler http.Handler
+	site     Site
 }
 
 // New returns a Client for opts.Issuer. It fails only on bad options: when the
@@ -143,14 +141,13 @@ func (c *Client) connect() (*clientState, error) {
 	if err != nil {
 		return nil, err
 	}
-	site := SiteConfig{
+	site := Site{
 		CookieName:   firstNonEmpty(c.opts.CookieName, d.CookieName),
 		CookieDomain: firstNonEmpty(c.opts.Audience, d.CookieDomain),
 		RefreshURL:   d.RefreshURI,
 		LoginURL:     d.LoginURI,
-		IssuerDown:   c.probe.down,
 	}
-	if err := site.validate(); err != nil {
+	if err := site.Validate(); err != nil {
 		return nil, fmt.Errorf("sso: discovery document of %s: %w", c.opts.Issuer, err)
 	}
 	cfg := verifierConfig(c.opts)
@@ -263,17 +260,6 @@ func (c *Client) Verify(ctx context.Context, token string) (*Claims, error) {
 	return st.verifier.Verify(ctx, token)
 }
 
-// Authenticate reads r through the package's Authenticate with the
-// current key set and the access cookie's name from discovery; before
-// discovery has succeeded it returns an error wrapping ErrNoKeys.
-func (c *Client) Authenticate(r *http.Request) (*Authentication, error) {
-	v, site, err := c.current()
-	if err != nil {
-		return &Authentication{}, err
-	}
-	return Authenticate(r.Context(), v, r, site.CookieName)
-}
-
 // Close stops the background work and waits for it to end.
 func (c *Client) Close() error {
 	c.cancel()
@@ -290,11 +276,19 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// current returns what the middleware needs, or ErrNoKeys before discovery.
-func (c *Client) current() (*Verifier, *SiteConfig, error) {
+// Current returns what the HTTP layer (ssohttp) needs for a request: the
+// Verifier and the Site discovery gave. Both stay the same for the
+// Client's life once discovery has succeeded; before that, Current returns
+// an error wrapping ErrNoKeys.
+func (c *Client) Current() (*Verifier, *Site, error) {
 	st := c.state.Load()
 	if st == nil {
 		return nil, nil, errorf(ErrNoKeys, "issuer discovery: %v", c.lastError())
 	}
 	return st.verifier, &st.site, nil
 }
+
+// IssuerDown reports whether the issuer's /healthz fails, probed with a 2 s
+// timeout and the answer kept for 5 s. The middleware asks it only before
+// sending an expired session to the issuer.
+func (c *Client) IssuerDown() bool { return c.probe.down() }

@@ -3,6 +3,8 @@ package sso
 import (
 	"fmt"
 	"strings"
+
+	"github.com/canopy-sso/canopy/pkg/internal/ssotest"
 )
 
 // Rows about the claims, for TestGenerateCorpus. Every token here carries the
@@ -63,16 +65,16 @@ func (g *corpusGen) claimsRows() []corpusRow {
 		crow("duplicate-iss", text(`"iss":`, `"iss":"http://evil.localhost:8080","iss":`), "malformed",
 			"Two issuers in one token (SPEC.md: duplicate keys rejected)."),
 		crow("claim-key-case", text(`"sub":`, `"SUB":`), "claims", "Claim names are case-sensitive: SUB is not sub, so sub is missing."),
-		crow("aud-array-with-right-value", cl("aud", []string{testAudience}), "claims",
+		crow("aud-array-with-right-value", cl("aud", []string{ssotest.Audience}), "claims",
 			"SPEC.md fixes aud as a string; an array is refused even when it holds the right value."),
-		crow("aud-array-with-extra-value", cl("aud", []string{testAudience, "evil.localhost"}), "claims",
+		crow("aud-array-with-extra-value", cl("aud", []string{ssotest.Audience, "evil.localhost"}), "claims",
 			"A token meant for several audiences is not a Canopy access token (SPEC.md: aud a string)."),
 		crow("aud-number", cl("aud", 1), "claims", "aud must be a string."),
 		crow("aud-wrong", cl("aud", "evil.localhost"), "claims", "aud must equal the cookie domain (RFC 8725 §3.9; SPEC.md)."),
-		crow("aud-subdomain", cl("aud", "alice."+testAudience), "claims", "aud is the whole cookie domain, compared exactly, never as a suffix."),
+		crow("aud-subdomain", cl("aud", "alice."+ssotest.Audience), "claims", "aud is the whole cookie domain, compared exactly, never as a suffix."),
 		crow("aud-different-case", cl("aud", "Domain.localhost"), "claims", "aud is compared exactly, without case folding."),
 		crow("iss-wrong", cl("iss", "http://evil.localhost:8080"), "claims", "iss must equal the issuer URL (RFC 8725 §3.8; SPEC.md)."),
-		crow("iss-trailing-slash", cl("iss", testIssuer+"/"), "claims", "iss is compared exactly: a trailing slash is another issuer (RFC 7519 §2: StringOrURI values are compared without canonicalization)."),
+		crow("iss-trailing-slash", cl("iss", ssotest.Issuer+"/"), "claims", "iss is compared exactly: a trailing slash is another issuer (RFC 7519 §2: StringOrURI values are compared without canonicalization)."),
 		crow("iss-https", cl("iss", "https://domain.localhost:8080"), "claims", "Another scheme is another issuer."),
 		crow("iss-number", cl("iss", 8080), "claims", "iss must be a string."),
 		crow("sub-empty", cl("sub", ""), "claims", "An empty sub identifies nobody (SPEC.md: stable opaque user id)."),

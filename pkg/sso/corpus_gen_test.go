@@ -21,6 +21,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/canopy-sso/canopy/pkg/internal/ssotest"
+
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/canopy-sso/canopy/pkg/wire"
@@ -202,7 +204,7 @@ func (g *corpusGen) esHdr() string { return corpusHdr(wire.AlgES256, g.k.es.KeyI
 // value deletes the claim).
 func (g *corpusGen) claims(kv ...any) string {
 	c := map[string]any{
-		"iss": testIssuer, "aud": testAudience, "sub": "u_alice", "sid": "s_alice",
+		"iss": ssotest.Issuer, "aud": ssotest.Audience, "sub": "u_alice", "sid": "s_alice",
 		"jti": "j_corpus_0000000001", "preferred_username": "alice",
 		"iat": corpusIat, "nbf": corpusIat, "exp": corpusExp,
 	}
@@ -265,7 +267,7 @@ func TestGenerateCorpus(t *testing.T) {
 			"pkg/sso/corpus_gen_test.go (go test ./pkg/sso -run TestGenerateCorpus -update-corpus). " +
 			"Verify each row with keys.json, the issuer and audience below and the clock at now; " +
 			"want is accept or sso.Reason(err).",
-		Issuer: testIssuer, Audience: testAudience, Now: corpusNow, Leeway: "30s", Rows: rows,
+		Issuer: ssotest.Issuer, Audience: ssotest.Audience, Now: corpusNow, Leeway: "30s", Rows: rows,
 	}
 	writeCorpusFile(t, "private.json", marshalIndent(t, priv))
 	writeCorpusFile(t, "keys.json", marshalIndent(t, pub))

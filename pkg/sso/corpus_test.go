@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canopy-sso/canopy/pkg/internal/ssotest"
+
 	jose "github.com/go-jose/go-jose/v4"
 )
 
@@ -129,7 +131,7 @@ func TestCorpus(t *testing.T) {
 		counts[row.Want]++
 		t.Run(row.Name, func(t *testing.T) {
 			v, err := NewVerifier(ks, Config{Issuer: doc.Issuer, Audience: doc.Audience,
-				Now: func() time.Time { return now }, Revoked: revokedSet(sidSet(row.RevokedSIDs))})
+				Now: func() time.Time { return now }, Revoked: ssotest.RevokedSet(sidSet(row.RevokedSIDs))})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -16,9 +16,10 @@ type reasonError struct {
 func (e *reasonError) Error() string { return e.msg }
 func (e *reasonError) Unwrap() error { return e.parent }
 
-// The errors a Verifier or the middleware return, one per failure. They are
+// The errors a Verifier or a Client return, one per failure. They are
 // wrapped with detail (fmt.Errorf("%w: …")), so compare with errors.Is and
-// turn them into the public reason with Reason.
+// turn them into the public reason with Reason. The HTTP layer adds its own
+// (ssohttp.ErrAmbiguous, ErrForbidden, ErrStepUp), made with NewReasonError.
 var (
 	// ErrMissing: no token was presented (reason "missing").
 	ErrMissing error = &reasonError{msg: "sso: no access token", reason: "missing"}
@@ -43,22 +44,13 @@ var (
 	// ErrNoKeys: no key set has ever been loaded, so nothing can be verified;
 	// the middleware answers 503 (reason "unavailable", never sent in a 401).
 	ErrNoKeys error = &reasonError{msg: "sso: no signing keys loaded", reason: "unavailable"}
-	// ErrAmbiguous: a request carried two or more access cookies holding
-	// different valid sessions. SPEC.md's reason list has no word for it, so
-	// its public reason is "malformed": the request as a whole is.
-	ErrAmbiguous error = &reasonError{msg: "sso: access cookies for different sessions", reason: "malformed"}
-	// ErrForbidden: the token is valid but a rule refused it (status 403,
-	// reason "forbidden"). Authorize functions may return it, wrapped or not.
-	ErrForbidden error = &reasonError{msg: "sso: forbidden", reason: "forbidden"}
-	// ErrStepUp: the token is valid but its sign-in is not strong or recent
-	// enough for a rule (a *StepUpError matches it); reason "step_up".
-	ErrStepUp error = &reasonError{msg: "sso: step-up authentication required", reason: "step_up"}
 )
 
 // Reason returns the public reason for err: one of "missing", "malformed",
 // "signature", "expired", "claims", "revoked" (the words SPEC.md fixes for a
-// 401), or "unavailable", "forbidden" or "step_up". It returns "" for nil and
-// "malformed" for an error that is not from this package.
+// 401), or "unavailable", or the reason of an error made with
+// NewReasonError ("malformed" for ssohttp.ErrAmbiguous, "forbidden",
+// "step_up"). It returns "" for nil and "malformed" for any other error.
 func Reason(err error) string {
 	if err == nil {
 		return ""
@@ -85,18 +77,12 @@ func (e *ClaimsError) Error() string { return e.Err.Error() }
 // Unwrap returns the wrapped error, so errors.Is(err, ErrExpired) works.
 func (e *ClaimsError) Unwrap() error { return e.Err }
 
-// ForbiddenError is an Authorize result whose Message is safe to show the user
-// on the 403 page ("this page belongs to alice"). Any other Authorize error
-// gets a generic page; API clients always get {"error":"forbidden"}.
-type ForbiddenError struct {
-	Message string
+// NewReasonError returns a sentinel error with text msg whose public reason
+// (what Reason returns for it and for every error wrapping it) is reason.
+// It lets the HTTP layer define its own failures without a second Reason.
+func NewReasonError(msg, reason string) error {
+	return &reasonError{msg: msg, reason: reason}
 }
-
-// Error returns the public message.
-func (e *ForbiddenError) Error() string { return "sso: forbidden: " + e.Message }
-
-// Unwrap makes a *ForbiddenError match ErrForbidden.
-func (e *ForbiddenError) Unwrap() error { return ErrForbidden }
 
 // errorf wraps a sentinel with detail for the log.
 func errorf(sentinel error, format string, args ...any) error {

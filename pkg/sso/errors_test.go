@@ -18,9 +18,7 @@ func TestReason(t *testing.T) {
 		{&ClaimsError{Err: errorf(ErrExpired, "x")}, "expired"},
 		{&ClaimsError{Err: errorf(ErrClaims, "x")}, "claims"},
 		{&ClaimsError{Err: errorf(ErrRevoked, "x")}, "revoked"},
-		{ErrAmbiguous, "malformed"},
 		{ErrNoKeys, "unavailable"},
-		{&ForbiddenError{Message: "no"}, "forbidden"},
 		{errors.New("other"), "malformed"},
 	}
 	for _, tc := range cases {

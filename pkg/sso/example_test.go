@@ -12,14 +12,13 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-	"github.com/labstack/echo/v4"
 
 	"github.com/canopy-sso/canopy/pkg/sso"
 	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
-// Protect a net/http mux: every page needs a Canopy sign-in, and each user's
-// host belongs to that user alone.
+// A service that only takes bearer tokens (an API) needs the Client and
+// nothing of the HTTP layer: no middleware, no echo.
 func ExampleNew() {
 	ctx := context.Background()
 	client, err := sso.New(ctx, sso.Options{Issuer: "http://domain.localhost:8080"})
@@ -28,57 +27,17 @@ func ExampleNew() {
 	}
 	defer client.Close()
 
-	protect, err := client.Middleware(sso.MiddlewareConfig{
-		Authorize: func(r *http.Request, c *sso.Claims) error {
-			if owner, _, _ := strings.Cut(r.Host, "."); owner != c.Username {
-				return &sso.ForbiddenError{Message: "This page belongs to " + owner + "."}
-			}
-			return nil
-		},
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/", protect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		claims, _ := sso.ClaimsFrom(r.Context())
-		fmt.Fprintf(w, "Hello, %s!", claims.Username)
-	})))
-	mux.Handle(sso.RefreshScriptPath, client.RefreshScriptHandler())
-	log.Fatal(http.ListenAndServe("127.0.0.1:8081", mux))
-}
-
-// Read the claims the middleware verified, and let the page keep its token
-// fresh with the refresh script.
-func ExampleClaimsFrom() {
-	page := func(w http.ResponseWriter, r *http.Request) {
-		claims, ok := sso.ClaimsFrom(r.Context())
-		if !ok {
-			http.Error(w, "not signed in", http.StatusUnauthorized) // only behind Optional or a Skipper
+	http.HandleFunc("/api/me", func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		claims, err := client.Verify(r.Context(), token)
+		if !ok || err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="canopy", error="invalid_token"`)
+			http.Error(w, sso.Reason(err), http.StatusUnauthorized)
 			return
 		}
-		fmt.Fprintf(w, "<p>Signed in as %s (session %s)</p>%s", claims.Username, claims.SessionID,
-			sso.RefreshScriptTag(sso.RefreshScriptPath, claims, time.Now()))
-	}
-	_ = http.HandlerFunc(page)
-}
-
-// The same middleware in echo.
-func ExampleClient_EchoMiddleware() {
-	client, err := sso.New(context.Background(), sso.Options{Issuer: "http://domain.localhost:8080"})
-	if err != nil {
-		log.Fatal(err)
-	}
-	mw, err := client.EchoMiddleware(sso.MiddlewareConfig{})
-	if err != nil {
-		log.Fatal(err)
-	}
-	e := echo.New()
-	e.Use(mw)
-	e.GET("/", func(c echo.Context) error {
-		claims, _ := sso.ClaimsFrom(c.Request().Context())
-		return c.String(http.StatusOK, "Hello, "+claims.Username)
+		fmt.Fprintf(w, "%s\n", claims.Username)
 	})
+	log.Fatal(http.ListenAndServe("127.0.0.1:8081", nil))
 }
 
 // Verify a bearer token against fixed keys, without discovery.

@@ -3,55 +3,41 @@ package sso
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/canopy-sso/canopy/pkg/internal/ssotest"
 
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
-// Fixed keys, so the seed corpus in testdata/fuzz holds tokens that verify.
-func fuzzKeys(t testing.TB) (*testKey, *testKey) {
-	ed := &testKey{kid: "fz-ed", alg: wire.AlgEdDSA, priv: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))}
-	esPriv, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), bytes.Repeat([]byte{9}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ed, &testKey{kid: "fz-es", alg: wire.AlgES256, priv: esPriv}
-}
-
 func fuzzVerifier(t testing.TB) *Verifier {
-	ed, es := fuzzKeys(t)
-	ks, err := NewStaticKeySet(ed.jwk(), es.jwk())
+	ed, es := ssotest.FixedKeys(t)
+	ks, err := NewStaticKeySet(ed.JWK(), es.JWK())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newTestVerifier(t, ks, newClock())
+	return newTestVerifier(t, ks, ssotest.NewClock())
 }
 
 // FuzzVerify checks that Verify never panics, always answers with one of the
 // package's errors, and accepts only what an independent check (go-jose
 // alone plus a plain JSON decode) also finds valid.
 func FuzzVerify(f *testing.F) {
-	ed, es := fuzzKeys(f)
-	good := validClaims()
+	ed, es := ssotest.FixedKeys(f)
+	good := ssotest.ValidClaims()
 	for _, s := range []string{
-		ed.mint(f, good), es.mint(f, good),
-		ed.signRaw(f, `{"alg":"EdDSA","kid":"fz-ed","kid":"fz-es","typ":"at+jwt"}`, claimsJSON(f, good)),
-		ed.signRaw(f, ed.header(), `{"exp":1.5}`),
+		ed.Mint(f, good), es.Mint(f, good),
+		ed.SignRaw(f, `{"alg":"EdDSA","kid":"fz-ed","kid":"fz-es","typ":"at+jwt"}`, ssotest.ClaimsJSON(f, good)),
+		ed.SignRaw(f, ed.Header(), `{"exp":1.5}`),
 		"", ".", "..", "a.b.c", strings.Repeat(".", 100),
 	} {
 		f.Add(s)
@@ -76,7 +62,7 @@ func FuzzVerify(f *testing.F) {
 }
 
 // oracle is a second, plainer opinion on a token the verifier accepted.
-func oracle(token string, keys ...*testKey) error {
+func oracle(token string, keys ...*ssotest.Key) error {
 	segs := strings.Split(token, ".")
 	if len(segs) != 3 {
 		return errors.New("not three segments")
@@ -95,16 +81,16 @@ func oracle(token string, keys ...*testKey) error {
 	if h.ExtraHeaders["typ"] != wire.TokenType {
 		return fmt.Errorf("typ %v", h.ExtraHeaders["typ"])
 	}
-	var key *testKey
+	var key *ssotest.Key
 	for _, k := range keys {
-		if k.kid == h.KeyID {
+		if k.KID == h.KeyID {
 			key = k
 		}
 	}
-	if key == nil || key.alg != h.Algorithm {
+	if key == nil || key.Alg != h.Algorithm {
 		return fmt.Errorf("kid %q alg %q", h.KeyID, h.Algorithm)
 	}
-	payload, err := jws.Verify(key.priv.Public())
+	payload, err := jws.Verify(key.Priv.Public())
 	if err != nil {
 		return err
 	}
@@ -114,7 +100,7 @@ func oracle(token string, keys ...*testKey) error {
 	if err := dec.Decode(&m); err != nil {
 		return err
 	}
-	if m["iss"] != testIssuer || m["aud"] != testAudience {
+	if m["iss"] != ssotest.Issuer || m["aud"] != ssotest.Audience {
 		return fmt.Errorf("iss %v aud %v", m["iss"], m["aud"])
 	}
 	for _, k := range []string{"sub", "sid", "jti"} {
@@ -122,7 +108,7 @@ func oracle(token string, keys ...*testKey) error {
 			return fmt.Errorf("%s %v", k, m[k])
 		}
 	}
-	now := testEpoch.Unix()
+	now := ssotest.Epoch.Unix()
 	times := map[string]int64{}
 	for _, k := range []string{"exp", "iat", "nbf"} {
 		n, ok := m[k].(json.Number)
@@ -141,105 +127,35 @@ func oracle(token string, keys ...*testKey) error {
 	return nil
 }
 
-// FuzzCookies feeds arbitrary Cookie headers and paths through cookie
-// selection and the whole middleware: no panic, only the statuses the
-// middleware can answer, and Set-Cookie headers that cannot inject headers.
-func FuzzCookies(f *testing.F) {
-	ed, _ := fuzzKeys(f)
-	tok := ed.mint(f, validClaims())
-	tok2 := ed.mint(f, with(validClaims(), "sid", "s_2"))
-	for _, s := range [][2]string{
-		{"canopy=" + tok, "/"},
-		{"canopy=" + tok + "; canopy=" + tok2, "/a/b/c"},
-		{"canopy=" + tok + ";canopy=" + tok, "/a//b/"},
-		{"canopy =x; Canopy=y;  canopy=z", "/%2F/x"},
-		{"canopy-loop=2.1800000000; canopy=junk", "/a;b"},
-		{";;;=;canopy", ""},
-	} {
-		f.Add(s[0], s[1])
-	}
-	v := fuzzVerifier(f)
-	mw, err := NewMiddleware(v, MiddlewareConfig{Logger: discardLogger(), Now: newClock().Now},
-		SiteConfig{CookieName: "canopy", CookieDomain: testAudience, RefreshURL: refreshURL, LoginURL: loginURL})
-	if err != nil {
-		f.Fatal(err)
-	}
-	h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := ClaimsFrom(r.Context()); !ok {
-			panic("handler reached without claims")
-		}
-	}))
-	f.Fuzz(func(t *testing.T, cookie, path string) {
-		hdr := http.Header{"Cookie": {cookie}}
-		vals, n := cookieValues(hdr, "canopy", maxCookieTokens)
-		if n < len(vals) || len(vals) > maxCookieTokens {
-			t.Fatalf("n %d, vals %d", n, len(vals))
-		}
-		for _, val := range vals {
-			if !strings.Contains(cookie, "canopy="+val) {
-				t.Fatalf("value %q not in %q", val, cookie)
-			}
-		}
-		paths := cookiePaths(path)
-		if len(paths) == 0 || paths[0] != "/" || len(paths) > maxExpirePaths {
-			t.Fatalf("paths %q", paths)
-		}
-		for _, p := range paths[1:] {
-			if !validCookiePath(p) || !strings.HasPrefix(path+"/", p) {
-				t.Fatalf("path %q for %q", p, path)
-			}
-		}
-		u, err := url.Parse("http://alice.domain.localhost" + path)
-		if err != nil || u.Host != "alice.domain.localhost" {
-			return
-		}
-		r := httptest.NewRequest("GET", "http://alice.domain.localhost/", nil)
-		r.URL, r.RequestURI = u, u.RequestURI()
-		r.Header = hdr
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, r)
-		switch rec.Code {
-		case 200, 303, 401:
-		default:
-			t.Fatalf("status %d", rec.Code)
-		}
-		for _, sc := range rec.Result().Header.Values("Set-Cookie") {
-			if strings.ContainsAny(sc, "\r\n") {
-				t.Fatalf("Set-Cookie %q", sc)
-			}
-		}
-	})
-}
-
 // TestWriteFuzzSeeds rewrites testdata/fuzz/FuzzVerify from the hostile-token
 // table; run with CANOPY_WRITE_SEEDS=1 after changing it.
 func TestWriteFuzzSeeds(t *testing.T) {
 	if os.Getenv("CANOPY_WRITE_SEEDS") == "" {
 		t.Skip("set CANOPY_WRITE_SEEDS=1 to rewrite the seed corpus")
 	}
-	ed, es := fuzzKeys(t)
-	good := validClaims()
-	hdr := ed.header()
+	ed, es := ssotest.FixedKeys(t)
+	good := ssotest.ValidClaims()
+	hdr := ed.Header()
 	seeds := map[string]string{
-		"valid-eddsa":        ed.mint(t, good),
-		"valid-es256":        es.mint(t, good),
-		"expired":            ed.mint(t, with(good, "iat", testEpoch.Unix()-400, "nbf", testEpoch.Unix()-400, "exp", testEpoch.Unix()-100)),
-		"wrong-aud":          ed.mint(t, with(good, "aud", "other.localhost")),
-		"aud-array":          ed.signRaw(t, hdr, claimsJSON(t, with(good, "aud", []string{testAudience}))),
-		"exp-float":          ed.signRaw(t, hdr, strings.Replace(claimsJSON(t, good), `"exp":1800000300`, `"exp":1800000300.5`, 1)),
-		"dup-header":         ed.signRaw(t, `{"alg":"EdDSA","kid":"fz-ed","kid":"fz-es","typ":"at+jwt"}`, claimsJSON(t, good)),
-		"dup-claims":         ed.signRaw(t, hdr, `{"sub":"x",`+claimsJSON(t, good)[1:]),
-		"escaped-dup-claims": ed.signRaw(t, hdr, `{"\u0073ub":"x",`+claimsJSON(t, good)[1:]),
-		"crit":               ed.signRaw(t, `{"alg":"EdDSA","crit":["b64"],"b64":false,"kid":"fz-ed","typ":"at+jwt"}`, claimsJSON(t, good)),
-		"alg-none":           b64s(`{"alg":"none","kid":"fz-ed","typ":"at+jwt"}`) + "." + b64s(claimsJSON(t, good)) + ".",
-		"alg-hs256":          ed.signRaw(t, `{"alg":"HS256","kid":"fz-ed","typ":"at+jwt"}`, claimsJSON(t, good)),
-		"alg-mismatch":       es.signRaw(t, `{"alg":"ES256","kid":"fz-ed","typ":"at+jwt"}`, claimsJSON(t, good)),
-		"kid-unknown":        ed.signRaw(t, `{"alg":"EdDSA","kid":"nope","typ":"at+jwt"}`, claimsJSON(t, good)),
-		"valid-jwk-ignored":  ed.signRaw(t, `{"alg":"EdDSA","jwk":`+mustJSONKey(ed)+`,"kid":"fz-ed","typ":"at+jwt"}`, claimsJSON(t, good)),
-		"newline":            strings.Replace(ed.mint(t, good), ".", ".\n", 1),
-		"padded":             b64s(hdr+" ") + "==" + "." + b64s(claimsJSON(t, good)) + ".AAAA",
+		"valid-eddsa":        ed.Mint(t, good),
+		"valid-es256":        es.Mint(t, good),
+		"expired":            ed.Mint(t, ssotest.With(good, "iat", ssotest.Epoch.Unix()-400, "nbf", ssotest.Epoch.Unix()-400, "exp", ssotest.Epoch.Unix()-100)),
+		"wrong-aud":          ed.Mint(t, ssotest.With(good, "aud", "other.localhost")),
+		"aud-array":          ed.SignRaw(t, hdr, ssotest.ClaimsJSON(t, ssotest.With(good, "aud", []string{ssotest.Audience}))),
+		"exp-float":          ed.SignRaw(t, hdr, strings.Replace(ssotest.ClaimsJSON(t, good), `"exp":1800000300`, `"exp":1800000300.5`, 1)),
+		"dup-header":         ed.SignRaw(t, `{"alg":"EdDSA","kid":"fz-ed","kid":"fz-es","typ":"at+jwt"}`, ssotest.ClaimsJSON(t, good)),
+		"dup-claims":         ed.SignRaw(t, hdr, `{"sub":"x",`+ssotest.ClaimsJSON(t, good)[1:]),
+		"escaped-dup-claims": ed.SignRaw(t, hdr, `{"\u0073ub":"x",`+ssotest.ClaimsJSON(t, good)[1:]),
+		"crit":               ed.SignRaw(t, `{"alg":"EdDSA","crit":["b64"],"b64":false,"kid":"fz-ed","typ":"at+jwt"}`, ssotest.ClaimsJSON(t, good)),
+		"alg-none":           ssotest.B64(`{"alg":"none","kid":"fz-ed","typ":"at+jwt"}`) + "." + ssotest.B64(ssotest.ClaimsJSON(t, good)) + ".",
+		"alg-hs256":          ed.SignRaw(t, `{"alg":"HS256","kid":"fz-ed","typ":"at+jwt"}`, ssotest.ClaimsJSON(t, good)),
+		"alg-mismatch":       es.SignRaw(t, `{"alg":"ES256","kid":"fz-ed","typ":"at+jwt"}`, ssotest.ClaimsJSON(t, good)),
+		"kid-unknown":        ed.SignRaw(t, `{"alg":"EdDSA","kid":"nope","typ":"at+jwt"}`, ssotest.ClaimsJSON(t, good)),
+		"valid-jwk-ignored":  ed.SignRaw(t, `{"alg":"EdDSA","jwk":`+mustJSONKey(ed)+`,"kid":"fz-ed","typ":"at+jwt"}`, ssotest.ClaimsJSON(t, good)),
+		"newline":            strings.Replace(ed.Mint(t, good), ".", ".\n", 1),
+		"padded":             ssotest.B64(hdr+" ") + "==" + "." + ssotest.B64(ssotest.ClaimsJSON(t, good)) + ".AAAA",
 		"dots":               strings.Repeat(".", 5000),
-		"json-serialization": `{"payload":"e30","protected":"` + b64s(hdr) + `","signature":"AAAA"}`,
+		"json-serialization": `{"payload":"e30","protected":"` + ssotest.B64(hdr) + `","signature":"AAAA"}`,
 	}
 	dir := filepath.Join("testdata", "fuzz", "FuzzVerify")
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -11,12 +11,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/canopy-sso/canopy/pkg/internal/ssotest"
 )
 
-func newTestRemote(t *testing.T, url string, clk *clock, mod ...func(*RemoteOptions)) *RemoteKeySet {
+func newTestRemote(t *testing.T, url string, clk *ssotest.Clock, mod ...func(*RemoteOptions)) *RemoteKeySet {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	opts := RemoteOptions{Now: clk.Now, Logger: discardLogger()}
+	opts := RemoteOptions{Now: clk.Now, Logger: ssotest.DiscardLogger()}
 	for _, m := range mod {
 		m(&opts)
 	}
@@ -66,45 +68,45 @@ func TestRefreshDelay(t *testing.T) {
 }
 
 func TestRemoteKeySetRefreshesInBackground(t *testing.T) {
-	k := newEdKey(t, "k1")
-	srv := newJWKSServer(t, k)
-	srv.set(func(s *jwksServer) { s.maxAge = "max-age=0" })
-	ks := newTestRemote(t, srv.URL, newClock(), func(o *RemoteOptions) { o.MinRefresh = 20 * time.Millisecond })
+	k := ssotest.NewEdKey(t, "k1")
+	srv := ssotest.NewJWKSServer(t, k)
+	srv.Set(func(s *ssotest.JWKSServer) { s.MaxAge = "max-age=0" })
+	ks := newTestRemote(t, srv.URL, ssotest.NewClock(), func(o *RemoteOptions) { o.MinRefresh = 20 * time.Millisecond })
 	waitReady(t, ks)
 	deadline := time.Now().Add(5 * time.Second)
-	for srv.fetchCount() < 4 {
+	for srv.FetchCount() < 4 {
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d fetches; max-age=0 bounded to 20ms should refetch often", srv.fetchCount())
+			t.Fatalf("only %d fetches; max-age=0 bounded to 20ms should refetch often", srv.FetchCount())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if srv.notModified.Load() == 0 {
+	if srv.NotModified.Load() == 0 {
 		t.Fatal("background refetches did not send If-None-Match")
 	}
 }
 
 func TestRemoteKeySetETag(t *testing.T) {
-	k := newEdKey(t, "k1")
-	srv := newJWKSServer(t, k)
-	ks := newTestRemote(t, srv.URL, newClock())
+	k := ssotest.NewEdKey(t, "k1")
+	srv := ssotest.NewJWKSServer(t, k)
+	ks := newTestRemote(t, srv.URL, ssotest.NewClock())
 	waitReady(t, ks)
 	gen := ks.Generation()
 	if err := ks.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if srv.notModified.Load() != 1 {
-		t.Fatalf("304s: %d, want 1", srv.notModified.Load())
+	if srv.NotModified.Load() != 1 {
+		t.Fatalf("304s: %d, want 1", srv.NotModified.Load())
 	}
 	if _, err := ks.Key(context.Background(), "k1"); err != nil || ks.Generation() != gen || !ks.Healthy() {
 		t.Fatalf("after 304: key err %v, generation %d→%d, healthy %v", err, gen, ks.Generation(), ks.Healthy())
 	}
 	// Same keys in a new document (another order, other fields) keep the generation.
-	srv.setBody([]byte(`{"keys":[` + mustJSON(t, k.jwk()) + `],"extra":1}`))
+	srv.SetBody([]byte(`{"keys":[` + mustJSON(t, k.JWK()) + `],"extra":1}`))
 	if err := ks.Refresh(context.Background()); err != nil || ks.Generation() != gen {
 		t.Fatalf("same keys: err %v, generation %d→%d", err, gen, ks.Generation())
 	}
-	k2 := newESKey(t, "k2")
-	srv.setKeys(k, k2)
+	k2 := ssotest.NewESKey(t, "k2")
+	srv.SetKeys(k, k2)
 	if err := ks.Refresh(context.Background()); err != nil || ks.Generation() == gen {
 		t.Fatalf("new key: err %v, generation unchanged", err)
 	}
@@ -119,22 +121,22 @@ func mustJSON(t *testing.T, v any) string {
 }
 
 func TestRemoteKeySetUnknownKidRefetch(t *testing.T) {
-	k1, k2, k3 := newEdKey(t, "k1"), newESKey(t, "k2"), newEdKey(t, "k3")
-	srv := newJWKSServer(t, k1)
-	clk := newClock()
+	k1, k2, k3 := ssotest.NewEdKey(t, "k1"), ssotest.NewESKey(t, "k2"), ssotest.NewEdKey(t, "k3")
+	srv := ssotest.NewJWKSServer(t, k1)
+	clk := ssotest.NewClock()
 	ks := newTestRemote(t, srv.URL, clk)
 	waitReady(t, ks)
 	ctx := context.Background()
-	if n := srv.fetchCount(); n != 1 {
+	if n := srv.FetchCount(); n != 1 {
 		t.Fatalf("fetches at start: %d", n)
 	}
 
 	// An unknown kid refetches at once, even right after a background fetch
 	// (a key published just after it must be found), and 100 concurrent
 	// lookups share exactly one fetch.
-	srv.setKeys(k1, k2)
+	srv.SetKeys(k1, k2)
 	gate := make(chan struct{})
-	srv.set(func(s *jwksServer) { s.gate = gate })
+	srv.Set(func(s *ssotest.JWKSServer) { s.Gate = gate })
 	var start, done sync.WaitGroup
 	start.Add(1)
 	errs := make(chan error, 100)
@@ -148,7 +150,7 @@ func TestRemoteKeySetUnknownKidRefetch(t *testing.T) {
 		}()
 	}
 	start.Done()
-	waitFor(t, func() bool { return srv.fetchCount() == 2 })
+	ssotest.WaitFor(t, func() bool { return srv.FetchCount() == 2 })
 	close(gate)
 	done.Wait()
 	close(errs)
@@ -157,62 +159,54 @@ func TestRemoteKeySetUnknownKidRefetch(t *testing.T) {
 			t.Fatalf("Key: %v", err)
 		}
 	}
-	if n := srv.fetchCount(); n != 2 {
+	if n := srv.FetchCount(); n != 2 {
 		t.Fatalf("fetches: %d, want 2 (one collapsed refetch)", n)
 	}
-	srv.set(func(s *jwksServer) { s.gate = nil })
+	srv.Set(func(s *ssotest.JWKSServer) { s.Gate = nil })
 
 	// Another unknown kid right after: refused without a fetch.
-	if _, err := ks.Key(ctx, "k3"); !errors.Is(err, ErrUnknownKey) || srv.fetchCount() != 2 {
-		t.Fatalf("err %v, fetches %d", err, srv.fetchCount())
+	if _, err := ks.Key(ctx, "k3"); !errors.Is(err, ErrUnknownKey) || srv.FetchCount() != 2 {
+		t.Fatalf("err %v, fetches %d", err, srv.FetchCount())
 	}
 	// 10 s later it is fetched, and found.
-	srv.setKeys(k1, k2, k3)
+	srv.SetKeys(k1, k2, k3)
 	clk.Add(10 * time.Second)
-	if _, err := ks.Key(ctx, "k3"); err != nil || srv.fetchCount() != 3 {
-		t.Fatalf("err %v, fetches %d", err, srv.fetchCount())
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(time.Millisecond)
+	if _, err := ks.Key(ctx, "k3"); err != nil || srv.FetchCount() != 3 {
+		t.Fatalf("err %v, fetches %d", err, srv.FetchCount())
 	}
 }
 
 func TestRemoteKeySetKeepsLastGoodSet(t *testing.T) {
-	k := newEdKey(t, "k1")
+	k := ssotest.NewEdKey(t, "k1")
 	private := `{"kty":"OKP","crv":"Ed25519","alg":"EdDSA","use":"sig","kid":"p","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"}`
 	cases := []struct {
 		name  string
-		setup func(s *jwksServer)
+		setup func(s *ssotest.JWKSServer)
 	}{
-		{"500", func(s *jwksServer) { s.status = 500 }},
-		{"404", func(s *jwksServer) { s.status = 404 }},
-		{"HTML", func(s *jwksServer) { s.ctype = "text/html"; s.body = []byte("<html><body>Bad gateway</body></html>") }},
-		{"garbage", func(s *jwksServer) { s.body = []byte("<html>") }},
-		{"truncated JSON", func(s *jwksServer) { s.body = s.body[:len(s.body)/2] }},
-		{"cut short", func(s *jwksServer) { s.truncate = true; s.body = append(s.body, ' ') }},
-		{"not a JWKS", func(s *jwksServer) { s.body = []byte(`["keys"]`) }},
-		{"empty set", func(s *jwksServer) { s.body = []byte(`{"keys":[]}`) }},
-		{"no keys member", func(s *jwksServer) { s.body = []byte(`{}`) }},
-		{"only unusable keys", func(s *jwksServer) { s.body = []byte(`{"keys":[` + private + `]}`) }},
-		{"over 1 MiB", func(s *jwksServer) {
-			s.body = []byte(`{"keys":[` + strings.Repeat(" ", maxJWKSBytes) + mustJSONKey(k) + `]}`)
+		{"500", func(s *ssotest.JWKSServer) { s.Status = 500 }},
+		{"404", func(s *ssotest.JWKSServer) { s.Status = 404 }},
+		{"HTML", func(s *ssotest.JWKSServer) {
+			s.ContentType = "text/html"
+			s.Body = []byte("<html><body>Bad gateway</body></html>")
+		}},
+		{"garbage", func(s *ssotest.JWKSServer) { s.Body = []byte("<html>") }},
+		{"truncated JSON", func(s *ssotest.JWKSServer) { s.Body = s.Body[:len(s.Body)/2] }},
+		{"cut short", func(s *ssotest.JWKSServer) { s.Truncate = true; s.Body = append(s.Body, ' ') }},
+		{"not a JWKS", func(s *ssotest.JWKSServer) { s.Body = []byte(`["keys"]`) }},
+		{"empty set", func(s *ssotest.JWKSServer) { s.Body = []byte(`{"keys":[]}`) }},
+		{"no keys member", func(s *ssotest.JWKSServer) { s.Body = []byte(`{}`) }},
+		{"only unusable keys", func(s *ssotest.JWKSServer) { s.Body = []byte(`{"keys":[` + private + `]}`) }},
+		{"over 1 MiB", func(s *ssotest.JWKSServer) {
+			s.Body = []byte(`{"keys":[` + strings.Repeat(" ", maxJWKSBytes) + mustJSONKey(k) + `]}`)
 		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newJWKSServer(t, k)
-			ks := newTestRemote(t, srv.URL, newClock())
+			srv := ssotest.NewJWKSServer(t, k)
+			ks := newTestRemote(t, srv.URL, ssotest.NewClock())
 			waitReady(t, ks)
 			gen := ks.Generation()
-			srv.set(tc.setup)
+			srv.Set(tc.setup)
 			if err := ks.Refresh(context.Background()); err == nil {
 				t.Fatal("bad response accepted")
 			}
@@ -222,8 +216,8 @@ func TestRemoteKeySetKeepsLastGoodSet(t *testing.T) {
 			if _, err := ks.Key(context.Background(), "k1"); err != nil || ks.Generation() != gen {
 				t.Fatalf("last good set lost: %v, generation %d→%d", err, gen, ks.Generation())
 			}
-			srv.set(func(s *jwksServer) { s.status, s.ctype, s.truncate = 200, "application/json", false })
-			srv.setKeys(newEdKey(t, "k2"), k)
+			srv.Set(func(s *ssotest.JWKSServer) { s.Status, s.ContentType, s.Truncate = 200, "application/json", false })
+			srv.SetKeys(ssotest.NewEdKey(t, "k2"), k)
 			if err := ks.Refresh(context.Background()); err != nil || !ks.Healthy() {
 				t.Fatalf("recovery: %v", err)
 			}
@@ -231,14 +225,14 @@ func TestRemoteKeySetKeepsLastGoodSet(t *testing.T) {
 	}
 }
 
-func mustJSONKey(k *testKey) string {
-	b, _ := k.jwk().MarshalJSON()
+func mustJSONKey(k *ssotest.Key) string {
+	b, _ := k.JWK().MarshalJSON()
 	return string(b)
 }
 
 func TestRemoteKeySetSkipsBadKeys(t *testing.T) {
-	good := newEdKey(t, "good")
-	es := newESKey(t, "es")
+	good := ssotest.NewEdKey(t, "good")
+	es := ssotest.NewESKey(t, "es")
 	body := `{"keys":[
 	 {"kty":"OKP","crv":"Ed25519","alg":"EdDSA","use":"sig","kid":"private","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"},
 	 {"kty":"OKP","crv":"Ed25519","alg":"EdDSA","kid":"nouse","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
@@ -250,9 +244,9 @@ func TestRemoteKeySetSkipsBadKeys(t *testing.T) {
 	 {"kty":"XYZ","kid":"weird"},
 	 ` + mustJSONKey(es) + `,
 	 ` + mustJSONKey(good) + `]}`
-	srv := newJWKSServer(t)
-	srv.setBody([]byte(body))
-	ks := newTestRemote(t, srv.URL, newClock())
+	srv := ssotest.NewJWKSServer(t)
+	srv.SetBody([]byte(body))
+	ks := newTestRemote(t, srv.URL, ssotest.NewClock())
 	waitReady(t, ks)
 	m := *ks.keys.Load()
 	if len(m) != 2 || m["good"] == nil || m["es"] == nil {
@@ -271,10 +265,10 @@ func TestRemoteKeySetStartsWhileIssuerDown(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens: connection refused
-	clk := newClock()
+	clk := ssotest.NewClock()
 	ks := newTestRemote(t, "http://"+addr+"/jwks", clk)
 	ctx := context.Background()
-	waitFor(t, func() bool {
+	ssotest.WaitFor(t, func() bool {
 		return ks.LastFetchError() != nil && !strings.Contains(ks.LastFetchError().Error(), "no fetch")
 	})
 	if _, err := ks.Key(ctx, "k1"); !errors.Is(err, ErrNoKeys) {
@@ -284,11 +278,11 @@ func TestRemoteKeySetStartsWhileIssuerDown(t *testing.T) {
 		t.Fatal("ready with no keys")
 	}
 
-	k := newEdKey(t, "k1")
+	k := ssotest.NewEdKey(t, "k1")
 	srv := httptest.NewUnstartedServer(nil)
-	js := &jwksServer{status: 200, ctype: "application/json", maxAge: "max-age=300"}
-	js.setKeys(k)
-	srv.Config.Handler = http.HandlerFunc(js.serve)
+	js := &ssotest.JWKSServer{Status: 200, ContentType: "application/json", MaxAge: "max-age=300"}
+	js.SetKeys(k)
+	srv.Config.Handler = http.HandlerFunc(js.ServeHTTP)
 	ln, err = net.Listen("tcp", addr)
 	if err != nil {
 		t.Skipf("cannot listen on %s again: %v", addr, err)

@@ -2,67 +2,20 @@ package sso
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"net/http"
-	"net/http/httptest"
-	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/canopy-sso/canopy/pkg/internal/ssotest"
 )
 
-// feedServer is a real /sessions/revoked endpoint.
-type feedServer struct {
-	*httptest.Server
-	mu          sync.Mutex
-	body        string
-	down        bool
-	polls       atomic.Int64
-	notModified atomic.Int64
-}
-
-func newFeedServer(t *testing.T, body string) *feedServer {
-	f := &feedServer{body: body}
-	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.polls.Add(1)
-		f.mu.Lock()
-		body, down := f.body, f.down
-		f.mu.Unlock()
-		if down {
-			http.Error(w, "down", http.StatusBadGateway)
-			return
-		}
-		sum := sha256.Sum256([]byte(body))
-		etag := `"` + hex.EncodeToString(sum[:8]) + `"`
-		w.Header().Set("ETag", etag)
-		if r.Header.Get("If-None-Match") == etag {
-			f.notModified.Add(1)
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(body))
-	}))
-	t.Cleanup(f.Close)
-	return f
-}
-
-func (f *feedServer) set(body string, down bool) {
-	f.mu.Lock()
-	f.body, f.down = body, down
-	f.mu.Unlock()
-}
-
 func TestRevocationList(t *testing.T) {
-	now := testEpoch.Unix()
-	feed := newFeedServer(t, `{"revoked":[{"sid":"a","until":`+itoa(now+300)+`},{"sid":"b","until":`+itoa(now+60)+`}]}`)
-	clk := newClock()
+	now := ssotest.Epoch.Unix()
+	feed := ssotest.NewFeedServer(t, `{"revoked":[{"sid":"a","until":`+ssotest.Itoa(now+300)+`},{"sid":"b","until":`+ssotest.Itoa(now+60)+`}]}`)
+	clk := ssotest.NewClock()
 	ctx, cancel := context.WithCancel(context.Background())
-	l := NewRevocationList(ctx, feed.URL, RevocationOptions{Interval: time.Hour, Now: clk.Now, Logger: discardLogger()})
+	l := NewRevocationList(ctx, feed.URL, RevocationOptions{Interval: time.Hour, Now: clk.Now, Logger: ssotest.DiscardLogger()})
 	defer func() { cancel(); l.wait() }()
-	waitFor(t, func() bool { return !l.LastSuccess().IsZero() })
+	ssotest.WaitFor(t, func() bool { return !l.LastSuccess().IsZero() })
 	check := func(step string, want map[string]bool) {
 		t.Helper()
 		for sid, w := range want {
@@ -74,21 +27,21 @@ func TestRevocationList(t *testing.T) {
 	check("first poll", map[string]bool{"a": true, "b": true, "c": false})
 
 	// Unchanged feed: a 304, nothing lost.
-	if err := l.Poll(ctx); err != nil || feed.notModified.Load() != 1 {
-		t.Fatalf("poll: %v, 304s %d", err, feed.notModified.Load())
+	if err := l.Poll(ctx); err != nil || feed.NotModified.Load() != 1 {
+		t.Fatalf("poll: %v, 304s %d", err, feed.NotModified.Load())
 	}
 	check("304", map[string]bool{"a": true, "b": true})
 
 	// The feed's window moves on: entries that left it are kept until
 	// until + leeway.
-	feed.set(`{"revoked":[{"sid":"c","until":`+itoa(now+600)+`}]}`, false)
+	feed.Set(`{"revoked":[{"sid":"c","until":`+ssotest.Itoa(now+600)+`}]}`, false)
 	if err := l.Poll(ctx); err != nil {
 		t.Fatal(err)
 	}
 	check("merged", map[string]bool{"a": true, "b": true, "c": true})
 
 	// The feed goes down: the set stays in force.
-	feed.set("", true)
+	feed.Set("", true)
 	if err := l.Poll(ctx); err == nil || l.LastPollError() == nil {
 		t.Fatal("poll of a down feed succeeded")
 	}
@@ -105,38 +58,36 @@ func TestRevocationList(t *testing.T) {
 	}
 
 	// Garbage keeps the set too.
-	feed.set(`<html>`, false)
+	feed.Set(`<html>`, false)
 	if err := l.Poll(ctx); err == nil {
 		t.Fatal("garbage accepted")
 	}
 	check("garbage", map[string]bool{"a": true, "c": true})
 }
 
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
 func TestRevocationListPolls(t *testing.T) {
-	feed := newFeedServer(t, `{"revoked":[]}`)
+	feed := ssotest.NewFeedServer(t, `{"revoked":[]}`)
 	ctx, cancel := context.WithCancel(context.Background())
-	l := NewRevocationList(ctx, feed.URL, RevocationOptions{Interval: 10 * time.Millisecond, Logger: discardLogger()})
-	waitFor(t, func() bool { return feed.polls.Load() >= 3 })
+	l := NewRevocationList(ctx, feed.URL, RevocationOptions{Interval: 10 * time.Millisecond, Logger: ssotest.DiscardLogger()})
+	ssotest.WaitFor(t, func() bool { return feed.Polls.Load() >= 3 })
 	cancel()
 	l.wait()
 }
 
 func TestVerifierWithRevocationList(t *testing.T) {
-	ed := newEdKey(t, "ed1")
-	ks, _ := NewStaticKeySet(ed.jwk())
-	feed := newFeedServer(t, `{"revoked":[]}`)
-	clk := newClock()
+	ed := ssotest.NewEdKey(t, "ed1")
+	ks, _ := NewStaticKeySet(ed.JWK())
+	feed := ssotest.NewFeedServer(t, `{"revoked":[]}`)
+	clk := ssotest.NewClock()
 	ctx, cancel := context.WithCancel(context.Background())
-	l := NewRevocationList(ctx, feed.URL, RevocationOptions{Interval: time.Hour, Now: clk.Now, Logger: discardLogger()})
+	l := NewRevocationList(ctx, feed.URL, RevocationOptions{Interval: time.Hour, Now: clk.Now, Logger: ssotest.DiscardLogger()})
 	defer func() { cancel(); l.wait() }()
 	v := newTestVerifier(t, ks, clk, func(c *Config) { c.Revoked = l })
-	tok := ed.mint(t, validClaims())
+	tok := ed.Mint(t, ssotest.ValidClaims())
 	if _, err := v.Verify(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
-	feed.set(`{"revoked":[{"sid":"s_1","until":`+itoa(testEpoch.Unix()+300)+`}]}`, false)
+	feed.Set(`{"revoked":[{"sid":"s_1","until":`+ssotest.Itoa(ssotest.Epoch.Unix()+300)+`}]}`, false)
 	if err := l.Poll(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -9,14 +9,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canopy-sso/canopy/pkg/internal/ssotest"
+
 	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // rawVerifier returns the bare standard-library check of tok's signature:
 // the floor under any verifier of the same token.
-func rawVerifier(b testing.TB, k *testKey, tok string) func() bool {
+func rawVerifier(b testing.TB, k *ssotest.Key, tok string) func() bool {
 	input, sig := rawParts(b, tok)
-	switch pub := k.priv.Public().(type) {
+	switch pub := k.Priv.Public().(type) {
 	case ed25519.PublicKey:
 		return func() bool { return ed25519.Verify(pub, []byte(input), sig) }
 	case *ecdsa.PublicKey:
@@ -26,7 +28,7 @@ func rawVerifier(b testing.TB, k *testKey, tok string) func() bool {
 			return ecdsa.Verify(pub, h[:], r, s)
 		}
 	}
-	b.Fatalf("unknown key type %T", k.priv)
+	b.Fatalf("unknown key type %T", k.Priv)
 	return nil
 }
 
@@ -38,8 +40,8 @@ func rawVerifier(b testing.TB, k *testKey, tok string) func() bool {
 func BenchmarkColdVsRaw(b *testing.B) {
 	for _, tc := range []struct {
 		alg string
-		key func(testing.TB, string) *testKey
-	}{{wire.AlgEdDSA, newEdKey}, {wire.AlgES256, newESKey}} {
+		key func(testing.TB, string) *ssotest.Key
+	}{{wire.AlgEdDSA, ssotest.NewEdKey}, {wire.AlgES256, ssotest.NewESKey}} {
 		b.Run(tc.alg, func(b *testing.B) {
 			k := tc.key(b, "k")
 			v, tok := benchSetup(b, k, -1)

@@ -8,7 +8,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/canopy-sso/canopy/pkg/sso"
+	"github.com/canopy-sso/canopy/pkg/ssohttp"
 	"github.com/canopy-sso/canopy/pkg/trustedproxy"
 )
 
@@ -38,7 +38,7 @@ func (s *Site) forwardAuth(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
-	a, err := s.cfg.Client.Authenticate(r)
+	a, err := ssohttp.AuthenticateWith(s.cfg.Client, r)
 	claims := a.Claims
 	if err != nil {
 		w.Header().Set(HeaderLoginURL, d.LoginURI+"?return_to="+url.QueryEscape(orig.String()))
@@ -47,7 +47,7 @@ func (s *Site) forwardAuth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.authorizeHost(orig.Host, r, claims); err != nil {
-		var su *sso.StepUpError
+		var su *ssohttp.StepUpError
 		if errors.As(err, &su) {
 			// A 401 sends the proxy's user to sign in again, as for no token.
 			w.Header().Set(HeaderLoginURL, d.LoginURI+"?prompt=login&return_to="+url.QueryEscape(orig.String()))

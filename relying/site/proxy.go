@@ -7,7 +7,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/canopy-sso/canopy/pkg/sso"
+	"github.com/canopy-sso/canopy/pkg/ssohttp"
 )
 
 // Headers set on proxied requests; any incoming X-Canopy-* header is removed
@@ -54,7 +54,7 @@ func spoofable(name string) bool {
 // "Authorization: Bearer" with ForwardToken, so an app that logs headers
 // cannot leak a token it never asked for; every spoofable identity header is
 // removed and the verified identity set. The middleware read the request
-// through sso.Authenticate; its result says which token it chose and how it
+// through ssohttp.Authenticate; its result says which token it chose and how it
 // came.
 func (s *Site) identify(out *http.Request) {
 	for k := range out.Header {
@@ -62,7 +62,7 @@ func (s *Site) identify(out *http.Request) {
 			delete(out.Header, k)
 		}
 	}
-	a, ok := sso.AuthenticationFrom(out.Context())
+	a, ok := ssohttp.AuthenticationFrom(out.Context())
 	if !ok {
 		// Unreachable: only admitted requests are proxied. Send no identity.
 		return

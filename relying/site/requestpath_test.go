@@ -15,6 +15,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/canopy-sso/canopy/pkg/sso"
+	"github.com/canopy-sso/canopy/pkg/ssoecho"
+	"github.com/canopy-sso/canopy/pkg/ssohttp"
 	"github.com/canopy-sso/canopy/relying/site"
 )
 
@@ -36,7 +38,7 @@ type verdict struct {
 
 // TestOneRequestPath sends every row of the token-choice table through the
 // four entry points that read a request (the net/http middleware, the echo
-// middleware, proxy mode and forward auth) and through sso.Authenticate
+// middleware, proxy mode and forward auth) and through ssohttp.Authenticate
 // itself: each must choose the same token and reach the same verdict, each
 // answering in its own way.
 func TestOneRequestPath(t *testing.T) {
@@ -55,17 +57,17 @@ func TestOneRequestPath(t *testing.T) {
 
 	// The app behind the middleware and the proxy reports who it was told.
 	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if c, ok := sso.ClaimsFrom(r.Context()); ok {
+		if c, ok := ssohttp.ClaimsFrom(r.Context()); ok {
 			w.Header().Set(site.HeaderSid, c.SessionID)
 			w.Header().Set(site.HeaderUser, c.Username)
 		}
 	})
-	mw, err := client.Middleware(sso.MiddlewareConfig{Logger: log})
+	mw, err := ssohttp.Middleware(client, ssohttp.MiddlewareConfig{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := echo.New()
-	emw, err := client.EchoMiddleware(sso.MiddlewareConfig{Logger: log})
+	emw, err := ssoecho.Middleware(client, ssohttp.MiddlewareConfig{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +96,7 @@ func TestOneRequestPath(t *testing.T) {
 	}
 	entries := map[string]func(r *http.Request) verdict{
 		"authenticate": func(r *http.Request) verdict {
-			a, err := client.Authenticate(r)
+			a, err := ssohttp.AuthenticateWith(client, r)
 			if a == nil {
 				t.Fatal("Authenticate returned nil")
 			}

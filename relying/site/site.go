@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/canopy-sso/canopy/pkg/sso"
+	"github.com/canopy-sso/canopy/pkg/ssohttp"
 )
 
 //go:embed templates/*.html templates/*.css
@@ -31,7 +32,7 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// Rule, when set, is asked about every signed-in request after the
 	// owner check (--require-group, --require-amr, --max-auth-age).
-	Rule sso.Rule
+	Rule ssohttp.Rule
 	Log  *slog.Logger
 	Now  func() time.Time
 }
@@ -62,7 +63,7 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Upstream != nil {
 		s.proxy = s.newProxy(cfg.Upstream, cfg.Log)
 	}
-	protect, err := cfg.Client.Middleware(sso.MiddlewareConfig{Authorize: s.authorize,
+	protect, err := ssohttp.Middleware(cfg.Client, ssohttp.MiddlewareConfig{Authorize: s.authorize,
 		TrustedProxies: cfg.TrustedProxies, Logger: cfg.Log})
 	if err != nil {
 		return nil, err
@@ -81,7 +82,7 @@ func New(cfg Config) (http.Handler, error) {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.Handle(sso.RefreshScriptPath, cfg.Client.RefreshScriptHandler())
+	mux.Handle(ssohttp.RefreshScriptPath, ssohttp.RefreshScriptHandler(cfg.Client))
 	mux.HandleFunc(AuthPath, s.forwardAuth)
 	mux.HandleFunc("/.canopy/site.css", s.serveCSS)
 	mux.Handle("/", protect(http.HandlerFunc(s.serveApp)))
@@ -97,7 +98,7 @@ func (s *Site) authorize(r *http.Request, c *sso.Claims) error {
 func (s *Site) authorizeHost(host string, r *http.Request, c *sso.Claims) error {
 	label, ok := s.cfg.Pattern.Match(host)
 	if s.cfg.Pattern.PerUser && (!ok || c.Username != label) {
-		return &sso.ForbiddenError{Message: fmt.Sprintf("This page belongs to %s. You are signed in as %s.", label, c.Username)}
+		return &ssohttp.ForbiddenError{Message: fmt.Sprintf("This page belongs to %s. You are signed in as %s.", label, c.Username)}
 	}
 	if s.cfg.Rule != nil {
 		return s.cfg.Rule(r, c)
@@ -146,19 +147,19 @@ func (s *Site) serveApp(w http.ResponseWriter, r *http.Request) {
 		s.proxy.ServeHTTP(w, r)
 		return
 	}
-	claims, _ := sso.ClaimsFrom(r.Context())
+	claims, _ := ssohttp.ClaimsFrom(r.Context())
 	if r.URL.Path != "/" {
 		w.Header().Set("Cache-Control", "no-store")
 		s.render(w, http.StatusNotFound, "notfound.html", map[string]any{"Host": r.Host, "Path": r.URL.Path})
 		return
 	}
 	w.Header().Set("Cache-Control", "private, no-store")
-	logout := s.cfg.Issuer + "/logout?return_to=" + url.QueryEscape(sso.RequestURL(r, s.cfg.TrustedProxies))
+	logout := s.cfg.Issuer + "/logout?return_to=" + url.QueryEscape(ssohttp.RequestURL(r, s.cfg.TrustedProxies))
 	s.render(w, http.StatusOK, "page.html", map[string]any{
 		"User": claims.Username, "Host": r.Host, "PerUser": s.cfg.Pattern.PerUser,
 		"Account": s.cfg.Issuer + "/", "Logout": logout,
 		"Expires":   time.Unix(claims.Expiry, 0).UTC().Format("15:04:05 UTC"),
-		"RefreshJS": sso.RefreshScriptTag(sso.RefreshScriptPath, claims, s.cfg.Now()),
+		"RefreshJS": ssohttp.RefreshScriptTag(ssohttp.RefreshScriptPath, claims, s.cfg.Now()),
 	})
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/canopy-sso/canopy/pkg/localhost"
 	"github.com/canopy-sso/canopy/pkg/sso"
+	"github.com/canopy-sso/canopy/pkg/ssohttp"
 )
 
 // The A/B server is this program run again with -serve-ab: a process of its
@@ -69,11 +70,11 @@ func serveAB(ctx context.Context, cfg abConfig) error {
 	page := pageHandler(pages, cfg.issuer, fixed, log)
 	authorize := func(r *http.Request, c *sso.Claims) error {
 		if label, _, _ := strings.Cut(r.Host, "."); c.Username != label {
-			return &sso.ForbiddenError{Message: "This page belongs to " + label + "."}
+			return &ssohttp.ForbiddenError{Message: "This page belongs to " + label + "."}
 		}
 		return nil
 	}
-	protect, err := client.Middleware(sso.MiddlewareConfig{Authorize: authorize, Logger: log})
+	protect, err := ssohttp.Middleware(client, ssohttp.MiddlewareConfig{Authorize: authorize, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -114,7 +115,7 @@ func pageHandler(pages *template.Template, issuer string, fixed *sso.Claims, log
 			_, _ = io.WriteString(w, "ok\n")
 			return
 		}
-		claims, ok := sso.ClaimsFrom(r.Context())
+		claims, ok := ssohttp.ClaimsFrom(r.Context())
 		if !ok {
 			claims = fixed
 		}
@@ -130,7 +131,7 @@ func pageHandler(pages *template.Template, issuer string, fixed *sso.Claims, log
 			"User": claims.Username, "Host": r.Host, "PerUser": true,
 			"Account": issuer + "/", "Logout": logout,
 			"Expires":   time.Unix(claims.Expiry, 0).UTC().Format("15:04:05 UTC"),
-			"RefreshJS": sso.RefreshScriptTag(sso.RefreshScriptPath, claims, time.Now()),
+			"RefreshJS": ssohttp.RefreshScriptTag(ssohttp.RefreshScriptPath, claims, time.Now()),
 		})
 		if err != nil {
 			log.Error("render", "err", err)

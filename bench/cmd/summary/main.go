@@ -34,7 +34,7 @@ type options struct {
 // suites are what make bench runs, in order.
 var suites = []suite{
 	{pkg: "pkg/sso", bench: "^Benchmark(ColdVsRaw|VerifyCold(EdDSA|ES256)|VerifyWarm|Raw(Ed25519|ES256))$", benchtime: "1s"},
-	{pkg: "pkg/sso", bench: "^BenchmarkMiddleware$", benchtime: "300ms"},
+	{pkg: "pkg/ssohttp", bench: "^BenchmarkMiddleware$", benchtime: "300ms"},
 	{pkg: "keys", bench: "^BenchmarkMint$", benchtime: "500ms"},
 	{pkg: "issuer/password", bench: "^BenchmarkVerifyOWASP$", benchtime: "10x"},
 	{pkg: "issuer/store/sqlite", bench: "^BenchmarkRotateScale$", benchtime: "1500x", inProcessCount: true},

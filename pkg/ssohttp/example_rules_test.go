@@ -1,4 +1,4 @@
-package sso_test
+package ssohttp_test
 
 import (
 	"errors"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/canopy-sso/canopy/pkg/sso"
+	"github.com/canopy-sso/canopy/pkg/ssohttp"
 	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
@@ -13,18 +14,18 @@ import (
 // one-time code or a passkey within the last ten minutes. Non-members get a
 // 403; members whose sign-in is weaker or older are sent to sign in again.
 func ExampleAllOf() {
-	rule := sso.AllOf(
-		sso.RequireGroup("admins"),
-		sso.RequireAMR(wire.AMROTP, wire.AMRHardware),
-		sso.MaxAuthAge(10*time.Minute),
+	rule := ssohttp.AllOf(
+		ssohttp.RequireGroup("admins"),
+		ssohttp.RequireAMR(wire.AMROTP, wire.AMRHardware),
+		ssohttp.MaxAuthAge(10*time.Minute),
 	)
-	cfg := sso.MiddlewareConfig{Authorize: rule}
-	_ = cfg // client.Middleware(cfg), as in the example of New
+	cfg := ssohttp.MiddlewareConfig{Authorize: rule}
+	_ = cfg // ssohttp.Middleware(client, cfg), as in the example of Middleware
 }
 
 // A rule is a plain function of the request and the verified claims.
 func ExampleRequireGroup() {
-	rule := sso.RequireGroup("ops")
+	rule := ssohttp.RequireGroup("ops")
 	fmt.Println(rule(nil, &sso.Claims{Username: "alice", Groups: []string{"dev"}}))
 	fmt.Println(rule(nil, &sso.Claims{Username: "bob", Groups: []string{"dev", "ops"}}))
 	// Output:
@@ -34,9 +35,9 @@ func ExampleRequireGroup() {
 
 // A weaker sign-in is not refused outright: the user is asked to step up.
 func ExampleRequireAMR() {
-	rule := sso.RequireAMR(wire.AMRHardware)
+	rule := ssohttp.RequireAMR(wire.AMRHardware)
 	err := rule(nil, &sso.Claims{Username: "alice", AMR: []string{"pwd"}})
-	var su *sso.StepUpError
+	var su *ssohttp.StepUpError
 	fmt.Println(errors.As(err, &su), su.AMR)
 	// Output: true [hwk]
 }

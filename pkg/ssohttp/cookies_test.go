@@ -1,4 +1,4 @@
-package sso
+package ssohttp
 
 import (
 	"net/http/httptest"

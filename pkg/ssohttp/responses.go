@@ -1,4 +1,4 @@
-package sso
+package ssohttp
 
 import (
 	"encoding/json"
@@ -6,14 +6,16 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/canopy-sso/canopy/pkg/sso"
 )
 
 // unauthorized is the API answer: 401 with RFC 6750's WWW-Authenticate and
 // SPEC.md's JSON body.
 func (m *middleware) unauthorized(w http.ResponseWriter, r *http.Request, site *SiteConfig, req request, err error) {
-	body := authError{Error: "unauthenticated", Reason: Reason(err), LoginURL: withReturnTo(site.LoginURL, req.url), RefreshURL: site.RefreshURL}
+	body := authError{Error: "unauthenticated", Reason: sso.Reason(err), LoginURL: withReturnTo(site.LoginURL, req.url), RefreshURL: site.RefreshURL}
 	challenge := `Bearer realm="canopy"`
-	if !errors.Is(err, ErrMissing) {
+	if !errors.Is(err, sso.ErrMissing) {
 		body.Error = "invalid_token"
 		challenge += `, error="invalid_token"`
 	}

@@ -1,4 +1,4 @@
-package sso
+package ssohttp
 
 import (
 	"net/http"
@@ -119,26 +119,4 @@ func expiredCookie(name, path, domain string, secure bool) *http.Cookie {
 // secureName reports whether a cookie name can only exist with Secure.
 func secureName(name string) bool {
 	return strings.HasPrefix(name, "__Secure-") || strings.HasPrefix(name, "__Host-")
-}
-
-// validCookieDomain reports whether d can be a Domain attribute: dot-separated
-// labels of letters, digits and hyphens (net/http would drop anything else,
-// logging about it on every response).
-func validCookieDomain(d string) bool {
-	d = strings.TrimPrefix(d, ".")
-	if d == "" || len(d) > 253 {
-		return false
-	}
-	for label := range strings.SplitSeq(d, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
-				return false
-			}
-		}
-	}
-	return true
 }

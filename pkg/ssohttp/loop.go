@@ -1,4 +1,4 @@
-package sso
+package ssohttp
 
 import (
 	"errors"
@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/canopy-sso/canopy/pkg/sso"
 )
 
 // The redirect-loop guard. A browser this service keeps refusing is sent to
@@ -76,7 +78,7 @@ func clearLoop(w http.ResponseWriter, secure bool) {
 // every cause is a deployment fault the user cannot fix (and monitoring
 // should see it as one); it is not a redirect and not cacheable. The loop
 // cookie is cleared, so "Try again" starts a fresh count.
-func (m *middleware) loop(w http.ResponseWriter, r *http.Request, v *Verifier, site *SiteConfig, req request, err error, now time.Time) {
+func (m *middleware) loop(w http.ResponseWriter, r *http.Request, v *sso.Verifier, site *SiteConfig, req request, err error, now time.Time) {
 	host := r.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
@@ -96,20 +98,20 @@ func (m *middleware) loop(w http.ResponseWriter, r *http.Request, v *Verifier, s
 
 // loopCause says, for a person, why the token is still refused. It names
 // hosts, domains and times, never internals.
-func loopCause(err error, v *Verifier, site *SiteConfig, host string, now time.Time) string {
-	var ce *ClaimsError
+func loopCause(err error, v *sso.Verifier, site *SiteConfig, host string, now time.Time) string {
+	var ce *sso.ClaimsError
 	errors.As(err, &ce)
 	switch {
-	case errors.Is(err, ErrMissing):
+	case errors.Is(err, sso.ErrMissing):
 		return fmt.Sprintf("Cookie domain mismatch: the sign-in service's cookie does not reach this host (%s). "+
 			"It is set for %s; this host must be that domain or a subdomain of it, and the browser must accept the cookie.",
 			host, site.CookieDomain)
-	case errors.Is(err, ErrExpired) && ce != nil:
+	case errors.Is(err, sso.ErrExpired) && ce != nil:
 		return fmt.Sprintf("Clock skew: the token was issued at %s and expires at %s by the sign-in service's clock, "+
 			"but this server's clock reads %s (%s after the issue time). Check both clocks (NTP).",
 			unixUTC(ce.Claims.IssuedAt), unixUTC(ce.Claims.Expiry), now.UTC().Format(time.RFC3339),
 			now.Sub(time.Unix(ce.Claims.IssuedAt, 0)).Round(time.Second))
-	case errors.Is(err, ErrUnknownKey):
+	case errors.Is(err, sso.ErrUnknownKey):
 		return "Unknown key: the token is signed with a key that is not in the sign-in service's key set as this service sees it. " +
 			"This service may be reading the key set of another sign-in service."
 	case errors.Is(err, ErrAmbiguous):
@@ -118,13 +120,13 @@ func loopCause(err error, v *Verifier, site *SiteConfig, host string, now time.T
 		return fmt.Sprintf("Cookie domain mismatch (token for %q, this service expects %q).", ce.Claims.Audience, v.Audience())
 	case ce != nil && ce.Claims.Issuer != v.Issuer():
 		return fmt.Sprintf("Issuer mismatch (token from %q, this service expects %q).", ce.Claims.Issuer, v.Issuer())
-	case ce != nil && errors.Is(err, ErrClaims) && ce.Claims.IssuedAt > now.Unix():
+	case ce != nil && errors.Is(err, sso.ErrClaims) && ce.Claims.IssuedAt > now.Unix():
 		return fmt.Sprintf("Clock skew: the token was issued at %s by the sign-in service's clock, which is in the future by this server's clock (%s). Check both clocks (NTP).",
 			unixUTC(ce.Claims.IssuedAt), now.UTC().Format(time.RFC3339))
-	case errors.Is(err, ErrRevoked):
+	case errors.Is(err, sso.ErrRevoked):
 		return "Revoked session: the sign-in service keeps handing out tokens for a session this service has seen revoked."
 	}
-	return fmt.Sprintf("The token is refused here (reason: %s).", Reason(err))
+	return fmt.Sprintf("The token is refused here (reason: %s).", sso.Reason(err))
 }
 
 func unixUTC(t int64) string { return time.Unix(t, 0).UTC().Format(time.RFC3339) }

@@ -1,4 +1,4 @@
-package sso
+package ssohttp
 
 import (
 	"errors"
@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/canopy-sso/canopy/pkg/sso"
 )
 
 // Step-up. A rule that wants a stronger or fresher sign-in (a *StepUpError)
@@ -23,14 +25,14 @@ const (
 )
 
 // stepUp answers a request whose token a rule wants stronger or fresher.
-func (m *middleware) stepUp(w http.ResponseWriter, r *http.Request, site *SiteConfig, req request, c *Claims, su *StepUpError) {
+func (m *middleware) stepUp(w http.ResponseWriter, r *http.Request, site *SiteConfig, req request, c *sso.Claims, su *StepUpError) {
 	login := withReturnTo(withQuery(site.LoginURL, "prompt=login"), req.url)
 	if !req.nav {
 		m.log.Debug("sso: step-up required", "url", req.url, "err", su)
 		w.Header().Set("WWW-Authenticate", stepUpChallenge(su))
 		m.refuse(w, r, http.StatusUnauthorized, su, func() {
 			writeJSON(w, http.StatusUnauthorized, stepUpBody{
-				Error: "insufficient_user_authentication", Reason: Reason(su), LoginURL: login,
+				Error: "insufficient_user_authentication", Reason: sso.Reason(su), LoginURL: login,
 				MaxAge: int64(su.MaxAge / time.Second), RequiredAMR: su.AMR,
 			})
 		})
@@ -102,7 +104,7 @@ func clearStepUp(w http.ResponseWriter, secure bool) {
 
 // authorize runs the Authorize rule and answers a refusal; it reports
 // whether the request may proceed.
-func (m *middleware) authorize(w http.ResponseWriter, r *http.Request, site *SiteConfig, req request, c *Claims) bool {
+func (m *middleware) authorize(w http.ResponseWriter, r *http.Request, site *SiteConfig, req request, c *sso.Claims) bool {
 	if m.cfg.Authorize == nil {
 		return true
 	}

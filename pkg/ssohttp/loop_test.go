@@ -1,10 +1,12 @@
-package sso
+package ssohttp
 
 import (
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/canopy-sso/canopy/pkg/internal/ssotest"
 )
 
 // loopCookieFrom returns the canopy-loop cookie a response set, if any.
@@ -20,8 +22,8 @@ func loopCookieFrom(t *testing.T, res *http.Response) *http.Cookie {
 
 func TestRedirectLoopGuard(t *testing.T) {
 	f := newMWFixture(t)
-	now := testEpoch.Unix()
-	other := newEdKey(t, "rotated-away")
+	now := ssotest.Epoch.Unix()
+	other := ssotest.NewEdKey(t, "rotated-away")
 	cases := []struct {
 		name  string
 		token func(t *testing.T) string // what the issuer keeps sending back ("" = no cookie reaches us)
@@ -33,7 +35,7 @@ func TestRedirectLoopGuard(t *testing.T) {
 			"Clock skew: the token was issued at 2027-01-15T07:53:20Z and expires at 2027-01-15T07:58:20Z by the sign-in service's clock, but this server's clock reads 2027-01-15T08:00:00Z (6m40s after the issue time)"},
 		{"clock skew, issued in the future", func(t *testing.T) string { return f.token(t, "alice", "iat", now+120, "nbf", now+120, "exp", now+420) },
 			"Clock skew: the token was issued at 2027-01-15T08:02:00Z by the sign-in service's clock, which is in the future"},
-		{"unknown key", func(t *testing.T) string { return other.mint(t, validClaims()) },
+		{"unknown key", func(t *testing.T) string { return other.Mint(t, ssotest.ValidClaims()) },
 			"Unknown key: the token is signed with a key that is not in the sign-in service's key set"},
 		{"wrong audience", func(t *testing.T) string { return f.token(t, "alice", "aud", "example.localhost") },
 			`Cookie domain mismatch (token for "example.localhost", this service expects "domain.localhost").`},
@@ -87,17 +89,17 @@ func htmlUnescape(s string) string {
 
 func TestRedirectLoopWindow(t *testing.T) {
 	f := newMWFixture(t)
-	now := testEpoch
+	now := ssotest.Epoch
 	cases := []struct {
 		name   string
 		cookie string
 		want   string // loop cookie value sent back with the redirect
 	}{
-		{"fresh round two", "1." + itoa(now.Add(-10*time.Second).Unix()), "2." + itoa(now.Add(-10*time.Second).Unix())},
-		{"stale count restarts", "2." + itoa(now.Add(-61*time.Second).Unix()), "1." + itoa(now.Unix())},
-		{"future timestamp restarts", "2." + itoa(now.Add(time.Hour).Unix()), "1." + itoa(now.Unix())},
-		{"garbage restarts", "x.y", "1." + itoa(now.Unix())},
-		{"zero count restarts", "0." + itoa(now.Unix()), "1." + itoa(now.Unix())},
+		{"fresh round two", "1." + ssotest.Itoa(now.Add(-10*time.Second).Unix()), "2." + ssotest.Itoa(now.Add(-10*time.Second).Unix())},
+		{"stale count restarts", "2." + ssotest.Itoa(now.Add(-61*time.Second).Unix()), "1." + ssotest.Itoa(now.Unix())},
+		{"future timestamp restarts", "2." + ssotest.Itoa(now.Add(time.Hour).Unix()), "1." + ssotest.Itoa(now.Unix())},
+		{"garbage restarts", "x.y", "1." + ssotest.Itoa(now.Unix())},
+		{"zero count restarts", "0." + ssotest.Itoa(now.Unix()), "1." + ssotest.Itoa(now.Unix())},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -109,12 +111,12 @@ func TestRedirectLoopWindow(t *testing.T) {
 		})
 	}
 	// Success clears it.
-	rec := runners[0].serve(t, f, req("GET", "/", browser(), cookieLine("canopy="+f.token(t, "alice")+"; "+loopCookie+"=1."+itoa(now.Unix()))))
+	rec := runners[0].serve(t, f, req("GET", "/", browser(), cookieLine("canopy="+f.token(t, "alice")+"; "+loopCookie+"=1."+ssotest.Itoa(now.Unix()))))
 	if c := loopCookieFrom(t, rec.Result()); rec.Code != 200 || c == nil || c.MaxAge != -1 {
 		t.Fatalf("success: status %d, loop cookie %+v", rec.Code, c)
 	}
 	// An API request never counts rounds.
-	rec = runners[0].serve(t, f, req("GET", "/", cookieLine(loopCookie+"=2."+itoa(now.Unix()))))
+	rec = runners[0].serve(t, f, req("GET", "/", cookieLine(loopCookie+"=2."+ssotest.Itoa(now.Unix()))))
 	if rec.Code != 401 || loopCookieFrom(t, rec.Result()) != nil {
 		t.Fatalf("API: status %d", rec.Code)
 	}

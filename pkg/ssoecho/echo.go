@@ -1,16 +1,21 @@
-package sso
+// Package ssoecho runs the Canopy middleware of package ssohttp in echo:
+// the same code, adapted, so that only a service built on echo imports it.
+package ssoecho
 
 import (
 	"context"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/canopy-sso/canopy/pkg/sso"
+	"github.com/canopy-sso/canopy/pkg/ssohttp"
 )
 
-// EchoMiddleware adapts net/http middleware from NewMiddleware or
-// Client.Middleware to echo, so both frameworks run one implementation.
-// Handlers read the claims with ClaimsFrom(c.Request().Context()).
-func EchoMiddleware(mw func(http.Handler) http.Handler) echo.MiddlewareFunc {
+// Wrap adapts net/http middleware from ssohttp.NewMiddleware or
+// ssohttp.Middleware to echo, so both frameworks run one implementation.
+// Handlers read the claims with ssohttp.ClaimsFrom(c.Request().Context()).
+func Wrap(mw func(http.Handler) http.Handler) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		// Built once per route; the echo.Context of each request travels to
 		// the inner handler in the request's context.
@@ -39,11 +44,11 @@ type echoCall struct {
 	err error
 }
 
-// EchoMiddleware is Middleware for echo.
-func (c *Client) EchoMiddleware(cfg MiddlewareConfig) (echo.MiddlewareFunc, error) {
-	mw, err := c.Middleware(cfg)
+// Middleware is ssohttp.Middleware for echo: the middleware of c, wrapped.
+func Middleware(c *sso.Client, cfg ssohttp.MiddlewareConfig) (echo.MiddlewareFunc, error) {
+	mw, err := ssohttp.Middleware(c, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return EchoMiddleware(mw), nil
+	return Wrap(mw), nil
 }

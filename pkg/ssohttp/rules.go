@@ -1,4 +1,4 @@
-package sso
+package ssohttp
 
 import (
 	"errors"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/canopy-sso/canopy/pkg/sso"
+
 	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
@@ -15,7 +17,7 @@ import (
 // a *ForbiddenError (or any error) refuses it with 403, a *StepUpError asks
 // the user to sign in again. MiddlewareConfig.Authorize takes one; the
 // helpers below build the common ones and AllOf combines them.
-type Rule = func(r *http.Request, c *Claims) error
+type Rule = func(r *http.Request, c *sso.Claims) error
 
 // RequireGroup admits members of at least one of groups (the token's
 // "groups" claim). Anyone else gets a 403 naming the group: signing in again
@@ -23,7 +25,7 @@ type Rule = func(r *http.Request, c *Claims) error
 func RequireGroup(groups ...string) Rule {
 	groups = slices.Clone(groups)
 	msg := "You need to be in group " + strings.Join(groups, " or ") + "."
-	return func(_ *http.Request, c *Claims) error {
+	return func(_ *http.Request, c *sso.Claims) error {
 		for _, g := range groups {
 			if slices.Contains(c.Groups, g) {
 				return nil
@@ -39,7 +41,7 @@ func RequireGroup(groups ...string) Rule {
 // gets 401 insufficient_user_authentication (RFC 9470).
 func RequireAMR(methods ...string) Rule {
 	methods = slices.Clone(methods)
-	return func(_ *http.Request, c *Claims) error {
+	return func(_ *http.Request, c *sso.Claims) error {
 		for _, m := range methods {
 			if slices.Contains(c.AMR, m) {
 				return nil
@@ -55,7 +57,7 @@ func RequireAMR(methods ...string) Rule {
 func MaxAuthAge(d time.Duration) Rule { return maxAuthAge(d, time.Now) }
 
 func maxAuthAge(d time.Duration, now func() time.Time) Rule {
-	return func(_ *http.Request, c *Claims) error {
+	return func(_ *http.Request, c *sso.Claims) error {
 		if c.AuthTime > 0 && now().Sub(time.Unix(c.AuthTime, 0)) <= d {
 			return nil
 		}
@@ -68,7 +70,7 @@ func maxAuthAge(d time.Duration, now func() time.Time) Rule {
 // merged into one, so the user signs in again once.
 func AllOf(rules ...Rule) Rule {
 	rules = slices.Clone(rules)
-	return func(r *http.Request, c *Claims) error {
+	return func(r *http.Request, c *sso.Claims) error {
 		var merged *StepUpError
 		for _, rule := range rules {
 			err := rule(r, c)

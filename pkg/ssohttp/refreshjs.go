@@ -1,4 +1,4 @@
-package sso
+package ssohttp
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/canopy-sso/canopy/pkg/sso"
 )
 
 // RefreshScriptPath is where SPEC.md puts the refresh script on a relying host.
@@ -78,7 +80,7 @@ func RefreshScript(refreshURL string) http.Handler {
 		h.Set("Content-Type", "text/javascript; charset=utf-8")
 		h.Set("Cache-Control", "public, max-age=300")
 		h.Set("ETag", etag)
-		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Content-Type-sso.Options", "nosniff")
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 	})
 }
@@ -91,34 +93,13 @@ func RefreshScriptBody(refreshURL string) string {
 	return strings.Replace(refreshScript, "%s", string(u), 1)
 }
 
-// RefreshScriptHandler serves the refresh script with the issuer's refresh
-// URL from discovery (503 before discovery has succeeded). Mount it at
-// RefreshScriptPath.
-func (c *Client) RefreshScriptHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st := c.state.Load()
-		if st == nil {
-			noStore(w)
-			http.Error(w, "sign-in service unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		st.script().ServeHTTP(w, r)
-	})
-}
-
-// script is built once per discovery.
-func (st *clientState) script() http.Handler {
-	st.scriptOnce.Do(func() { st.scriptHandler = RefreshScript(st.site.RefreshURL) })
-	return st.scriptHandler
-}
-
 var refreshTag = template.Must(template.New("tag").Parse(
 	`<script src="{{.Src}}" data-expires-in="{{.Left}}" data-lifetime="{{.Life}}" defer></script>`))
 
 // RefreshScriptTag renders the <script> element a protected page includes to
 // load the refresh script from src (usually RefreshScriptPath), telling it
 // when c expires as seen at now.
-func RefreshScriptTag(src string, c *Claims, now time.Time) template.HTML {
+func RefreshScriptTag(src string, c *sso.Claims, now time.Time) template.HTML {
 	var buf bytes.Buffer
 	_ = refreshTag.Execute(&buf, struct {
 		Src        string

@@ -1,9 +1,11 @@
-package sso
+package ssohttp
 
 import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/canopy-sso/canopy/pkg/internal/ssotest"
 
 	"github.com/labstack/echo/v4"
 )
@@ -31,8 +33,8 @@ func (w *discardWriter) WriteHeader(status int)      { w.status = status }
 // benchHandler returns the handler for one variant and the token its
 // requests carry ("none" gets one too, so every request is the same bytes).
 func benchHandler(b *testing.B, framework, mode string) (http.Handler, string) {
-	k := newEdKey(b, "ed")
-	tok := k.mint(b, validClaims())
+	k := ssotest.NewEdKey(b, "ed")
+	tok := k.Mint(b, ssotest.ValidClaims())
 	hello := func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write(helloBody)
@@ -45,8 +47,8 @@ func benchHandler(b *testing.B, framework, mode string) (http.Handler, string) {
 		}
 		v, _ := benchSetup(b, k, cache)
 		var err error
-		mw, err = NewMiddleware(v, MiddlewareConfig{Logger: discardLogger()}, SiteConfig{
-			CookieName: "canopy", RefreshURL: testIssuer + "/refresh", LoginURL: testIssuer + "/login"})
+		mw, err = NewMiddleware(v, MiddlewareConfig{Logger: ssotest.DiscardLogger()}, SiteConfig{
+			CookieName: "canopy", RefreshURL: ssotest.Issuer + "/refresh", LoginURL: ssotest.Issuer + "/login"})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -62,7 +64,7 @@ func benchHandler(b *testing.B, framework, mode string) (http.Handler, string) {
 	if mw == nil {
 		e.GET("/", h)
 	} else {
-		e.GET("/", h, EchoMiddleware(mw))
+		e.GET("/", h, EchoWrap(mw))
 	}
 	return e, tok
 }

@@ -1,4 +1,4 @@
-package sso
+package ssohttp
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/netip"
 	"time"
+
+	"github.com/canopy-sso/canopy/pkg/sso"
 )
 
 // MiddlewareConfig configures the net/http and echo middleware. The zero value
@@ -23,7 +25,7 @@ type MiddlewareConfig struct {
 	// *StepUpError instead sends a browser to sign in again
 	// ({login_uri}?prompt=login&return_to=<URL>) and answers an API request
 	// with 401 "insufficient_user_authentication" (RFC 9470).
-	Authorize func(r *http.Request, c *Claims) error
+	Authorize func(r *http.Request, c *sso.Claims) error
 	// ErrorHandler, when set, renders every refusal (401, 403, the 500 loop
 	// page, 503) instead of the built-in pages and JSON. It gets the status
 	// the middleware would send and the cause; Cache-Control: no-store,
@@ -54,7 +56,7 @@ func (c MiddlewareConfig) validate() error {
 }
 
 // SiteConfig is what the middleware needs to know about the issuer and the
-// cookie; Client fills it from discovery.
+// cookie; Middleware fills it from a Client's sso.Site.
 type SiteConfig struct {
 	// CookieName is the access cookie's exact name (canopy_cookie_name).
 	CookieName string
@@ -75,32 +77,16 @@ type SiteConfig struct {
 	SecureCookies bool
 }
 
+// validate checks what sso.Site.Validate checks of a discovery document.
 func (s SiteConfig) validate() error {
-	var errs []error
-	if s.CookieName == "" {
-		errs = append(errs, errors.New("cookie name is empty"))
-	} else if (&http.Cookie{Name: s.CookieName}).String() == "" {
-		errs = append(errs, fmt.Errorf("cookie name %q is not a valid cookie name", s.CookieName))
-	}
-	if s.CookieDomain == "" {
-		errs = append(errs, errors.New("cookie domain is empty"))
-	} else if !validCookieDomain(s.CookieDomain) {
-		errs = append(errs, fmt.Errorf("cookie domain %q is not a valid cookie domain", s.CookieDomain))
-	}
-	if !absoluteHTTP(s.RefreshURL) {
-		errs = append(errs, fmt.Errorf("refresh URL %q is not an absolute http(s) URL", s.RefreshURL))
-	}
-	if !absoluteHTTP(s.LoginURL) {
-		errs = append(errs, fmt.Errorf("login URL %q is not an absolute http(s) URL", s.LoginURL))
-	}
-	return errors.Join(errs...)
+	return sso.Site{CookieName: s.CookieName, CookieDomain: s.CookieDomain, RefreshURL: s.RefreshURL, LoginURL: s.LoginURL}.Validate()
 }
 
 type authKey struct{}
 
 // ClaimsFrom returns the claims the middleware put in a request's context.
 // They are shared and read-only.
-func ClaimsFrom(ctx context.Context) (*Claims, bool) {
+func ClaimsFrom(ctx context.Context) (*sso.Claims, bool) {
 	if a, ok := AuthenticationFrom(ctx); ok {
 		return a.Claims, true
 	}
@@ -118,15 +104,15 @@ func AuthenticationFrom(ctx context.Context) (*Authentication, bool) {
 // middleware is the one implementation behind the net/http and echo middleware.
 type middleware struct {
 	cfg  MiddlewareConfig
-	site func() (*Verifier, *SiteConfig, error)
+	site func() (*sso.Verifier, *SiteConfig, error)
 	log  *slog.Logger
 	now  func() time.Time
 }
 
 // NewMiddleware returns net/http middleware that authenticates requests with
-// v, for programs that build their Verifier themselves. Client.Middleware is
-// the same with SiteConfig from discovery.
-func NewMiddleware(v *Verifier, cfg MiddlewareConfig, site SiteConfig) (func(http.Handler) http.Handler, error) {
+// v, for programs that build their Verifier themselves. Middleware is the
+// same with SiteConfig from a Client's discovery.
+func NewMiddleware(v *sso.Verifier, cfg MiddlewareConfig, site SiteConfig) (func(http.Handler) http.Handler, error) {
 	if v == nil {
 		return nil, errors.New("sso: nil verifier")
 	}
@@ -136,19 +122,10 @@ func NewMiddleware(v *Verifier, cfg MiddlewareConfig, site SiteConfig) (func(htt
 	if err := errors.Join(cfg.validate(), site.validate()); err != nil {
 		return nil, fmt.Errorf("sso: middleware: %w", err)
 	}
-	return newMiddleware(cfg, func() (*Verifier, *SiteConfig, error) { return v, &site, nil }).wrap, nil
+	return newMiddleware(cfg, func() (*sso.Verifier, *SiteConfig, error) { return v, &site, nil }).wrap, nil
 }
 
-// Middleware returns net/http middleware that authenticates requests with the
-// issuer's tokens. Until discovery and the key set succeed it answers 503.
-func (c *Client) Middleware(cfg MiddlewareConfig) (func(http.Handler) http.Handler, error) {
-	if err := cfg.validate(); err != nil {
-		return nil, fmt.Errorf("sso: middleware: %w", err)
-	}
-	return newMiddleware(cfg, c.current).wrap, nil
-}
-
-func newMiddleware(cfg MiddlewareConfig, site func() (*Verifier, *SiteConfig, error)) *middleware {
+func newMiddleware(cfg MiddlewareConfig, site func() (*sso.Verifier, *SiteConfig, error)) *middleware {
 	m := &middleware{cfg: cfg, site: site, log: cfg.Logger, now: cfg.Now}
 	if m.log == nil {
 		m.log = slog.Default()
@@ -184,7 +161,7 @@ func (m *middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		m.admit(w, r, next, site, a, req)
 	case m.cfg.Optional:
 		next.ServeHTTP(w, r)
-	case errors.Is(err, ErrNoKeys):
+	case errors.Is(err, sso.ErrNoKeys):
 		m.unavailable(w, r, req, err, false)
 	case req.nav:
 		m.navigationRefused(w, r, v, site, req, err)
@@ -195,7 +172,7 @@ func (m *middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 
 // authenticate reads the request through Authenticate and expires the
 // access cookies when there were several.
-func (m *middleware) authenticate(w http.ResponseWriter, r *http.Request, v *Verifier, site *SiteConfig, req request) (*Authentication, error) {
+func (m *middleware) authenticate(w http.ResponseWriter, r *http.Request, v *sso.Verifier, site *SiteConfig, req request) (*Authentication, error) {
 	a, err := Authenticate(r.Context(), v, r, site.CookieName)
 	if a.Cookies > 1 {
 		expireCookies(w, site.CookieName, site.CookieDomain, r.URL.EscapedPath(), req.secure || secureName(site.CookieName))
@@ -216,8 +193,8 @@ func (m *middleware) admit(w http.ResponseWriter, r *http.Request, next http.Han
 
 // navigationRefused sends a browser to the issuer's /refresh, unless the
 // issuer is down or the browser has already been round twice.
-func (m *middleware) navigationRefused(w http.ResponseWriter, r *http.Request, v *Verifier, site *SiteConfig, req request, err error) {
-	if errors.Is(err, ErrExpired) && site.IssuerDown != nil && site.IssuerDown() {
+func (m *middleware) navigationRefused(w http.ResponseWriter, r *http.Request, v *sso.Verifier, site *SiteConfig, req request, err error) {
+	if errors.Is(err, sso.ErrExpired) && site.IssuerDown != nil && site.IssuerDown() {
 		m.unavailable(w, r, req, err, true)
 		return
 	}
@@ -231,7 +208,7 @@ func (m *middleware) navigationRefused(w http.ResponseWriter, r *http.Request, v
 		first = now
 	}
 	setLoop(w, count+1, first, req.secure)
-	m.log.Debug("sso: redirecting to refresh", "url", req.url, "reason", Reason(err), "err", err)
+	m.log.Debug("sso: redirecting to refresh", "url", req.url, "reason", sso.Reason(err), "err", err)
 	noStore(w)
 	http.Redirect(w, r, withReturnTo(site.RefreshURL, req.url), http.StatusSeeOther)
 }

@@ -1,4 +1,4 @@
-package sso
+package ssohttp
 
 import (
 	"encoding/json"
@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canopy-sso/canopy/pkg/internal/ssotest"
+	"github.com/canopy-sso/canopy/pkg/sso"
+
 	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
@@ -17,43 +20,43 @@ import (
 // carries them. A group refusal is a 403 naming the group; an amr or age
 // refusal is a step-up describing what would do.
 func TestRules(t *testing.T) {
-	now := testEpoch
+	now := ssotest.Epoch
 	clock := func() time.Time { return now }
 	at := func(ago time.Duration) int64 { return now.Add(-ago).Unix() }
 	tests := []struct {
 		name      string
 		rule      Rule
-		claims    Claims
+		claims    sso.Claims
 		forbidden string       // the ForbiddenError message, or ""
 		stepUp    *StepUpError // the StepUpError, or nil
 		other     error        // any other error
 	}{
-		{"group member", RequireGroup("admins"), Claims{Groups: []string{"admins", "ops"}}, "", nil, nil},
-		{"group non-member", RequireGroup("admins"), Claims{Groups: []string{"ops"}}, "You need to be in group admins.", nil, nil},
-		{"group none at all", RequireGroup("admins"), Claims{}, "You need to be in group admins.", nil, nil},
-		{"group case matters", RequireGroup("admins"), Claims{Groups: []string{"Admins"}}, "You need to be in group admins.", nil, nil},
-		{"group prefix is not membership", RequireGroup("admin"), Claims{Groups: []string{"admins"}}, "You need to be in group admin.", nil, nil},
-		{"any of two groups", RequireGroup("admins", "ops"), Claims{Groups: []string{"ops"}}, "", nil, nil},
-		{"neither of two groups", RequireGroup("admins", "ops"), Claims{Groups: []string{"dev"}}, "You need to be in group admins or ops.", nil, nil},
-		{"amr otp present", RequireAMR(wire.AMROTP), Claims{AMR: []string{"pwd", "otp"}}, "", nil, nil},
-		{"amr password only", RequireAMR(wire.AMROTP), Claims{AMR: []string{"pwd"}}, "", &StepUpError{AMR: []string{"otp"}}, nil},
-		{"amr missing", RequireAMR(wire.AMRHardware), Claims{}, "", &StepUpError{AMR: []string{"hwk"}}, nil},
-		{"amr any of", RequireAMR(wire.AMROTP, wire.AMRHardware), Claims{AMR: []string{"hwk"}}, "", nil, nil},
-		{"amr neither", RequireAMR(wire.AMROTP, wire.AMRHardware), Claims{AMR: []string{"pwd"}}, "", &StepUpError{AMR: []string{"otp", "hwk"}}, nil},
-		{"age fresh", maxAuthAge(10*time.Minute, clock), Claims{AuthTime: at(time.Minute)}, "", nil, nil},
-		{"age at the limit", maxAuthAge(10*time.Minute, clock), Claims{AuthTime: at(10 * time.Minute)}, "", nil, nil},
-		{"age one second over", maxAuthAge(10*time.Minute, clock), Claims{AuthTime: at(10*time.Minute + time.Second)}, "", &StepUpError{MaxAge: 10 * time.Minute}, nil},
-		{"age without auth_time", maxAuthAge(10*time.Minute, clock), Claims{}, "", &StepUpError{MaxAge: 10 * time.Minute}, nil},
-		{"age in the future is fresh", maxAuthAge(10*time.Minute, clock), Claims{AuthTime: at(-time.Minute)}, "", nil, nil},
+		{"group member", RequireGroup("admins"), sso.Claims{Groups: []string{"admins", "ops"}}, "", nil, nil},
+		{"group non-member", RequireGroup("admins"), sso.Claims{Groups: []string{"ops"}}, "You need to be in group admins.", nil, nil},
+		{"group none at all", RequireGroup("admins"), sso.Claims{}, "You need to be in group admins.", nil, nil},
+		{"group case matters", RequireGroup("admins"), sso.Claims{Groups: []string{"Admins"}}, "You need to be in group admins.", nil, nil},
+		{"group prefix is not membership", RequireGroup("admin"), sso.Claims{Groups: []string{"admins"}}, "You need to be in group admin.", nil, nil},
+		{"any of two groups", RequireGroup("admins", "ops"), sso.Claims{Groups: []string{"ops"}}, "", nil, nil},
+		{"neither of two groups", RequireGroup("admins", "ops"), sso.Claims{Groups: []string{"dev"}}, "You need to be in group admins or ops.", nil, nil},
+		{"amr otp present", RequireAMR(wire.AMROTP), sso.Claims{AMR: []string{"pwd", "otp"}}, "", nil, nil},
+		{"amr password only", RequireAMR(wire.AMROTP), sso.Claims{AMR: []string{"pwd"}}, "", &StepUpError{AMR: []string{"otp"}}, nil},
+		{"amr missing", RequireAMR(wire.AMRHardware), sso.Claims{}, "", &StepUpError{AMR: []string{"hwk"}}, nil},
+		{"amr any of", RequireAMR(wire.AMROTP, wire.AMRHardware), sso.Claims{AMR: []string{"hwk"}}, "", nil, nil},
+		{"amr neither", RequireAMR(wire.AMROTP, wire.AMRHardware), sso.Claims{AMR: []string{"pwd"}}, "", &StepUpError{AMR: []string{"otp", "hwk"}}, nil},
+		{"age fresh", maxAuthAge(10*time.Minute, clock), sso.Claims{AuthTime: at(time.Minute)}, "", nil, nil},
+		{"age at the limit", maxAuthAge(10*time.Minute, clock), sso.Claims{AuthTime: at(10 * time.Minute)}, "", nil, nil},
+		{"age one second over", maxAuthAge(10*time.Minute, clock), sso.Claims{AuthTime: at(10*time.Minute + time.Second)}, "", &StepUpError{MaxAge: 10 * time.Minute}, nil},
+		{"age without auth_time", maxAuthAge(10*time.Minute, clock), sso.Claims{}, "", &StepUpError{MaxAge: 10 * time.Minute}, nil},
+		{"age in the future is fresh", maxAuthAge(10*time.Minute, clock), sso.Claims{AuthTime: at(-time.Minute)}, "", nil, nil},
 		{"all satisfied", AllOf(RequireGroup("admins"), RequireAMR(wire.AMROTP), maxAuthAge(time.Hour, clock)),
-			Claims{Groups: []string{"admins"}, AMR: []string{"pwd", "otp"}, AuthTime: at(time.Minute)}, "", nil, nil},
+			sso.Claims{Groups: []string{"admins"}, AMR: []string{"pwd", "otp"}, AuthTime: at(time.Minute)}, "", nil, nil},
 		{"all: group refusal wins over step-up", AllOf(RequireAMR(wire.AMROTP), RequireGroup("admins")),
-			Claims{AMR: []string{"pwd"}}, "You need to be in group admins.", nil, nil},
+			sso.Claims{AMR: []string{"pwd"}}, "You need to be in group admins.", nil, nil},
 		{"all: step-ups merged", AllOf(RequireAMR(wire.AMROTP), maxAuthAge(time.Hour, clock), maxAuthAge(10*time.Minute, clock), RequireAMR(wire.AMRHardware)),
-			Claims{AMR: []string{"pwd"}, AuthTime: at(2 * time.Hour)}, "", &StepUpError{AMR: []string{"otp", "hwk"}, MaxAge: 10 * time.Minute}, nil},
-		{"all: other errors pass through", AllOf(func(*http.Request, *Claims) error { return errBoom }, RequireAMR(wire.AMROTP)),
-			Claims{}, "", nil, errBoom},
-		{"all of nothing", AllOf(), Claims{}, "", nil, nil},
+			sso.Claims{AMR: []string{"pwd"}, AuthTime: at(2 * time.Hour)}, "", &StepUpError{AMR: []string{"otp", "hwk"}, MaxAge: 10 * time.Minute}, nil},
+		{"all: other errors pass through", AllOf(func(*http.Request, *sso.Claims) error { return errBoom }, RequireAMR(wire.AMROTP)),
+			sso.Claims{}, "", nil, errBoom},
+		{"all of nothing", AllOf(), sso.Claims{}, "", nil, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -67,7 +70,7 @@ func TestRules(t *testing.T) {
 				}
 			case tc.stepUp != nil:
 				if !errors.As(err, &su) || !slices.Equal(su.AMR, tc.stepUp.AMR) || su.MaxAge != tc.stepUp.MaxAge ||
-					!errors.Is(err, ErrStepUp) || Reason(err) != "step_up" {
+					!errors.Is(err, ErrStepUp) || sso.Reason(err) != "step_up" {
 					t.Fatalf("err = %#v, want StepUpError %+v", err, tc.stepUp)
 				}
 			case tc.other != nil:
@@ -86,7 +89,7 @@ var errBoom = errors.New("boom")
 // TestStepUpMiddleware: what a browser and an API client get from the
 // middleware when a rule refuses, through net/http and echo alike.
 func TestStepUpMiddleware(t *testing.T) {
-	authTime := testEpoch.Add(-time.Hour).Unix()
+	authTime := ssotest.Epoch.Add(-time.Hour).Unix()
 	sentBefore := "canopy-step-up=" + strconv.FormatInt(authTime-60, 10)
 	sentAfter := "canopy-step-up=" + strconv.FormatInt(authTime+60, 10)
 	stepUpLogin := loginURL + "?prompt=login&return_to=" + returnAliceAB
@@ -103,12 +106,12 @@ func TestStepUpMiddleware(t *testing.T) {
 		challenge string   // in WWW-Authenticate
 	}{
 		{"navigation, amr short: sent to sign in again", RequireAMR(wire.AMROTP), []any{"pwd"}, true, "",
-			http.StatusSeeOther, stepUpLogin, nil, "canopy-step-up=" + strconv.FormatInt(testEpoch.Unix(), 10) + "; Path=/; Max-Age=600; HttpOnly; SameSite=Lax", ""},
+			http.StatusSeeOther, stepUpLogin, nil, "canopy-step-up=" + strconv.FormatInt(ssotest.Epoch.Unix(), 10) + "; Path=/; Max-Age=600; HttpOnly; SameSite=Lax", ""},
 		{"navigation, sent before this sign-in: still short", RequireAMR(wire.AMROTP, wire.AMRHardware), []any{"pwd"}, true, sentBefore,
 			http.StatusForbidden, "", []string{"A stronger sign-in is needed", "a one-time code or a passkey", "prompt=login"}, "canopy-step-up=; Path=/; Max-Age=0", ""},
 		{"navigation, sent after this sign-in: sent again", RequireAMR(wire.AMROTP), []any{"pwd"}, true, sentAfter,
 			http.StatusSeeOther, stepUpLogin, nil, "canopy-step-up=", ""},
-		{"navigation, too old: sent to sign in again", maxAuthAge(10*time.Minute, newClock().Now), []any{"pwd"}, true, "",
+		{"navigation, too old: sent to sign in again", maxAuthAge(10*time.Minute, ssotest.NewClock().Now), []any{"pwd"}, true, "",
 			http.StatusSeeOther, stepUpLogin, nil, "canopy-step-up=", ""},
 		{"navigation, satisfied after step-up: admitted, cookie cleared", RequireAMR(wire.AMROTP), []any{"pwd", "otp"}, true, sentBefore,
 			http.StatusOK, "", []string{"hello alice"}, "canopy-step-up=; Path=/; Max-Age=0", ""},
@@ -120,7 +123,7 @@ func TestStepUpMiddleware(t *testing.T) {
 			http.StatusUnauthorized, "", []string{`"error":"insufficient_user_authentication"`, `"reason":"step_up"`,
 				`"login_url":"` + stepUpLogin + `"`, `"required_amr":["otp"]`}, "",
 			`Bearer realm="canopy", error="insufficient_user_authentication", error_description="A sign-in with a one-time code is required"`},
-		{"API, too old: 401 with max_age", maxAuthAge(10*time.Minute, newClock().Now), []any{"pwd"}, false, "",
+		{"API, too old: 401 with max_age", maxAuthAge(10*time.Minute, ssotest.NewClock().Now), []any{"pwd"}, false, "",
 			http.StatusUnauthorized, "", []string{`"error":"insufficient_user_authentication"`, `"max_age":600`}, "",
 			`error_description="A more recent sign-in is required", max_age=600`},
 		{"API, not in the group: 403 JSON", RequireGroup("admins"), []any{"pwd"}, false, "",
@@ -190,7 +193,7 @@ func TestStepUpErrorHandler(t *testing.T) {
 		gotStatus, gotErr = status, err
 		w.WriteHeader(status)
 	}
-	tok := f.token(t, "alice", "amr", []any{"pwd"}, "auth_time", testEpoch.Unix())
+	tok := f.token(t, "alice", "amr", []any{"pwd"}, "auth_time", ssotest.Epoch.Unix())
 	rec := runners[0].serve(t, f, req("GET", "/", cookieLine("canopy="+tok), header("Accept", "application/json")))
 	var su *StepUpError
 	if rec.Code != http.StatusUnauthorized || gotStatus != http.StatusUnauthorized || !errors.As(gotErr, &su) || su.AMR[0] != "hwk" {

@@ -1,12 +1,15 @@
-package sso
+package ssohttp
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/canopy-sso/canopy/pkg/sso"
 
 	"github.com/canopy-sso/canopy/pkg/trustedproxy"
 )
@@ -14,7 +17,7 @@ import (
 // Authentication is what Authenticate found in a request.
 type Authentication struct {
 	// Claims are the verified claims; nil when verification failed.
-	Claims *Claims
+	Claims *sso.Claims
 	// Token is the token the claims came from ("" when none was verified).
 	Token string
 	// Bearer reports that the request carried "Authorization: Bearer"; its
@@ -32,13 +35,13 @@ type Authentication struct {
 // ignored, and the access cookies named cookieName are read instead: at most
 // maxCookieTokens of them are verified, and different valid sessions among
 // them are ErrAmbiguous. The result is never nil, also with an error.
-func Authenticate(ctx context.Context, v *Verifier, r *http.Request, cookieName string) (*Authentication, error) {
+func Authenticate(ctx context.Context, v *sso.Verifier, r *http.Request, cookieName string) (*Authentication, error) {
 	vals, n := cookieValues(r.Header, cookieName, maxCookieTokens)
 	a := &Authentication{Cookies: n}
 	if tok, ok := bearerToken(r.Header); ok {
 		a.Bearer = true
 		if tok == "" {
-			return a, errorf(ErrMalformed, "empty bearer token")
+			return a, fmt.Errorf("%w: empty bearer token", sso.ErrMalformed)
 		}
 		c, err := v.Verify(ctx, tok)
 		if err == nil {
@@ -58,21 +61,21 @@ func Authenticate(ctx context.Context, v *Verifier, r *http.Request, cookieName 
 // revoked token of another session beside a valid one is a cookie tossed
 // by a sibling host, and the request is ErrAmbiguous rather than admitted
 // as either session.
-func chooseToken(ctx context.Context, v *Verifier, vals []string, n int) (*Claims, string, error) {
+func chooseToken(ctx context.Context, v *sso.Verifier, vals []string, n int) (*sso.Claims, string, error) {
 	switch len(vals) {
 	case 0:
-		return nil, "", ErrMissing
+		return nil, "", sso.ErrMissing
 	case 1:
 		c, err := v.Verify(ctx, vals[0])
 		return c, vals[0], err
 	}
-	var best *Claims
+	var best *sso.Claims
 	var bestTok, signedSID string
 	var firstErr, expired, noKeys error
 	for _, tok := range vals {
 		c, err := v.Verify(ctx, tok)
 		sid := ""
-		var ce *ClaimsError
+		var ce *sso.ClaimsError
 		switch {
 		case err == nil:
 			sid = c.SessionID
@@ -81,7 +84,7 @@ func chooseToken(ctx context.Context, v *Verifier, vals []string, n int) (*Claim
 		}
 		if sid != "" {
 			if signedSID != "" && sid != signedSID {
-				return nil, "", errorf(ErrAmbiguous, "%d access cookies carry sessions %q and %q", n, signedSID, sid)
+				return nil, "", fmt.Errorf("%w: %d access cookies carry sessions %q and %q", ErrAmbiguous, n, signedSID, sid)
 			}
 			signedSID = sid
 		}
@@ -90,9 +93,9 @@ func chooseToken(ctx context.Context, v *Verifier, vals []string, n int) (*Claim
 			if best == nil || c.Expiry > best.Expiry {
 				best, bestTok = c, tok
 			}
-		case errors.Is(err, ErrNoKeys):
+		case errors.Is(err, sso.ErrNoKeys):
 			noKeys = err
-		case errors.Is(err, ErrExpired) && expired == nil:
+		case errors.Is(err, sso.ErrExpired) && expired == nil:
 			expired = err
 		case firstErr == nil:
 			firstErr = err

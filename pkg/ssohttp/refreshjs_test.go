@@ -1,14 +1,14 @@
-package sso
+package ssohttp
 
 import (
 	"context"
-	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/canopy-sso/canopy/pkg/internal/ssotest"
+	"github.com/canopy-sso/canopy/pkg/sso"
 )
 
 func TestRefreshScript(t *testing.T) {
@@ -43,8 +43,8 @@ func TestRefreshScript(t *testing.T) {
 }
 
 func TestRefreshScriptTag(t *testing.T) {
-	c := &Claims{IssuedAt: testEpoch.Unix() - 60, Expiry: testEpoch.Unix() + 240}
-	got := string(RefreshScriptTag("/.canopy/refresh.js?v=\"1\"", c, testEpoch))
+	c := &sso.Claims{IssuedAt: ssotest.Epoch.Unix() - 60, Expiry: ssotest.Epoch.Unix() + 240}
+	got := string(RefreshScriptTag("/.canopy/refresh.js?v=\"1\"", c, ssotest.Epoch))
 	want := `<script src="/.canopy/refresh.js?v=%221%22" data-expires-in="240" data-lifetime="300" defer></script>`
 	if got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
@@ -52,69 +52,29 @@ func TestRefreshScriptTag(t *testing.T) {
 }
 
 func TestClientRefreshScriptHandler(t *testing.T) {
-	k := newEdKey(t, "k1")
-	issuer := newFakeIssuer(t, nil, k)
-	issuer.setDown(true)
+	k := ssotest.NewEdKey(t, "k1")
+	issuer := ssotest.NewFakeIssuer(t, nil, k)
+	issuer.SetDown(true)
 	issuer.Start()
-	client, err := New(context.Background(), Options{Issuer: issuer.url, Logger: discardLogger()})
+	client, err := sso.New(context.Background(), sso.Options{Issuer: issuer.URL, Logger: ssotest.DiscardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer client.Close()
 	rec := httptest.NewRecorder()
-	client.RefreshScriptHandler().ServeHTTP(rec, httptest.NewRequest("GET", RefreshScriptPath, nil))
+	RefreshScriptHandler(client).ServeHTTP(rec, httptest.NewRequest("GET", RefreshScriptPath, nil))
 	if rec.Code != 503 {
 		t.Fatalf("before discovery: %d", rec.Code)
 	}
-	issuer.setDown(false)
+	issuer.SetDown(false)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := client.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
 	rec = httptest.NewRecorder()
-	client.RefreshScriptHandler().ServeHTTP(rec, httptest.NewRequest("GET", RefreshScriptPath, nil))
-	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"`+issuer.url+`/refresh"`) {
+	RefreshScriptHandler(client).ServeHTTP(rec, httptest.NewRequest("GET", RefreshScriptPath, nil))
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"`+issuer.URL+`/refresh"`) {
 		t.Fatalf("after discovery: %d\n%s", rec.Code, rec.Body.String())
-	}
-}
-
-func TestIssuerProbe(t *testing.T) {
-	var status atomic.Int64
-	var hits atomic.Int64
-	status.Store(200)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		w.WriteHeader(int(status.Load()))
-	}))
-	defer srv.Close()
-	clk := newClock()
-	p := newIssuerProbe(srv.Client(), srv.URL+"/healthz", clk.Now)
-	if p.down() {
-		t.Fatal("healthy issuer reported down")
-	}
-	status.Store(503)
-	if p.down() || hits.Load() != 1 {
-		t.Fatalf("cached answer not used: hits %d", hits.Load())
-	}
-	clk.Add(probeTTL)
-	var wg sync.WaitGroup
-	for range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if !p.down() {
-				t.Error("503 issuer reported up")
-			}
-		}()
-	}
-	wg.Wait()
-	if hits.Load() != 2 {
-		t.Fatalf("concurrent probes not collapsed: %d hits", hits.Load())
-	}
-	srv.Close()
-	clk.Add(probeTTL)
-	if !p.down() {
-		t.Fatal("unreachable issuer reported up")
 	}
 }

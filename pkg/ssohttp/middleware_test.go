@@ -1,4 +1,4 @@
-package sso
+package ssohttp
 
 import (
 	"context"
@@ -12,6 +12,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/canopy-sso/canopy/pkg/internal/ssotest"
+	"github.com/canopy-sso/canopy/pkg/sso"
+
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/labstack/echo/v4"
 )
@@ -23,31 +26,31 @@ const (
 
 // mwFixture is one relying host with a verifier, keys and an injected clock.
 type mwFixture struct {
-	key        *testKey
-	clk        *clock
-	verifier   *Verifier
+	key        *ssotest.Key
+	clk        *ssotest.Clock
+	verifier   *sso.Verifier
 	issuerDown atomic.Bool
 	site       SiteConfig
 	cfg        MiddlewareConfig
 }
 
 func newMWFixture(t *testing.T) *mwFixture {
-	f := &mwFixture{key: newEdKey(t, "ed1"), clk: newClock()}
-	ks, err := NewStaticKeySet(f.key.jwk())
+	f := &mwFixture{key: ssotest.NewEdKey(t, "ed1"), clk: ssotest.NewClock()}
+	ks, err := sso.NewStaticKeySet(f.key.JWK())
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.verifier = newTestVerifier(t, ks, f.clk)
 	f.site = SiteConfig{
-		CookieName: "canopy", CookieDomain: testAudience, RefreshURL: refreshURL, LoginURL: loginURL,
+		CookieName: "canopy", CookieDomain: ssotest.Audience, RefreshURL: refreshURL, LoginURL: loginURL,
 		IssuerDown: f.issuerDown.Load,
 	}
-	f.cfg = MiddlewareConfig{Authorize: ownerOnly, Now: f.clk.Now, Logger: discardLogger()}
+	f.cfg = MiddlewareConfig{Authorize: ownerOnly, Now: f.clk.Now, Logger: ssotest.DiscardLogger()}
 	return f
 }
 
 // ownerOnly is the relying example's rule: {username}.domain is its owner's.
-func ownerOnly(r *http.Request, c *Claims) error {
+func ownerOnly(r *http.Request, c *sso.Claims) error {
 	label, _, _ := strings.Cut(r.Host, ".")
 	if label != c.Username {
 		return &ForbiddenError{Message: "This page belongs to " + label + "."}
@@ -57,7 +60,7 @@ func ownerOnly(r *http.Request, c *Claims) error {
 
 // token mints a token for user at the fixture's epoch, with overrides.
 func (f *mwFixture) token(t *testing.T, user string, kv ...any) string {
-	return f.key.mint(t, with(validClaims(), append([]any{"preferred_username", user, "sub", "u_" + user, "sid", "s_" + user}, kv...)...))
+	return f.key.Mint(t, ssotest.With(ssotest.ValidClaims(), append([]any{"preferred_username", user, "sub", "u_" + user, "sid", "s_" + user}, kv...)...))
 }
 
 // runner serves one request through net/http or echo.
@@ -85,7 +88,7 @@ var runners = []runner{
 			t.Fatal(err)
 		}
 		e := echo.New()
-		e.Use(EchoMiddleware(mw))
+		e.Use(EchoWrap(mw))
 		e.Any("/*", func(c echo.Context) error {
 			cl, ok := ClaimsFrom(c.Request().Context())
 			greet(c.Response(), cl, ok)
@@ -97,7 +100,7 @@ var runners = []runner{
 	}},
 }
 
-func greet(w http.ResponseWriter, c *Claims, ok bool) {
+func greet(w http.ResponseWriter, c *sso.Claims, ok bool) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if !ok {
 		_, _ = io.WriteString(w, "hello stranger")
@@ -152,15 +155,15 @@ func TestMiddleware(t *testing.T) {
 
 func testMiddleware(t *testing.T, run runner) {
 	f := newMWFixture(t)
-	now := testEpoch.Unix()
+	now := ssotest.Epoch.Unix()
 	alice := f.token(t, "alice")
 	alice2 := f.token(t, "alice", "jti", "j_other") // same session, another token
 	aliceOtherSession := f.token(t, "alice", "sid", "s_2")
 	bob := f.token(t, "bob")
 	expired := f.token(t, "alice", "iat", now-400, "nbf", now-400, "exp", now-100)
 	revoked := f.token(t, "alice", "sid", "s_revoked")
-	forged := newEdKey(t, "ed1").mint(t, validClaims())
-	loop1 := "canopy-loop=1." + itoa(now) + "; Path=/; Max-Age=60; HttpOnly; SameSite=Lax"
+	forged := ssotest.NewEdKey(t, "ed1").Mint(t, ssotest.ValidClaims())
+	loop1 := "canopy-loop=1." + ssotest.Itoa(now) + "; Path=/; Max-Age=60; HttpOnly; SameSite=Lax"
 	body401 := func(errName, reason, target string) string {
 		return `{"error":"` + errName + `","reason":"` + reason + `","login_url":"` + loginURL + `?return_to=` + target +
 			`","refresh_url":"` + refreshURL + `"}` + "\n"
@@ -332,7 +335,7 @@ func TestMiddlewareErrorHandler(t *testing.T) {
 			t.Fatalf("%s: %d %q %d %v", run.name, rec.Code, rec.Body.String(), gotStatus, gotErr)
 		}
 		rec = run.serve(t, f, req("GET", "/"))
-		if rec.Code != 401 || gotStatus != 401 || !errors.Is(gotErr, ErrMissing) || rec.Header().Get("WWW-Authenticate") == "" {
+		if rec.Code != 401 || gotStatus != 401 || !errors.Is(gotErr, sso.ErrMissing) || rec.Header().Get("WWW-Authenticate") == "" {
 			t.Fatalf("%s: %d %d %v", run.name, rec.Code, gotStatus, gotErr)
 		}
 	}
@@ -341,7 +344,7 @@ func TestMiddlewareErrorHandler(t *testing.T) {
 // noKeys is a key set that has never loaded.
 type noKeys struct{}
 
-func (noKeys) Key(context.Context, string) (*jose.JSONWebKey, error) { return nil, ErrNoKeys }
+func (noKeys) Key(context.Context, string) (*jose.JSONWebKey, error) { return nil, sso.ErrNoKeys }
 
 func TestMiddlewareNoKeys(t *testing.T) {
 	f := newMWFixture(t)

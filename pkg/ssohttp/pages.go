@@ -1,4 +1,4 @@
-package sso
+package ssohttp
 
 import (
 	"bytes"
@@ -77,7 +77,7 @@ func renderPage(w http.ResponseWriter, status int, p page) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("X-Content-Type-sso.Options", "nosniff")
 	w.Header().Set("Content-Security-Policy", pageCSP)
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
