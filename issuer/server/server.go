@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/labstack/echo/v4"
@@ -288,9 +289,14 @@ func clientAddr(c echo.Context) string {
 	return a.Unmap().String()
 }
 
+// truncate cuts s to at most n bytes, never inside a UTF-8 sequence (the
+// store cleans what it keeps, but a cut must not make invalid text of valid).
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }
