@@ -152,6 +152,9 @@ type Store interface {
 	SetDisabled(ctx context.Context, userID string, disabled bool, now time.Time) error
 	// SetPassword replaces the hash and revokes every session of the user except keepSID (may be empty).
 	SetPassword(ctx context.Context, userID, hash, keepSID string, now time.Time) error
+	// ReplacePassword replaces the hash and ends no session (the user chose
+	// to stay signed in elsewhere); ErrNotFound for a missing or deleted user.
+	ReplacePassword(ctx context.Context, userID, hash string) error
 	// DeleteUser marks the user deleted, clears the hash and revokes every session.
 	DeleteUser(ctx context.Context, userID string, now time.Time) error
 
