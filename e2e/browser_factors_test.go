@@ -38,6 +38,7 @@ func TestBrowserTOTPStepUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	tb.typeInto("Code from the app", first)
+	tb.typeInto("Your password, to confirm", alicePW)
 	tb.clickAndLoad(`form[action="/account/totp"] button[type=submit]`)
 	if n := eval[int](tb, `document.querySelectorAll("main li code").length`); n != 10 {
 		t.Fatalf("after enrolment %d recovery codes are shown, want 10:\n%s", n, tb.text())

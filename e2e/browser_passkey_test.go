@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 )
@@ -42,8 +43,16 @@ func TestBrowserPasskey(t *testing.T) {
 	signUpInBrowser(t, s, tb, "alice")
 	tb.addVirtualAuthenticator()
 
+	// Account management rests on the host-only session cookie, which no
+	// other host under the cookie domain receives.
+	sc := tb.cookie("canopy-session")
+	if sc == nil || sc.Domain != s.domain || !sc.HTTPOnly || sc.SameSite != network.CookieSameSiteLax || sc.Path != "/" {
+		t.Fatalf("session cookie after sign-up = %+v, want host-only on %s, HttpOnly, SameSite=Lax, Path=/", sc, s.domain)
+	}
+
 	tb.navigate(s.issuerURL + "/account/passkeys")
 	tb.typeInto("Name of the new passkey", "Virtual laptop")
+	tb.typeInto("Your password, to confirm", alicePW) // adding a factor needs the password now
 	tb.clickAndLoad("#passkey-add")
 	if txt := tb.text(); !strings.Contains(txt, "Virtual laptop") || !strings.Contains(txt, "not used yet") {
 		t.Fatalf("passkeys page after adding one:\n%s\nconsole:\n%s", txt, strings.Join(tb.consoleLines(), "\n"))
@@ -70,6 +79,19 @@ func TestBrowserPasskey(t *testing.T) {
 	}
 	if amr := checkToken(t, s, access.Value, "alice")["amr"]; !reflect.DeepEqual(amr, []any{"hwk"}) {
 		t.Fatalf("amr = %v, want [hwk]", amr)
+	}
+
+	// A password change offers to sign out everywhere else, ticked, and
+	// says which factors remain.
+	tb.navigate(s.issuerURL + "/")
+	if !eval[bool](tb, `document.querySelector('input[name="signout_others"]').checked`) {
+		t.Fatal(`"Sign out everywhere else" is not ticked by default`)
+	}
+	tb.typeInto("Current password", alicePW)
+	tb.typeInto("New password", alicePW+" again")
+	tb.clickAndLoad(`form[action="/account/password"] button[type=submit]`)
+	if txt := tb.text(); !strings.Contains(txt, "Every other session has been signed out") || !strings.Contains(txt, "1 passkey") {
+		t.Fatalf("password change confirmation:\n%s", txt)
 	}
 	for _, line := range tb.consoleLines() {
 		if strings.Contains(line, "Content Security Policy") || strings.Contains(line, "exception") {

@@ -51,7 +51,7 @@ func TestTOTPStepUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := b.post(s.issuerURL+"/account/totp", url.Values{"code": {first}, "enrol": {e[1]}, "csrf_token": {csrf(t, page.body)}}, s.issuerURL)
+	r := b.post(s.issuerURL+"/account/totp", url.Values{"code": {first}, "enrol": {e[1]}, "password": {alicePW}, "csrf_token": {csrf(t, page.body)}}, s.issuerURL)
 	if r.status != http.StatusOK || strings.Count(r.body, "<li><code>") != 10 {
 		t.Fatalf("enrolment: %d\n%s", r.status, r.body)
 	}

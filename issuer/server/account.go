@@ -3,7 +3,6 @@ package server
 import (
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -12,13 +11,9 @@ import (
 )
 
 func (s *Server) account(c echo.Context) error {
-	cur, ok := s.currentSession(c)
+	cur, ok, err := s.signedIn(c, "/")
 	if !ok {
-		self := s.cfg.URL + "/"
-		if _, err := c.Cookie(s.cookies.Refresh); err == nil {
-			return c.Redirect(http.StatusSeeOther, "/refresh?return_to="+url.QueryEscape(self))
-		}
-		return c.Redirect(http.StatusSeeOther, "/login?return_to="+url.QueryEscape(self))
+		return err
 	}
 	d, err := s.accountData(c, cur)
 	if err != nil {
@@ -81,9 +76,9 @@ func relyingPortHint(issuerURL string) string {
 }
 
 func (s *Server) signOutSession(c echo.Context) error {
-	cur, ok := s.currentSession(c)
+	cur, ok, err := s.signedIn(c, "/")
 	if !ok {
-		return c.Redirect(http.StatusSeeOther, "/login")
+		return err
 	}
 	if !s.checkCSRF(c) {
 		return echo.NewHTTPError(http.StatusForbidden, "This form had expired. Please go back and try again.")

@@ -18,7 +18,7 @@ func TestChangePassword(t *testing.T) {
 	other.login("alice", "correct horse")
 	otherSID := other.sid()
 	change := func(current, next string) *response {
-		return b.post("/account/password", url.Values{"current_password": {current}, "new_password": {next}, "csrf_token": {b.token()}})
+		return b.post("/account/password", url.Values{"current_password": {current}, "new_password": {next}, "signout_others": {"on"}, "csrf_token": {b.token()}})
 	}
 	for _, tc := range []struct {
 		name, current, next string

@@ -37,6 +37,8 @@ func describe(e store.Event) string {
 		return "Password changed"
 	case "password_change_failed":
 		return "Failed attempt to change the password"
+	case "factor_change_failed":
+		return "Failed attempt to change the second factors: wrong password"
 	case "totp_enabled":
 		return "Authenticator app turned on"
 	case "totp_disabled":

@@ -24,7 +24,7 @@ func init() {
 			u := h.createUser(name, "correct horse")
 			a.login(name, "correct horse")
 			secret, enrol := a.enrolForm(t)
-			return url.Values{"code": {h.codeAt(secret, 0)}, "enrol": {enrol}}, func() bool {
+			return url.Values{"code": {h.codeAt(secret, 0)}, "enrol": {enrol}, "password": {"correct horse"}}, func() bool {
 				_, err := h.store.TOTP(context.Background(), u.ID)
 				return err == nil
 			}
@@ -35,7 +35,7 @@ func init() {
 			secret := h.enableTOTP(u)
 			h.clock.Advance(30 * time.Second)
 			a.loginTOTP(name, "correct horse", h.codeAt(secret, 0))
-			return url.Values{}, func() bool {
+			return url.Values{"password": {"correct horse"}}, func() bool {
 				_, err := h.store.TOTP(context.Background(), u.ID)
 				return err != nil
 			}
@@ -48,7 +48,7 @@ func init() {
 			if r := a.code("abcde-fghij"); r.StatusCode != http.StatusSeeOther {
 				t.Fatalf("sign-in: %d", r.StatusCode)
 			}
-			return url.Values{}, func() bool {
+			return url.Values{"password": {"correct horse"}}, func() bool {
 				n, _ := h.store.RecoveryCodesLeft(context.Background(), u.ID)
 				return n == 10
 			}
@@ -57,7 +57,7 @@ func init() {
 			name := fmt.Sprintf("pw%d", n)
 			u := h.createUser(name, "correct horse")
 			a.login(name, "correct horse")
-			return url.Values{"current_password": {"correct horse"}, "new_password": {"battery staple"}}, func() bool {
+			return url.Values{"current_password": {"correct horse"}, "new_password": {"battery staple"}, "signout_others": {"on"}}, func() bool {
 				got, _ := h.store.UserByID(context.Background(), u.ID)
 				return got.PasswordHash != u.PasswordHash
 			}
@@ -74,7 +74,7 @@ func init() {
 			a.login(name, "correct horse")
 			k := newSoftKey(t)
 			a.addPasskey(k, "key")
-			return url.Values{"id": {b64(k.id)}}, func() bool {
+			return url.Values{"id": {b64(k.id)}, "password": {"correct horse"}}, func() bool {
 				keys, _ := h.store.Passkeys(context.Background(), u.ID)
 				return len(keys) == 0
 			}

@@ -23,19 +23,51 @@ type current struct {
 	Session store.Session
 }
 
-// currentSession verifies the access cookie and checks the session in the
-// store (the issuer has the store at hand, so it needs no revocation feed).
+// currentSession is who the browser is signed in as, for the pages every
+// browser sees (the login form's "already signed in", the logout form,
+// logout): the session of its session cookie where it has one (host-only,
+// so no sibling host can toss one on https), else of its access cookie,
+// unless the access cookies are ambiguous (two sessions: one was tossed by a
+// sibling host). The issuer has the store at hand, so it checks the session
+// there and needs no revocation feed.
 func (s *Server) currentSession(c echo.Context) (*current, bool) {
-	ck, err := c.Cookie(s.cookies.Access)
-	if err != nil || ck.Value == "" {
-		return nil, false
-	}
 	ctx := c.Request().Context()
-	claims, err := s.verifier.Verify(ctx, ck.Value)
-	if err != nil {
+	if sid, ok := s.sessionCookieSID(c); ok {
+		return s.lookupSession(ctx, sid)
+	}
+	sid, ambiguous := s.accessSession(c)
+	if ambiguous || sid == "" {
 		return nil, false
 	}
-	return s.lookupSession(ctx, claims.SessionID)
+	return s.lookupSession(ctx, sid)
+}
+
+// alreadySignedIn reports whether /login can send the browser straight back
+// with a valid access token: its current session's, or a fresh one from its
+// refresh cookie. Ambiguous access cookies without a session cookie are not
+// signed in: the browser is asked to sign in.
+func (s *Server) alreadySignedIn(c echo.Context) bool {
+	cur, ok := s.currentSession(c)
+	sid, ambiguous := s.accessSession(c)
+	if ok && sid == cur.Session.ID {
+		return true
+	}
+	if ambiguous && !ok {
+		return false
+	}
+	// An expired access token with a live refresh cookie: refresh on the spot.
+	_, err := s.rotate(c)
+	return err == nil
+}
+
+// accountSession is the signed-in session for account pages and actions:
+// only the session cookie counts, never the access cookie alone.
+func (s *Server) accountSession(c echo.Context) (*current, bool) {
+	sid, ok := s.sessionCookieSID(c)
+	if !ok {
+		return nil, false
+	}
+	return s.lookupSession(c.Request().Context(), sid)
 }
 
 func (s *Server) lookupSession(ctx context.Context, sid string) (*current, bool) {
@@ -50,14 +82,27 @@ func (s *Server) lookupSession(ctx context.Context, sid string) (*current, bool)
 	return &current{User: u, Session: sess}, true
 }
 
-// signedIn returns the current session, or answers with a redirect to sign in.
+// signedIn returns the account session, or answers with a redirect to sign
+// in, back to back (a path on the issuer). A browser that shows signs of a
+// session but has no session cookie (signed in before the cookie existed,
+// or holding only a copied access token) is asked to sign in again, even
+// though it has a session.
 func (s *Server) signedIn(c echo.Context, back string) (*current, bool, error) {
-	cur, ok := s.currentSession(c)
+	cur, ok := s.accountSession(c)
 	if !ok {
 		c.Response().Header().Set("Cache-Control", "no-store")
-		return nil, false, c.Redirect(http.StatusSeeOther, "/login?return_to="+url.QueryEscape(s.cfg.URL+back))
+		return nil, false, c.Redirect(http.StatusSeeOther, s.signInURL(c, back))
 	}
 	return cur, true, nil
+}
+
+// signInURL is where a browser without an account session signs in.
+func (s *Server) signInURL(c echo.Context, back string) string {
+	prompt := ""
+	if s.anySessionCookie(c) {
+		prompt = "prompt=login&"
+	}
+	return "/login?" + prompt + "return_to=" + url.QueryEscape(s.cfg.URL+back)
 }
 
 // recentAuth is how recent a sign-in must be to add or remove a factor or

@@ -36,15 +36,16 @@ func (s *Server) forbiddenJSON(c echo.Context) error {
 	return jsonError(c, http.StatusForbidden, "forbidden", "This page had expired. Reload it and try again.")
 }
 
-// passkeyRegisterBegin starts adding a passkey to the signed-in account.
+// passkeyRegisterBegin starts adding a passkey to the signed-in account: an
+// account session (the session cookie), a recent sign-in and the password.
 func (s *Server) passkeyRegisterBegin(c echo.Context) error {
 	if !s.checkJSONCSRF(c) {
 		return s.forbiddenJSON(c)
 	}
-	cur, ok := s.currentSession(c)
+	cur, ok := s.accountSession(c)
 	if !ok {
 		return c.JSON(http.StatusUnauthorized, map[string]string{"error": "unauthenticated", "message": "Please sign in.",
-			"login_url": "/login?return_to=" + url.QueryEscape(s.cfg.URL+"/account/passkeys")})
+			"login_url": s.signInURL(c, "/account/passkeys")})
 	}
 	if s.now().Sub(cur.Session.AuthTime) > recentAuth {
 		return c.JSON(http.StatusUnauthorized, map[string]string{"error": "reauthenticate",
@@ -52,10 +53,17 @@ func (s *Server) passkeyRegisterBegin(c echo.Context) error {
 			"login_url": "/login?prompt=login&return_to=" + url.QueryEscape(s.cfg.URL+"/account/passkeys")})
 	}
 	var body struct {
-		Name string `json:"name"`
+		Name     string `json:"name"`
+		Password string `json:"password"` // typed into the ceremony: adding a factor needs it now
 	}
 	if err := json.NewDecoder(c.Request().Body).Decode(&body); err != nil {
 		return s.refuseCeremony(c, http.StatusBadRequest, "bad_request", "The request was not understood.", err)
+	}
+	if refused, err := s.confirmPassword(c, cur, body.Password, "factor_change_failed"); refused != nil || err != nil {
+		if err != nil {
+			return err
+		}
+		return jsonError(c, refused.status, "password", refused.msg)
 	}
 	name := strings.TrimSpace(body.Name)
 	if name == "" {
@@ -97,7 +105,7 @@ func (s *Server) passkeyRegisterFinish(c echo.Context) error {
 	if !s.checkJSONCSRF(c) {
 		return s.forbiddenJSON(c)
 	}
-	cur, ok := s.currentSession(c)
+	cur, ok := s.accountSession(c)
 	if !ok {
 		return jsonError(c, http.StatusUnauthorized, "unauthenticated", "Please sign in.")
 	}

@@ -16,9 +16,17 @@ func (s *Server) passkeysPage(c echo.Context) error {
 	if !ok {
 		return err
 	}
-	keys, err := s.store.Passkeys(c.Request().Context(), cur.User.ID)
+	d, err := s.passkeysData(c, cur)
 	if err != nil {
 		return err
+	}
+	return s.page(c, http.StatusOK, d)
+}
+
+func (s *Server) passkeysData(c echo.Context, cur *current) (*passkeysView, error) {
+	keys, err := s.store.Passkeys(c.Request().Context(), cur.User.ID)
+	if err != nil {
+		return nil, err
 	}
 	now := s.now()
 	d := &passkeysView{frame: frame{User: cur.User.Username}, CSRF: s.ensureCSRF(c), Now: now,
@@ -27,13 +35,14 @@ func (s *Server) passkeysPage(c echo.Context) error {
 		d.Passkeys = append(d.Passkeys, passkeyView{ID: k.ID, Name: k.Name, Created: k.CreatedAt, LastUsed: k.LastUsedAt})
 	}
 	if d.RecoveryLeft, err = s.store.RecoveryCodesLeft(c.Request().Context(), cur.User.ID); err != nil {
-		return err
+		return nil, err
 	}
-	return s.page(c, http.StatusOK, d)
+	return d, nil
 }
 
 // removePasskey deletes one of the account's passkeys; it needs a recent
-// sign-in. With no second factor left, the recovery codes go too.
+// sign-in and the password. With no second factor left, the recovery codes
+// go too.
 func (s *Server) removePasskey(c echo.Context) error {
 	cur, ok, err := s.signedIn(c, "/account/passkeys")
 	if !ok {
@@ -44,6 +53,17 @@ func (s *Server) removePasskey(c echo.Context) error {
 	}
 	if ok, err := s.recent(c, cur, "/account/passkeys"); !ok {
 		return err
+	}
+	if refused, err := s.confirmPassword(c, cur, c.FormValue("password"), "factor_change_failed"); refused != nil || err != nil {
+		if err != nil {
+			return err
+		}
+		d, err := s.passkeysData(c, cur)
+		if err != nil {
+			return err
+		}
+		d.Error = refused.msg
+		return s.page(c, refused.status, d)
 	}
 	ctx := c.Request().Context()
 	id := truncate(c.FormValue("id"), 512)

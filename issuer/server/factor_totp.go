@@ -82,8 +82,8 @@ func (s *Server) totpData(c echo.Context, cur *current, secret string) (*totpVie
 		Enrol: s.enrolToken(cur.User.ID, secret, exp)}, nil
 }
 
-// enableTOTP confirms an enrolment with a first code, then shows the
-// recovery codes, once.
+// enableTOTP confirms an enrolment with a first code and the password,
+// then shows the recovery codes, once.
 func (s *Server) enableTOTP(c echo.Context) error {
 	cur, ok, err := s.signedIn(c, "/account/totp")
 	if !ok {
@@ -107,6 +107,12 @@ func (s *Server) enableTOTP(c echo.Context) error {
 		}
 		d.Error = msg
 		return s.page(c, status, d)
+	}
+	if refused, err := s.confirmPassword(c, cur, c.FormValue("password"), "factor_change_failed"); refused != nil || err != nil {
+		if err != nil {
+			return err
+		}
+		return retry(refused.status, refused.msg)
 	}
 	attempt, wait := s.factorThrottle.Begin(account, addr)
 	if attempt == nil {
@@ -139,17 +145,39 @@ func otpURL(issuer, account, secret string) string {
 	return "otpauth://totp/" + url.PathEscape(issuer) + ":" + url.PathEscape(account) + "?" + v.Encode()
 }
 
-// removeTOTP turns the authenticator app off (and, with no other second
-// factor left, the recovery codes with it). It needs a recent sign-in.
-func (s *Server) removeTOTP(c echo.Context) error {
+// factorChange admits a change of the second factors from the account
+// page: an account session, the form's CSRF token, a recent sign-in and the
+// password typed into the form now. When it answers false it has answered
+// the request (with the account page and its error, or a redirect).
+func (s *Server) factorChange(c echo.Context) (*current, bool, error) {
 	cur, ok, err := s.signedIn(c, "/")
 	if !ok {
-		return err
+		return nil, false, err
 	}
 	if !s.checkCSRF(c) {
-		return echo.NewHTTPError(http.StatusForbidden, "This form had expired. Please go back and try again.")
+		return nil, false, echo.NewHTTPError(http.StatusForbidden, "This form had expired. Please go back and try again.")
 	}
 	if ok, err := s.recent(c, cur, "/"); !ok {
+		return nil, false, err
+	}
+	refused, err := s.confirmPassword(c, cur, c.FormValue("password"), "factor_change_failed")
+	if err != nil || refused == nil {
+		return cur, err == nil, err
+	}
+	d, err := s.accountData(c, cur)
+	if err != nil {
+		return nil, false, err
+	}
+	d.FactorError = refused.msg
+	return nil, false, s.page(c, refused.status, d)
+}
+
+// removeTOTP turns the authenticator app off (and, with no other second
+// factor left, the recovery codes with it). It needs a recent sign-in and
+// the password.
+func (s *Server) removeTOTP(c echo.Context) error {
+	cur, ok, err := s.factorChange(c)
+	if !ok {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -172,14 +200,8 @@ func (s *Server) removeTOTP(c echo.Context) error {
 
 // newRecoveryCodes replaces the recovery codes and shows the new ones, once.
 func (s *Server) newRecoveryCodes(c echo.Context) error {
-	cur, ok, err := s.signedIn(c, "/")
+	cur, ok, err := s.factorChange(c)
 	if !ok {
-		return err
-	}
-	if !s.checkCSRF(c) {
-		return echo.NewHTTPError(http.StatusForbidden, "This form had expired. Please go back and try again.")
-	}
-	if ok, err := s.recent(c, cur, "/"); !ok {
 		return err
 	}
 	if more, err := s.hasSecondFactor(c, cur.User); err != nil {

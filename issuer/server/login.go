@@ -36,14 +36,8 @@ func (s *Server) redirectBack(c echo.Context, returnTo string) error {
 func (s *Server) loginForm(c echo.Context) error {
 	returnTo := s.returnTo(c.QueryParam("return_to"))
 	reauth := c.QueryParam("prompt") == "login"
-	if !reauth {
-		if _, ok := s.currentSession(c); ok {
-			return s.redirectBack(c, returnTo)
-		}
-		// An expired access token with a live refresh cookie: refresh on the spot.
-		if _, err := s.rotate(c); err == nil {
-			return s.redirectBack(c, returnTo)
-		}
+	if !reauth && s.alreadySignedIn(c) {
+		return s.redirectBack(c, returnTo)
 	}
 	return s.page(c, http.StatusOK, &loginView{CSRF: s.ensureCSRF(c), ReturnTo: returnTo,
 		RegistrationOpen: s.cfg.Registration == "open", Reauth: reauth})

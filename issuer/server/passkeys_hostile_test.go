@@ -136,7 +136,7 @@ func TestPasskeyRegisterHostile(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := h.browser()
 			b.login("alice", "correct horse")
-			begin := b.jsonPost("/webauthn/register/begin", []byte(`{"name":"x"}`))
+			begin := b.jsonPost("/webauthn/register/begin", []byte(`{"name":"x","password":"correct horse"}`))
 			r := b.jsonPost("/webauthn/register/finish", newSoftKey(t).create(begin.body, h.origin(), tc.in))
 			if r.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d: %s", r.StatusCode, tc.status, r.body)
@@ -146,7 +146,7 @@ func TestPasskeyRegisterHostile(t *testing.T) {
 	t.Run("replayed registration", func(t *testing.T) {
 		b := h.browser()
 		b.login("carol", "correct horse")
-		begin := b.jsonPost("/webauthn/register/begin", []byte(`{"name":"x"}`))
+		begin := b.jsonPost("/webauthn/register/begin", []byte(`{"name":"x","password":"correct horse"}`))
 		answer := newSoftKey(t).create(begin.body, h.origin(), ceremonyInput{})
 		if r := b.jsonPost("/webauthn/register/finish", answer); r.StatusCode != http.StatusOK {
 			t.Fatalf("first: %d %s", r.StatusCode, r.body)
@@ -160,7 +160,7 @@ func TestPasskeyRegisterHostile(t *testing.T) {
 			a, other := h.browser(), h.browser()
 			a.login("alice", "correct horse")
 			other.login(who, "correct horse")
-			begin := a.jsonPost("/webauthn/register/begin", []byte(`{"name":"x"}`))
+			begin := a.jsonPost("/webauthn/register/begin", []byte(`{"name":"x","password":"correct horse"}`))
 			other.cookies[h.srv.ceremonyCookie()] = a.cookies[h.srv.ceremonyCookie()]
 			if r := other.jsonPost("/webauthn/register/finish", newSoftKey(t).create(begin.body, h.origin(), ceremonyInput{})); r.StatusCode != http.StatusForbidden {
 				t.Fatalf("status %d, want 403: %s", r.StatusCode, r.body)
@@ -173,7 +173,7 @@ func TestPasskeyRegisterHostile(t *testing.T) {
 		a.login("dave", "correct horse")
 		b.login("erin", "correct horse")
 		a.addPasskey(k, "one")
-		begin := b.jsonPost("/webauthn/register/begin", []byte(`{"name":"two"}`))
+		begin := b.jsonPost("/webauthn/register/begin", []byte(`{"name":"two","password":"correct horse"}`))
 		if r := b.jsonPost("/webauthn/register/finish", k.create(begin.body, h.origin(), ceremonyInput{})); r.StatusCode != http.StatusConflict {
 			t.Fatalf("status %d, want 409: %s", r.StatusCode, r.body)
 		}

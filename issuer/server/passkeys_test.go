@@ -86,7 +86,7 @@ func TestPasskeyRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	remove := func(b *browser, id string) *response {
-		return b.post("/account/passkeys/remove", url.Values{"id": {id}, "csrf_token": {b.token()}})
+		return b.post("/account/passkeys/remove", url.Values{"id": {id}, "password": {"correct horse"}, "csrf_token": {b.token()}})
 	}
 	h.clock.Advance(recentAuth + time.Second)
 	b.get("/refresh?return_to=%2F")

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/labstack/echo/v4"
@@ -68,6 +69,7 @@ type Server struct {
 	refreshKey []byte // HMAC key deriving successor refresh tokens, shared by every instance
 	csrfKey    []byte
 	mfaKey     []byte // HMAC key of pending sign-ins and TOTP enrolments
+	sessionKey []byte // HMAC key of session cookies (session_cookie.go)
 	webauthn   *webauthn.WebAuthn
 	origin     string // the issuer's own origin, for Origin checks
 	csp        string
@@ -110,6 +112,9 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	kdf := hmac.New(sha256.New, s.csrfKey)
 	kdf.Write([]byte("canopy second-factor key"))
 	s.mfaKey = kdf.Sum(nil)
+	kdf = hmac.New(sha256.New, s.csrfKey)
+	kdf.Write([]byte("canopy session-cookie key"))
+	s.sessionKey = kdf.Sum(nil)
 	if s.webauthn, err = newWebAuthn(d.Config.CookieDomain, s.origin); err != nil {
 		return nil, err
 	}
@@ -289,9 +294,14 @@ func clientAddr(c echo.Context) string {
 	return a.Unmap().String()
 }
 
+// truncate cuts s to at most n bytes, never inside a UTF-8 sequence (the
+// store cleans what it keeps, but a cut must not make invalid text of valid).
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }

@@ -41,6 +41,7 @@ func (s *Server) startSession(c echo.Context, u store.User, amr []string) (store
 		return sess, err
 	}
 	s.setSessionCookies(c, access, refresh, sess, now)
+	s.setSessionCookie(c, sess.ID, sess.ExpiresAt, now)
 	// A new login gets a new CSRF secret too: nothing from before the login carries over.
 	s.rotateCSRF(c)
 	return sess, nil
@@ -84,8 +85,11 @@ func (s *Server) setSessionCookies(c echo.Context, access, refresh string, sess 
 	}
 }
 
-// clearSessionCookies expires both cookies with the Domain and Path they were set with.
+// clearSessionCookies expires the access, refresh and session cookies with
+// the Domain and Path they were set with.
 func (s *Server) clearSessionCookies(c echo.Context) {
+	c.SetCookie(&http.Cookie{Name: s.sessionCookie(), Value: "", Path: "/",
+		MaxAge: -1, Secure: s.cfg.Secure(), HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	c.SetCookie(&http.Cookie{Name: s.cookies.Access, Value: "", Domain: s.cfg.CookieDomain, Path: "/",
 		MaxAge: -1, Secure: s.cfg.Secure(), HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	c.SetCookie(&http.Cookie{Name: s.cookies.Refresh, Value: "", Path: "/",

@@ -197,16 +197,11 @@ func (b *browser) jsonPost(path string, body []byte) *response {
 		header: http.Header{"Content-Type": {"application/json"}, "Origin": {b.h.origin()}, "X-Csrf-Token": {tok}}})
 }
 
-// addPasskey registers k for the signed-in browser and fails unless it works.
+// addPasskey registers k for the signed-in browser, whose password is the
+// tests' usual "correct horse", and fails unless it works.
 func (b *browser) addPasskey(k *softKey, name string) {
 	b.h.t.Helper()
-	begin := b.jsonPost("/webauthn/register/begin", []byte(`{"name":"`+name+`"}`))
-	if begin.StatusCode != http.StatusOK {
-		b.h.t.Fatalf("register begin: %d %s", begin.StatusCode, begin.body)
-	}
-	if r := b.jsonPost("/webauthn/register/finish", k.create(begin.body, b.h.origin(), ceremonyInput{})); r.StatusCode != http.StatusOK {
-		b.h.t.Fatalf("register finish: %d %s", r.StatusCode, r.body)
-	}
+	b.addPasskeyWithPassword(k, name, "correct horse")
 }
 
 // passkeyLogin signs in with k alone and returns the finish response.

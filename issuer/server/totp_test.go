@@ -33,7 +33,7 @@ func TestTOTPEnrol(t *testing.T) {
 	}
 	secret, enrol := b.enrolForm(t)
 	post := func(code, enrol string) *response {
-		return b.post("/account/totp", url.Values{"code": {code}, "enrol": {enrol}, "csrf_token": {b.token()}})
+		return b.post("/account/totp", url.Values{"code": {code}, "enrol": {enrol}, "password": {"correct horse"}, "csrf_token": {b.token()}})
 	}
 	wrong := h.codeAt(secret, 5)
 	if r := post(wrong, enrol); r.StatusCode != http.StatusUnauthorized || !strings.Contains(r.body, codeFailed) {
@@ -97,7 +97,7 @@ func TestTOTPEnrolNeedsRecentSignIn(t *testing.T) {
 	if r := b.get("/account/totp"); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != want {
 		t.Fatalf("stale GET /account/totp: %d %q, want 303 %q", r.StatusCode, r.Header.Get("Location"), want)
 	}
-	r := b.post("/account/totp", url.Values{"code": {h.codeAt(secret, 0)}, "enrol": {enrol}, "csrf_token": {b.token()}})
+	r := b.post("/account/totp", url.Values{"code": {h.codeAt(secret, 0)}, "enrol": {enrol}, "password": {"correct horse"}, "csrf_token": {b.token()}})
 	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != want {
 		t.Fatalf("stale POST /account/totp: %d %q", r.StatusCode, r.Header.Get("Location"))
 	}
@@ -291,7 +291,7 @@ func TestRecoveryCodeLogin(t *testing.T) {
 		t.Fatalf("account page after using the codes:\n%s", page.body)
 	}
 	// New codes replace the old, shown once.
-	r := b2.post("/account/recovery-codes", url.Values{"csrf_token": {b2.token()}})
+	r := b2.post("/account/recovery-codes", url.Values{"csrf_token": {b2.token()}, "password": {"correct horse"}})
 	if r.StatusCode != http.StatusOK || strings.Count(r.body, "<li><code>") != 10 {
 		t.Fatalf("new recovery codes: %d\n%s", r.StatusCode, r.body)
 	}
@@ -311,7 +311,7 @@ func TestTOTPRemove(t *testing.T) {
 	b.loginTOTP("alice", "correct horse", h.codeAt(secret, 0))
 	h.clock.Advance(recentAuth + time.Second)
 	b.get("/refresh?return_to=%2F")
-	r := b.post("/account/totp/remove", url.Values{"csrf_token": {b.token()}})
+	r := b.post("/account/totp/remove", url.Values{"csrf_token": {b.token()}, "password": {"correct horse"}})
 	want := "/login?prompt=login&return_to=" + url.QueryEscape(h.cfg.URL+"/")
 	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != want {
 		t.Fatalf("stale removal: %d %q, want 303 %q", r.StatusCode, r.Header.Get("Location"), want)
@@ -320,7 +320,7 @@ func TestTOTPRemove(t *testing.T) {
 		t.Fatalf("a stale session removed the factor: %v", err)
 	}
 	b.loginTOTP("alice", "correct horse", h.codeAt(secret, 0))
-	if r := b.post("/account/totp/remove", url.Values{"csrf_token": {b.token()}}); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/" {
+	if r := b.post("/account/totp/remove", url.Values{"csrf_token": {b.token()}, "password": {"correct horse"}}); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/" {
 		t.Fatalf("removal: %d %q", r.StatusCode, r.Header.Get("Location"))
 	}
 	if _, err := h.store.TOTP(ctx, alice.ID); err == nil {

@@ -86,6 +86,7 @@ type accountView struct {
 	RecoveryLeft  int
 	PasskeyCount  int
 	PasswordError string
+	FactorError   string // a refused change of the second factors
 	Notice        string
 }
 
@@ -120,6 +121,7 @@ type passkeysView struct {
 	Recent       bool
 	Passkeys     []passkeyView
 	RecoveryLeft int
+	Error        string
 }
 
 func (*passkeysView) template() string { return "passkeys" }

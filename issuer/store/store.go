@@ -120,6 +120,13 @@ type Revoked struct {
 	Until time.Time
 }
 
+// MaxText is the most bytes a backend keeps of a free-text field that comes
+// from a client (a User-Agent, an address, an event's username or detail).
+// Such fields are stored cleaned, the same in every database: invalid UTF-8
+// and control characters (NUL among them, which PostgreSQL refuses) become
+// U+FFFD, and the text is cut to MaxText bytes on a character boundary.
+const MaxText = 512
+
 // Event is an audit record.
 type Event struct {
 	ID        int64
@@ -153,10 +160,14 @@ type Store interface {
 	SetDisabled(ctx context.Context, userID string, disabled bool, now time.Time) error
 	// SetPassword replaces the hash and revokes every session of the user except keepSID (may be empty).
 	SetPassword(ctx context.Context, userID, hash, keepSID string, now time.Time) error
+	// ReplacePassword replaces the hash and ends no session (the user chose
+	// to stay signed in elsewhere); ErrNotFound for a missing or deleted user.
+	ReplacePassword(ctx context.Context, userID, hash string) error
 	// DeleteUser marks the user deleted, clears the hash and revokes every session.
 	DeleteUser(ctx context.Context, userID string, now time.Time) error
 
-	// CreateSession inserts s and its first refresh token's hash in one transaction.
+	// CreateSession inserts s and its first refresh token's hash in one
+	// transaction; its UserAgent and IP are stored cleaned (MaxText).
 	CreateSession(ctx context.Context, s Session, refreshHash string) error
 	// Session returns a session by id, whatever its state.
 	Session(ctx context.Context, sid string) (Session, error)
@@ -184,7 +195,8 @@ type Store interface {
 	// across every instance (the first committed value wins).
 	Secret(ctx context.Context, name string, gen func() ([]byte, error)) ([]byte, error)
 
-	// AddEvent records an audit event.
+	// AddEvent records an audit event; its Username, IP, UserAgent and Detail
+	// are stored cleaned (MaxText).
 	AddEvent(ctx context.Context, e Event) error
 	// Events lists the newest events first; userID "" means every user; limit <= 0 means 100.
 	Events(ctx context.Context, userID string, limit int) ([]Event, error)

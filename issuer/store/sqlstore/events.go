@@ -11,13 +11,14 @@ import (
 )
 
 // AddEvent records an audit event. e.ID is assigned by the database; a zero
-// e.At is taken from the store's clock.
+// e.At is taken from the store's clock. Its free-text fields are cleaned
+// (cleanText).
 func (s *Store) AddEvent(ctx context.Context, e store.Event) error {
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
 	_, err := s.exec(ctx, s.db, "add event", s.q.InsertEvent,
-		ToDB(e.At), e.Kind, e.UserID, e.Username, e.SessionID, e.IP, e.UserAgent, e.Detail)
+		ToDB(e.At), e.Kind, e.UserID, cleanText(e.Username), e.SessionID, cleanText(e.IP), cleanText(e.UserAgent), cleanText(e.Detail))
 	return err
 }
 

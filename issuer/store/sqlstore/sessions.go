@@ -18,7 +18,8 @@ import (
 // for the sign-in to commit and then revokes its session, or the sign-in
 // waits for the change and sees it. A missing or deleted user is
 // store.ErrNotFound, a disabled one store.ErrSessionEnded. A reused session
-// id or token hash is store.ErrConflict.
+// id or token hash is store.ErrConflict. UserAgent and IP are cleaned
+// (cleanText).
 func (s *Store) CreateSession(ctx context.Context, sess store.Session, refreshHash string) error {
 	if sess.ID == "" || refreshHash == "" {
 		return s.d.errorf("create session: empty id or refresh hash")
@@ -35,7 +36,7 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, refreshHa
 		if err := s.insert(ctx, tx, "create session", what, s.q.InsertSession,
 			sess.ID, sess.UserID, ToDB(sess.CreatedAt), ToDB(sess.AuthTime), ToDB(sess.ExpiresAt),
 			ToDB(sess.LastUsedAt), ToDB(sess.AccessUntil), ToNullDB(sess.RevokedAt), sess.RevokeReason,
-			sess.UserAgent, sess.IP, refreshHash); err != nil {
+			cleanText(sess.UserAgent), cleanText(sess.IP), refreshHash); err != nil {
 			return err
 		}
 		return s.insert(ctx, tx, "create session: refresh token", what, s.q.InsertRefreshToken,

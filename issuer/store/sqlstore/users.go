@@ -67,6 +67,11 @@ func (s *Store) SetPassword(ctx context.Context, userID, hash, keepSID string, n
 	})
 }
 
+// ReplacePassword replaces the password hash and leaves every session alone.
+func (s *Store) ReplacePassword(ctx context.Context, userID, hash string) error {
+	return s.execOne(ctx, s.db, "replace password", fmt.Sprintf("%q", userID), s.q.SetPassword, hash, userID)
+}
+
 // DeleteUser marks the user deleted, clears its password hash and revokes
 // every session, in one transaction. The row stays, so the name stays taken.
 func (s *Store) DeleteUser(ctx context.Context, userID string, now time.Time) error {

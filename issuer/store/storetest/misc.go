@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/canopy-sso/canopy/issuer/store"
 )
@@ -201,5 +204,65 @@ func testEvents(t *testing.T, s store.Store) {
 func testPing(t *testing.T, s store.Store) {
 	if err := s.Ping(t.Context()); err != nil {
 		t.Fatalf("Ping: %v", err)
+	}
+}
+
+// hostileText is user-supplied text as it reaches the store: a User-Agent
+// with a byte that is not UTF-8, one cut in the middle of a character by a
+// byte limit, NUL and other control characters. PostgreSQL refuses invalid
+// UTF-8 and NUL in text columns where SQLite stores them, so every backend
+// must store a cleaned form: valid UTF-8, no control characters, no longer
+// than the column's limit, cut on a character boundary.
+var hostileText = []struct{ name, in string }{
+	{"invalid byte", "Mozilla/5.0 \xff(X11)"},
+	{"cut mid-character", "Mozilla/5.0 caf\xc3"},
+	{"overlong encoding", "Mozilla \xc0\xaf"},
+	{"surrogate", "Mozilla \xed\xa0\x80"},
+	{"NUL", "Mozilla/5.0\x00(X11)"},
+	{"control characters", "Mozilla\r\nX-Injected: 1\x1b[31m\x7f\u0085"},
+	{"long multibyte", strings.Repeat("é", 300) + "\xff"},
+	{"only bad bytes", "\xff\xfe\x00"},
+}
+
+// testHostileText stores hostile text as an event's and a session's fields
+// and reads it back cleaned.
+func testHostileText(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	alice := mustUser(t, s, "alice")
+	for i, tc := range hostileText {
+		t.Run(tc.name, func(t *testing.T) {
+			e := store.Event{At: base.Add(time.Duration(i) * time.Second), Kind: "login_failed", UserID: alice.ID,
+				Username: tc.in, IP: tc.in, UserAgent: tc.in, Detail: "username " + tc.in}
+			if err := s.AddEvent(ctx, e); err != nil {
+				t.Fatalf("AddEvent: %v", err)
+			}
+			events, err := s.Events(ctx, alice.ID, 1)
+			if err != nil || len(events) != 1 {
+				t.Fatalf("Events = %d events, %v", len(events), err)
+			}
+			got := events[0]
+			for field, v := range map[string]string{"Username": got.Username, "IP": got.IP, "UserAgent": got.UserAgent, "Detail": got.Detail} {
+				checkClean(t, "event "+field, v)
+			}
+			sess := newSession(alice.ID, fmt.Sprintf("hostile-%d", i), base)
+			sess.UserAgent, sess.IP = tc.in, tc.in
+			mustSession(t, s, sess)
+			stored := mustGetSession(t, s, sess.ID)
+			checkClean(t, "session UserAgent", stored.UserAgent)
+			checkClean(t, "session IP", stored.IP)
+		})
+	}
+}
+
+func checkClean(t *testing.T, what, v string) {
+	t.Helper()
+	if !utf8.ValidString(v) {
+		t.Errorf("%s = %q: not valid UTF-8", what, v)
+	}
+	if strings.ContainsFunc(v, unicode.IsControl) {
+		t.Errorf("%s = %q: holds a control character", what, v)
+	}
+	if len(v) > store.MaxText {
+		t.Errorf("%s is %d bytes, over %d", what, len(v), store.MaxText)
 	}
 }

@@ -57,6 +57,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Sweep", testSweep},
 		{"Secret", testSecret},
 		{"Events", testEvents},
+		{"HostileText", testHostileText},
 		{"Ping", testPing},
 		{"Groups", testGroups},
 		{"GroupNames", testGroupNames},

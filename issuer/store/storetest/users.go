@@ -174,6 +174,17 @@ func testUserSetPassword(t *testing.T, s store.Store) {
 	wantErr(t, "RotateRefresh after SetPassword(all)", err, store.ErrSessionEnded)
 
 	wantErr(t, "SetPassword(unknown)", s.SetPassword(ctx, "uid-nobody", "h", "", t2), store.ErrNotFound)
+
+	// From the account page, staying signed in elsewhere: no session ends.
+	stay := mustSession(t, s, newSession(alice.ID, "stay", t2))
+	if err := s.ReplacePassword(ctx, alice.ID, "hash-4"); err != nil {
+		t.Fatalf("ReplacePassword: %v", err)
+	}
+	if got, err := s.UserByID(ctx, alice.ID); err != nil || got.PasswordHash != "hash-4" {
+		t.Fatalf("UserByID after ReplacePassword = %+v, %v; want hash-4", got, err)
+	}
+	checkSession(t, "session after ReplacePassword", mustGetSession(t, s, stay.ID), stay)
+	wantErr(t, "ReplacePassword(unknown)", s.ReplacePassword(ctx, "uid-nobody", "h"), store.ErrNotFound)
 }
 
 func testUserDelete(t *testing.T, s store.Store) {

@@ -89,8 +89,15 @@
     button.disabled = true;
     try {
       if (mode === "register") {
+        // The password is typed into the ceremony itself: adding a factor
+        // needs it now, not only a recent sign-in.
         const input = document.getElementById("passkey-name");
-        const options = await post("/webauthn/register/begin", csrf, { name: input ? input.value : "" });
+        const pw = document.getElementById("passkey-password");
+        const options = await post("/webauthn/register/begin", csrf, {
+          name: input ? input.value : "",
+          password: pw ? pw.value : "",
+        });
+        if (pw) pw.value = "";
         const cred = await navigator.credentials.create(creationOptions(options));
         await post("/webauthn/register/finish", csrf, credentialJSON(cred));
         location.reload();
