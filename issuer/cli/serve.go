@@ -136,7 +136,7 @@ func (inv *invocation) serve(ctx context.Context) error {
 	}
 	// Keys changed by `issuer keys rotate|revoke` or another instance are picked up without a restart.
 	go e.keys.Watch(ctx, 2*time.Second)
-	go sweepLoop(ctx, e.store, inv.log, 10*time.Minute)
+	go sweepLoop(ctx, e.store, inv.log, 10*time.Minute, inv.cfg.EventRetention)
 	hs := &http.Server{
 		Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
@@ -173,16 +173,25 @@ const (
 	sweepKeep  = time.Hour
 )
 
-// sweepLoop deletes ended sessions (with their refresh-token records) now and
+// sweepLoop deletes ended sessions (with their refresh-token records) and,
+// when retention is positive, audit events older than retention, now and
 // then every interval, until ctx ends.
-func sweepLoop(ctx context.Context, s store.Store, log *slog.Logger, interval time.Duration) {
+func sweepLoop(ctx context.Context, s store.Store, log *slog.Logger, interval, retention time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if n, err := sweepOnce(ctx, s, time.Now().Add(-sweepKeep)); err != nil {
+		now := time.Now()
+		if n, err := drain(ctx, s.Sweep, now.Add(-sweepKeep)); err != nil {
 			log.Warn("sweep of ended sessions failed; retrying later", "deleted", n, "err", err)
 		} else if n > 0 {
 			log.Info("swept ended sessions", "deleted", n)
+		}
+		if retention > 0 {
+			if n, err := drain(ctx, s.SweepEvents, now.Add(-retention)); err != nil {
+				log.Warn("sweep of old audit events failed; retrying later", "deleted", n, "err", err)
+			} else if n > 0 {
+				log.Info("swept old audit events", "deleted", n, "retention", retention.String())
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -194,11 +203,19 @@ func sweepLoop(ctx context.Context, s store.Store, log *slog.Logger, interval ti
 
 // sweepOnce deletes, in batches, every session that ended before `before`.
 func sweepOnce(ctx context.Context, s store.Store, before time.Time) (int, error) {
+	return drain(ctx, s.Sweep, before)
+}
+
+// drain calls one bounded delete until it deletes less than a full batch.
+func drain(ctx context.Context, sweep func(context.Context, time.Time, int) (int, error), before time.Time) (int, error) {
 	total := 0
 	for {
-		n, err := s.Sweep(ctx, before, sweepBatch)
+		n, err := sweep(ctx, before, sweepBatch)
 		total += n
 		if err != nil || n < sweepBatch {
+			return total, err
+		}
+		if err := ctx.Err(); err != nil {
 			return total, err
 		}
 	}

@@ -33,27 +33,34 @@ type Config struct {
 	MetricsListen  string
 	TrustedProxies string
 	LogFormat      string
-	TLSCert        string // serve HTTPS directly with this certificate chain (PEM)
-	TLSKey         string // and this private key (PEM)
+	TLSCert        string        // serve HTTPS directly with this certificate chain (PEM)
+	TLSKey         string        // and this private key (PEM)
+	EventRetention time.Duration // audit events older than this are deleted; 0 keeps them forever
 }
 
 // Default returns the configuration of SPEC.md's defaults.
 func Default() Config {
 	return Config{
-		Listen:       "127.0.0.1:8080",
-		URL:          "http://domain.localhost:8080",
-		DB:           "var/issuer.db",
-		Keys:         "var/keys",
-		Alg:          "EdDSA",
-		AccessTTL:    5 * time.Minute,
-		JWKSMaxAge:   5 * time.Minute,
-		SessionTTL:   720 * time.Hour,
-		IdleTTL:      168 * time.Hour,
-		RefreshGrace: 30 * time.Second,
-		Registration: "open",
-		LogFormat:    "text",
+		Listen:         "127.0.0.1:8080",
+		URL:            "http://domain.localhost:8080",
+		DB:             "var/issuer.db",
+		Keys:           "var/keys",
+		Alg:            "EdDSA",
+		AccessTTL:      5 * time.Minute,
+		JWKSMaxAge:     5 * time.Minute,
+		SessionTTL:     720 * time.Hour,
+		IdleTTL:        168 * time.Hour,
+		RefreshGrace:   30 * time.Second,
+		Registration:   "open",
+		LogFormat:      "text",
+		EventRetention: DefaultEventRetention,
 	}
 }
+
+// DefaultEventRetention keeps the audit trail a quarter of a year: long
+// enough to look into an incident reported late, short enough that the
+// table stays bounded.
+const DefaultEventRetention = 90 * 24 * time.Hour
 
 // MaxAccessTTL is the longest access token lifetime: relying services reject
 // tokens whose exp-iat exceeds their maximum, one hour by default.
@@ -114,6 +121,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Registration != "open" && c.Registration != "closed" {
 		add("--registration %q: must be open or closed", c.Registration)
+	}
+	if c.EventRetention != 0 && c.EventRetention < 24*time.Hour {
+		add("--event-retention %s: must be at least 24h, or 0 to keep events forever", c.EventRetention)
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		add("--log-format %q: must be text or json", c.LogFormat)

@@ -34,6 +34,8 @@ func TestValidate(t *testing.T) {
 		}, wantErrs: []string{"public suffix"}},
 		{name: "URL with path", mutate: func(c *Config) { c.URL = "https://example.com/sso" }, wantErrs: []string{"bare origin"}},
 		{name: "IP address", mutate: func(c *Config) { c.URL = "https://127.0.0.1" }, wantErrs: []string{"not an IP address"}},
+		{name: "event retention too short", mutate: func(c *Config) { c.EventRetention = time.Hour }, wantErrs: []string{"--event-retention"}},
+		{name: "events kept forever", mutate: func(c *Config) { c.EventRetention = 0 }, wantDomain: "domain.localhost"},
 		{name: "every problem at once", mutate: func(c *Config) {
 			c.Alg, c.AccessTTL, c.Registration, c.TrustedProxies = "HS256", 2*time.Hour, "maybe", "10.0.0.0/33"
 		}, wantErrs: []string{"--alg", "--access-ttl", "--registration", "--trusted-proxies"}},

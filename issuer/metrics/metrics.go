@@ -33,6 +33,8 @@ type Issuer struct {
 	refreshes *prometheus.CounterVec
 	requests  *prometheus.HistogramVec
 	signups   prometheus.Counter
+	// factorThrottled counts second-factor attempts refused by the throttle.
+	factorThrottled prometheus.Counter
 }
 
 // NewIssuer registers the issuer's metrics (and Go and process collectors) on a new registry.
@@ -53,8 +55,11 @@ func NewIssuer() *Issuer {
 		signups: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "canopy_issuer_signups_total", Help: "Accounts created through the sign-up form.",
 		}),
+		factorThrottled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "canopy_issuer_second_factor_throttled_total", Help: "Second-factor codes refused unchecked because of too many wrong ones.",
+		}),
 	}
-	reg.MustRegister(m.logins, m.refreshes, m.requests, m.signups,
+	reg.MustRegister(m.logins, m.refreshes, m.requests, m.signups, m.factorThrottled,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range []string{LoginSuccess, LoginFailure, LoginThrottled, LoginBusy} {
 		m.logins.WithLabelValues(o)
@@ -83,6 +88,13 @@ func (m *Issuer) Refresh(outcome string) {
 func (m *Issuer) Signup() {
 	if m != nil {
 		m.signups.Inc()
+	}
+}
+
+// SecondFactorThrottled counts a second-factor attempt the throttle refused.
+func (m *Issuer) SecondFactorThrottled() {
+	if m != nil {
+		m.factorThrottled.Inc()
 	}
 }
 

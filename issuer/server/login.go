@@ -63,7 +63,12 @@ func (s *Server) login(c echo.Context) error {
 	var u store.User // the account, when it exists: its owner sees failures on the account page
 	fail := func(outcome string) error {
 		s.metrics.Login(outcome)
-		s.event(c, "login_failed", u, "", "username "+truncate(account, 63))
+		// A throttled attempt costs the sender nothing (no hash, no account),
+		// so it is answered from memory and only counted: one audit row each
+		// would let anyone grow the database at will.
+		if outcome != metrics.LoginThrottled {
+			s.event(c, "login_failed", u, "", "username "+truncate(account, 63))
+		}
 		c.Response().Header().Set("WWW-Authenticate", `Form realm="canopy"`)
 		data.Error = loginFailed
 		return s.page(c, http.StatusUnauthorized, data)

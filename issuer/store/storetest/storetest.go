@@ -56,6 +56,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Sweep", testSweep},
 		{"Secret", testSecret},
 		{"Events", testEvents},
+		{"SweepEvents", testSweepEvents},
 		{"Ping", testPing},
 		{"Groups", testGroups},
 		{"GroupNames", testGroupNames},
