@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/canopy-sso/canopy/issuer/config"
 	"github.com/canopy-sso/canopy/issuer/metrics"
 	"github.com/canopy-sso/canopy/issuer/password"
 	"github.com/canopy-sso/canopy/issuer/server"
@@ -45,7 +46,7 @@ func (inv *invocation) open(ctx context.Context, create bool) (*env, error) {
 	}
 	e := &env{}
 	var err error
-	if e.names, err = username.LoadRules(inv.cfg.ReservedNames); err != nil {
+	if e.names, err = usernameRules(&inv.cfg); err != nil {
 		problems = append(problems, fmt.Sprintf("--reserved-names: %v", err))
 	}
 	kopts := keys.Options{Alg: inv.cfg.Alg, JWKSMaxAge: inv.cfg.JWKSMaxAge, AccessTTL: inv.cfg.AccessTTL}
@@ -67,6 +68,21 @@ func (inv *invocation) open(ctx context.Context, create bool) (*env, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// usernameRules are the names no new user may take: the built-in list, the
+// --reserved-names file and the issuer's own host label under the cookie
+// domain (the issuer on idp.domain.com makes idp.domain.com no user's page).
+// cfg must have been validated.
+func usernameRules(cfg *config.Config) (*username.Rules, error) {
+	names, err := username.LoadRules(cfg.ReservedNames)
+	if err != nil {
+		return nil, err
+	}
+	if label := cfg.HostLabel(); username.ValidLabel(label) {
+		return names.With(label)
+	}
+	return names, nil
 }
 
 // openStore opens the store --db names: PostgreSQL for a postgres:// or

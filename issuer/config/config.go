@@ -177,6 +177,22 @@ func checkCookieDomain(domain, host string) string {
 	return ""
 }
 
+// HostLabel is the label of the issuer's host right under the cookie domain
+// ("idp" for https://idp.domain.com or https://auth.idp.domain.com with
+// --cookie-domain domain.com), which is the user page no user may own; ""
+// when the issuer is on the cookie domain itself. Call it after Validate.
+func (c *Config) HostLabel() string {
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return ""
+	}
+	below, ok := strings.CutSuffix(strings.ToLower(u.Hostname()), "."+c.CookieDomain)
+	if !ok || below == "" {
+		return ""
+	}
+	return below[strings.LastIndexByte(below, '.')+1:]
+}
+
 // Secure reports whether the issuer runs on https (production cookie names, Secure, HSTS).
 func (c *Config) Secure() bool { return strings.HasPrefix(c.URL, "https://") }
 

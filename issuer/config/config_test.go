@@ -77,3 +77,25 @@ func TestCookieNames(t *testing.T) {
 		t.Errorf("https names %+v", got)
 	}
 }
+
+func TestHostLabel(t *testing.T) {
+	tests := []struct{ url, domain, want string }{
+		{"http://domain.localhost:8080", "", ""},
+		{"https://example.com", "", ""},
+		{"https://idp.example.com", "", ""}, // its own cookie domain
+		{"https://idp.example.com", "example.com", "idp"},
+		{"https://IDP.Example.com", "example.com", "idp"},
+		{"https://auth.eu.example.com", "example.com", "eu"},
+		{"http://auth.domain.localhost:8080", "domain.localhost", "auth"},
+	}
+	for _, tt := range tests {
+		c := Default()
+		c.URL, c.CookieDomain = tt.url, tt.domain
+		if err := c.Validate(); err != nil {
+			t.Fatalf("%s: %v", tt.url, err)
+		}
+		if got := c.HostLabel(); got != tt.want {
+			t.Errorf("HostLabel of %s under %q = %q, want %q", tt.url, tt.domain, got, tt.want)
+		}
+	}
+}

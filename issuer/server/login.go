@@ -85,7 +85,8 @@ func (s *Server) login(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	var hash string
-	name, err := username.Normalize(typed)
+	// Lookup, not Normalize: a user who had a name before it was reserved still signs in.
+	name, err := username.Lookup(typed)
 	if err == nil {
 		u, err = s.store.UserByName(ctx, name)
 		switch {
