@@ -47,16 +47,18 @@ func (inv *invocation) events(ctx context.Context) error {
 	}
 	tw := tabwriter.NewWriter(inv.io.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tEVENT\tUSER\tIP\tDETAIL")
+	// Every field is escaped: a username typed at the login form reaches the
+	// detail as typed, and a newline or an escape sequence in it must not
+	// forge a line or reach the administrator's terminal.
+	field := func(v string) string {
+		if v == "" {
+			return "-"
+		}
+		return store.Printable(v)
+	}
 	for _, ev := range list {
-		user := ev.Username
-		if user == "" {
-			user = "-"
-		}
-		ip := ev.IP
-		if ip == "" {
-			ip = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ev.At.UTC().Format(time.RFC3339), ev.Kind, user, ip, ev.Detail)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ev.At.UTC().Format(time.RFC3339), field(ev.Kind), field(ev.Username),
+			field(ev.IP), store.Printable(ev.Detail))
 	}
 	return tw.Flush()
 }
