@@ -204,15 +204,19 @@ func (c *Config) Scheme() string {
 	return "http"
 }
 
-// CookieNames are the three cookie names for the issuer's scheme (SPEC.md, Cookies).
-type CookieNames struct{ Access, Refresh, CSRF string }
+// CookieNames are the issuer's cookie names for its scheme (SPEC.md, Cookies,
+// and the README's cookie table). Device is the host-only device cookie a
+// successful sign-in leaves, which spares that browser the per-account
+// throttle.
+type CookieNames struct{ Access, Refresh, CSRF, Device string }
 
 // Cookies returns the cookie names: __Secure-/__Host- prefixed on https, plain in development.
 func (c *Config) Cookies() CookieNames {
 	if c.Secure() {
-		return CookieNames{Access: "__Secure-canopy", Refresh: "__Host-canopy-refresh", CSRF: "__Host-canopy-csrf"}
+		return CookieNames{Access: "__Secure-canopy", Refresh: "__Host-canopy-refresh", CSRF: "__Host-canopy-csrf",
+			Device: "__Host-canopy-device"}
 	}
-	return CookieNames{Access: "canopy", Refresh: "canopy-refresh", CSRF: "canopy-csrf"}
+	return CookieNames{Access: "canopy", Refresh: "canopy-refresh", CSRF: "canopy-csrf", Device: "canopy-device"}
 }
 
 // ParseCIDRs parses a comma-separated list of CIDRs (a bare address means a single host).

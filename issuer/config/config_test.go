@@ -70,10 +70,10 @@ func TestCookieNames(t *testing.T) {
 	dev := Default()
 	prod := Default()
 	prod.URL = "https://example.com"
-	if got := dev.Cookies(); got != (CookieNames{"canopy", "canopy-refresh", "canopy-csrf"}) {
+	if got := dev.Cookies(); got != (CookieNames{"canopy", "canopy-refresh", "canopy-csrf", "canopy-device"}) {
 		t.Errorf("dev names %+v", got)
 	}
-	if got := prod.Cookies(); got != (CookieNames{"__Secure-canopy", "__Host-canopy-refresh", "__Host-canopy-csrf"}) {
+	if got := prod.Cookies(); got != (CookieNames{"__Secure-canopy", "__Host-canopy-refresh", "__Host-canopy-csrf", "__Host-canopy-device"}) {
 		t.Errorf("https names %+v", got)
 	}
 }

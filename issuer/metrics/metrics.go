@@ -35,6 +35,8 @@ type Issuer struct {
 	signups   prometheus.Counter
 	// factorThrottled counts second-factor attempts refused by the throttle.
 	factorThrottled prometheus.Counter
+	// accountCapped counts failures after which the per-account wait was capped.
+	accountCapped prometheus.Counter
 }
 
 // NewIssuer registers the issuer's metrics (and Go and process collectors) on a new registry.
@@ -58,8 +60,12 @@ func NewIssuer() *Issuer {
 		factorThrottled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "canopy_issuer_second_factor_throttled_total", Help: "Second-factor codes refused unchecked because of too many wrong ones.",
 		}),
+		accountCapped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "canopy_issuer_throttle_account_capped_total",
+			Help: "Failed sign-ins after which an account's wait was capped for browsers without its device cookie: guessing from many addresses.",
+		}),
 	}
-	reg.MustRegister(m.logins, m.refreshes, m.requests, m.signups, m.factorThrottled,
+	reg.MustRegister(m.logins, m.refreshes, m.requests, m.signups, m.factorThrottled, m.accountCapped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range []string{LoginSuccess, LoginFailure, LoginThrottled, LoginBusy} {
 		m.logins.WithLabelValues(o)
@@ -95,6 +101,14 @@ func (m *Issuer) Signup() {
 func (m *Issuer) SecondFactorThrottled() {
 	if m != nil {
 		m.factorThrottled.Inc()
+	}
+}
+
+// AccountThrottleCapped counts a failure after which an account's wait was
+// capped for browsers without its device cookie.
+func (m *Issuer) AccountThrottleCapped() {
+	if m != nil {
+		m.accountCapped.Inc()
 	}
 }
 

@@ -22,6 +22,15 @@ const loginFailed = "Incorrect username or password."
 // hashWait bounds how long a login waits for a free argon2id slot before 503.
 const hashWait = 10 * time.Second
 
+// accountCapped logs and counts a failure after which the per-account wait of
+// browsers without the account's device cookie was capped: someone is
+// guessing the account's password from many addresses.
+func (s *Server) accountCapped(account string) {
+	s.metrics.AccountThrottleCapped()
+	s.log.Warn("many failed sign-ins for one account from many addresses; its wait is capped for browsers without its device cookie",
+		"account", truncate(account, 63))
+}
+
 func (s *Server) returnTo(raw string) string { return s.returns.Clean(raw, "") }
 
 func (s *Server) redirectBack(c echo.Context, returnTo string) error {
@@ -73,7 +82,9 @@ func (s *Server) login(c echo.Context) error {
 		data.Error = loginFailed
 		return s.page(c, http.StatusUnauthorized, data)
 	}
-	attempt, _ := s.throttle.Begin(account, addr)
+	// A browser that signed in to this account before is counted on its
+	// own: strangers guessing from afar never slow its owner down.
+	attempt, _ := s.throttle.BeginDevice(account, addr, s.deviceFor(c, account))
 	if attempt == nil {
 		return fail(metrics.LoginThrottled)
 	}
@@ -104,7 +115,9 @@ func (s *Server) login(c echo.Context) error {
 			s.metrics.Login(metrics.LoginBusy)
 			return err
 		}
-		attempt.Failure()
+		if attempt.Failure() {
+			s.accountCapped(account)
+		}
 		return fail(metrics.LoginFailure)
 	}
 	attempt.Success()

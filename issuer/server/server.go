@@ -67,6 +67,7 @@ type Server struct {
 	refreshKey []byte // HMAC key deriving successor refresh tokens, shared by every instance
 	csrfKey    []byte
 	mfaKey     []byte // HMAC key of pending sign-ins and TOTP enrolments
+	deviceKey  []byte // HMAC key of device cookies
 	webauthn   *webauthn.WebAuthn
 	origin     string // the issuer's own origin, for Origin checks
 	csp        string
@@ -109,6 +110,9 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	kdf := hmac.New(sha256.New, s.csrfKey)
 	kdf.Write([]byte("canopy second-factor key"))
 	s.mfaKey = kdf.Sum(nil)
+	kdf = hmac.New(sha256.New, s.csrfKey)
+	kdf.Write([]byte("canopy device-cookie key"))
+	s.deviceKey = kdf.Sum(nil)
 	if s.webauthn, err = newWebAuthn(d.Config.CookieDomain, s.origin); err != nil {
 		return nil, err
 	}
