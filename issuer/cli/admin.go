@@ -11,6 +11,7 @@ import (
 	"github.com/canopy-sso/canopy/issuer/password"
 	"github.com/canopy-sso/canopy/issuer/store"
 	"github.com/canopy-sso/canopy/keys"
+	"github.com/canopy-sso/canopy/pkg/username"
 )
 
 func (inv *invocation) user(ctx context.Context) error {
@@ -63,7 +64,13 @@ func (inv *invocation) user(ctx context.Context) error {
 		}
 		return tw.Flush()
 	}
-	name, err := e.names.Normalize(args[0])
+	// Reservation stops new names only: a user who had a name before it
+	// was reserved is still managed by it.
+	normalize := username.Lookup
+	if cmd == "add" {
+		normalize = e.names.Normalize
+	}
+	name, err := normalize(args[0])
 	if err != nil {
 		return usagef("username %q %v", args[0], err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/canopy-sso/canopy/issuer/store"
 	"github.com/canopy-sso/canopy/pkg/wire"
+	"github.com/canopy-sso/canopy/pkg/username"
 )
 
 // groupFlag is the repeatable --group of `issuer user add`: each use adds
@@ -133,9 +134,10 @@ func (inv *invocation) group(ctx context.Context) error {
 	return nil
 }
 
-// lookupUser finds a user by the name typed on the command line.
+// lookupUser finds a user by the name typed on the command line, reserved
+// or not: a reservation stops new names only.
 func (inv *invocation) lookupUser(ctx context.Context, e *env, typed string) (store.User, error) {
-	name, err := e.names.Normalize(typed)
+	name, err := username.Lookup(typed)
 	if err != nil {
 		return store.User{}, usagef("username %q %v", typed, err)
 	}

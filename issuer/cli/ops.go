@@ -12,8 +12,11 @@ import (
 
 	"golang.org/x/net/publicsuffix"
 
+	"github.com/canopy-sso/canopy/issuer/config"
+	"github.com/canopy-sso/canopy/issuer/store"
 	"github.com/canopy-sso/canopy/issuer/store/sqlite"
 	"github.com/canopy-sso/canopy/keys"
+	"github.com/canopy-sso/canopy/pkg/username"
 )
 
 // events lists the audit trail, newest first: `issuer events [USERNAME]`.
@@ -28,7 +31,7 @@ func (inv *invocation) events(ctx context.Context) error {
 	defer e.Close()
 	userID := ""
 	if len(inv.args) == 1 {
-		name, err := e.names.Normalize(inv.args[0])
+		name, err := username.Lookup(inv.args[0]) // reserved names too: a user may have had it first
 		if err != nil {
 			return usagef("username %q %v", inv.args[0], err)
 		}
@@ -44,16 +47,18 @@ func (inv *invocation) events(ctx context.Context) error {
 	}
 	tw := tabwriter.NewWriter(inv.io.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tEVENT\tUSER\tIP\tDETAIL")
+	// Every field is escaped: a username typed at the login form reaches the
+	// detail as typed, and a newline or an escape sequence in it must not
+	// forge a line or reach the administrator's terminal.
+	field := func(v string) string {
+		if v == "" {
+			return "-"
+		}
+		return store.Printable(v)
+	}
 	for _, ev := range list {
-		user := ev.Username
-		if user == "" {
-			user = "-"
-		}
-		ip := ev.IP
-		if ip == "" {
-			ip = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ev.At.UTC().Format(time.RFC3339), ev.Kind, user, ip, ev.Detail)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ev.At.UTC().Format(time.RFC3339), field(ev.Kind), field(ev.Username),
+			field(ev.IP), store.Printable(ev.Detail))
 	}
 	return tw.Flush()
 }
@@ -77,6 +82,40 @@ func (inv *invocation) backup(ctx context.Context) error {
 	fmt.Fprintf(inv.io.Stdout, "backed up %s to %s\nto restore: stop the issuer, replace %s with the copy (and delete %s-wal and %s-shm), start it again\n",
 		inv.cfg.DB, inv.args[0], inv.cfg.DB, inv.cfg.DB, inv.cfg.DB)
 	return nil
+}
+
+// reservedOwners warns about users who own a name no new user could take:
+// the issuer's own host label (their page would be the issuer's host) or a
+// reserved name. They keep it (a reservation stops new names only), but the
+// operator should know, and may rename the issuer or disable the user.
+func reservedOwners(ctx context.Context, cfg *config.Config, db store.Store) check {
+	c := check{name: "no user owns the issuer's host label or a reserved name", warn: true,
+		fix: "such a user keeps the name; disable or delete them (issuer user disable NAME) if it must not be theirs"}
+	names, err := usernameRules(cfg)
+	if err != nil {
+		c.err, c.warn = fmt.Errorf("--reserved-names: %w", err), false
+		c.fix = "correct the --reserved-names file"
+		return c
+	}
+	users, err := db.ListUsers(ctx)
+	if err != nil {
+		c.err, c.warn = err, false
+		return c
+	}
+	label := cfg.HostLabel()
+	var owners []string
+	for _, u := range users {
+		switch {
+		case u.Username == label:
+			owners = append(owners, fmt.Sprintf("%s owns %s://%s.%s, the issuer's own host", u.Username, cfg.Scheme(), u.Username, cfg.CookieDomain))
+		case names.IsReserved(u.Username):
+			owners = append(owners, u.Username+" owns a reserved name")
+		}
+	}
+	if len(owners) > 0 {
+		c.err = errors.New(strings.Join(owners, "\n"))
+	}
+	return c
 }
 
 // check is one line of `issuer doctor`.
@@ -143,17 +182,19 @@ func (inv *invocation) doctor(ctx context.Context) error {
 	add("clock is sane (after 2025, not behind the key files)", clockErr, "synchronise the clock with NTP: tokens carry exp/iat and relying services allow only a small leeway")
 
 	var dbErr error
+	var db store.Store
 	if _, err := os.Stat(cfg.DB); err != nil && !strings.Contains(cfg.DB, "://") {
 		dbErr = fmt.Errorf("%s does not exist yet: `issuer serve` creates it", cfg.DB)
-	} else if s, err := openStore(cfg.DB); err != nil {
-		dbErr = err
-	} else {
+	} else if db, dbErr = openStore(cfg.DB); dbErr == nil {
+		defer db.Close()
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		dbErr = s.Ping(pctx)
+		dbErr = db.Ping(pctx)
 		cancel()
-		_ = s.Close()
 	}
 	add("database "+cfg.DB+" reachable", dbErr, "check --db: the directory must be writable, or the PostgreSQL URL reachable")
+	if verr == nil && dbErr == nil {
+		checks = append(checks, reservedOwners(ctx, &cfg, db))
+	}
 
 	failed := 0
 	for _, c := range checks {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/canopy-sso/canopy/issuer/config"
 	"github.com/canopy-sso/canopy/issuer/metrics"
 	"github.com/canopy-sso/canopy/issuer/password"
 	"github.com/canopy-sso/canopy/issuer/server"
@@ -45,7 +46,7 @@ func (inv *invocation) open(ctx context.Context, create bool) (*env, error) {
 	}
 	e := &env{}
 	var err error
-	if e.names, err = username.LoadRules(inv.cfg.ReservedNames); err != nil {
+	if e.names, err = usernameRules(&inv.cfg); err != nil {
 		problems = append(problems, fmt.Sprintf("--reserved-names: %v", err))
 	}
 	kopts := keys.Options{Alg: inv.cfg.Alg, JWKSMaxAge: inv.cfg.JWKSMaxAge, AccessTTL: inv.cfg.AccessTTL}
@@ -67,6 +68,21 @@ func (inv *invocation) open(ctx context.Context, create bool) (*env, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// usernameRules are the names no new user may take: the built-in list, the
+// --reserved-names file and the issuer's own host label under the cookie
+// domain (the issuer on idp.domain.com makes idp.domain.com no user's page).
+// cfg must have been validated.
+func usernameRules(cfg *config.Config) (*username.Rules, error) {
+	names, err := username.LoadRules(cfg.ReservedNames)
+	if err != nil {
+		return nil, err
+	}
+	if label := cfg.HostLabel(); username.ValidLabel(label) {
+		return names.With(label)
+	}
+	return names, nil
 }
 
 // openStore opens the store --db names: PostgreSQL for a postgres:// or
@@ -136,7 +152,7 @@ func (inv *invocation) serve(ctx context.Context) error {
 	}
 	// Keys changed by `issuer keys rotate|revoke` or another instance are picked up without a restart.
 	go e.keys.Watch(ctx, 2*time.Second)
-	go sweepLoop(ctx, e.store, inv.log, 10*time.Minute)
+	go sweepLoop(ctx, e.store, inv.log, 10*time.Minute, inv.cfg.EventRetention)
 	hs := &http.Server{
 		Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
@@ -173,16 +189,25 @@ const (
 	sweepKeep  = time.Hour
 )
 
-// sweepLoop deletes ended sessions (with their refresh-token records) now and
+// sweepLoop deletes ended sessions (with their refresh-token records) and,
+// when retention is positive, audit events older than retention, now and
 // then every interval, until ctx ends.
-func sweepLoop(ctx context.Context, s store.Store, log *slog.Logger, interval time.Duration) {
+func sweepLoop(ctx context.Context, s store.Store, log *slog.Logger, interval, retention time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if n, err := sweepOnce(ctx, s, time.Now().Add(-sweepKeep)); err != nil {
+		now := time.Now()
+		if n, err := drain(ctx, s.Sweep, now.Add(-sweepKeep)); err != nil {
 			log.Warn("sweep of ended sessions failed; retrying later", "deleted", n, "err", err)
 		} else if n > 0 {
 			log.Info("swept ended sessions", "deleted", n)
+		}
+		if retention > 0 {
+			if n, err := drain(ctx, s.SweepEvents, now.Add(-retention)); err != nil {
+				log.Warn("sweep of old audit events failed; retrying later", "deleted", n, "err", err)
+			} else if n > 0 {
+				log.Info("swept old audit events", "deleted", n, "retention", retention.String())
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -194,11 +219,19 @@ func sweepLoop(ctx context.Context, s store.Store, log *slog.Logger, interval ti
 
 // sweepOnce deletes, in batches, every session that ended before `before`.
 func sweepOnce(ctx context.Context, s store.Store, before time.Time) (int, error) {
+	return drain(ctx, s.Sweep, before)
+}
+
+// drain calls one bounded delete until it deletes less than a full batch.
+func drain(ctx context.Context, sweep func(context.Context, time.Time, int) (int, error), before time.Time) (int, error) {
 	total := 0
 	for {
-		n, err := s.Sweep(ctx, before, sweepBatch)
+		n, err := sweep(ctx, before, sweepBatch)
 		total += n
 		if err != nil || n < sweepBatch {
+			return total, err
+		}
+		if err := ctx.Err(); err != nil {
 			return total, err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canopy-sso/canopy/issuer/config"
 	"github.com/canopy-sso/canopy/issuer/store"
 	"github.com/canopy-sso/canopy/issuer/store/sqlite"
 )
@@ -49,5 +50,36 @@ func TestSweepOnceDrainsInBatches(t *testing.T) {
 	}
 	if n, err := sweepOnce(ctx, s, now.Add(-sweepKeep)); err != nil || n != 0 {
 		t.Fatalf("a second sweep deleted %d (%v), want 0", n, err)
+	}
+}
+
+// TestSweepEventsDrainsInBatches: audit events older than the retention are
+// deleted, more than one batch of them, and newer ones are kept.
+func TestSweepEventsDrainsInBatches(t *testing.T) {
+	s, err := sqlite.Open(filepath.Join(t.TempDir(), "db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	now := time.Now()
+	retention := config.DefaultEventRetention
+	const old = sweepBatch + 150
+	for i := range old + 3 {
+		at := now.Add(-retention - time.Hour)
+		if i >= old {
+			at = now.Add(-time.Hour)
+		}
+		if err := s.AddEvent(ctx, store.Event{At: at, Kind: fmt.Sprintf("e%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := drain(ctx, s.SweepEvents, now.Add(-retention))
+	if err != nil || n != old {
+		t.Fatalf("drain deleted %d events (%v), want %d", n, err, old)
+	}
+	left, err := s.Events(ctx, "", 0)
+	if err != nil || len(left) != 3 {
+		t.Fatalf("%d events left (%v), want the 3 recent ones", len(left), err)
 	}
 }

@@ -35,27 +35,34 @@ type Config struct {
 	MetricsListen  string
 	TrustedProxies string
 	LogFormat      string
-	TLSCert        string // serve HTTPS directly with this certificate chain (PEM)
-	TLSKey         string // and this private key (PEM)
+	TLSCert        string        // serve HTTPS directly with this certificate chain (PEM)
+	TLSKey         string        // and this private key (PEM)
+	EventRetention time.Duration // audit events older than this are deleted; 0 keeps them forever
 }
 
 // Default returns the configuration of SPEC.md's defaults.
 func Default() Config {
 	return Config{
-		Listen:       "127.0.0.1:8080",
-		URL:          "http://domain.localhost:8080",
-		DB:           "var/issuer.db",
-		Keys:         "var/keys",
-		Alg:          wire.AlgEdDSA,
-		AccessTTL:    5 * time.Minute,
-		JWKSMaxAge:   5 * time.Minute,
-		SessionTTL:   720 * time.Hour,
-		IdleTTL:      168 * time.Hour,
-		RefreshGrace: 30 * time.Second,
-		Registration: "open",
-		LogFormat:    "text",
+		Listen:         "127.0.0.1:8080",
+		URL:            "http://domain.localhost:8080",
+		DB:             "var/issuer.db",
+		Keys:           "var/keys",
+		Alg:            wire.AlgEdDSA,
+		AccessTTL:      5 * time.Minute,
+		JWKSMaxAge:     5 * time.Minute,
+		SessionTTL:     720 * time.Hour,
+		IdleTTL:        168 * time.Hour,
+		RefreshGrace:   30 * time.Second,
+		Registration:   "open",
+		LogFormat:      "text",
+		EventRetention: DefaultEventRetention,
 	}
 }
+
+// DefaultEventRetention keeps the audit trail a quarter of a year: long
+// enough to look into an incident reported late, short enough that the
+// table stays bounded.
+const DefaultEventRetention = 90 * 24 * time.Hour
 
 // MaxAccessTTL is the longest access token lifetime: relying services reject
 // tokens whose exp-iat exceeds their maximum, one hour by default.
@@ -117,6 +124,9 @@ func (c *Config) Validate() error {
 	if c.Registration != "open" && c.Registration != "closed" {
 		add("--registration %q: must be open or closed", c.Registration)
 	}
+	if c.EventRetention != 0 && c.EventRetention < 24*time.Hour {
+		add("--event-retention %s: must be at least 24h, or 0 to keep events forever", c.EventRetention)
+	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		add("--log-format %q: must be text or json", c.LogFormat)
 	}
@@ -169,6 +179,22 @@ func checkCookieDomain(domain, host string) string {
 	return ""
 }
 
+// HostLabel is the label of the issuer's host right under the cookie domain
+// ("idp" for https://idp.domain.com or https://auth.idp.domain.com with
+// --cookie-domain domain.com), which is the user page no user may own; ""
+// when the issuer is on the cookie domain itself. Call it after Validate.
+func (c *Config) HostLabel() string {
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return ""
+	}
+	below, ok := strings.CutSuffix(strings.ToLower(u.Hostname()), "."+c.CookieDomain)
+	if !ok || below == "" {
+		return ""
+	}
+	return below[strings.LastIndexByte(below, '.')+1:]
+}
+
 // Secure reports whether the issuer runs on https (production cookie names, Secure, HSTS).
 func (c *Config) Secure() bool { return strings.HasPrefix(c.URL, "https://") }
 
@@ -180,13 +206,17 @@ func (c *Config) Scheme() string {
 	return "http"
 }
 
-// CookieNames are the three cookie names for the issuer's scheme (SPEC.md, Cookies).
-type CookieNames struct{ Access, Refresh, CSRF string }
+// CookieNames are the issuer's cookie names for its scheme (SPEC.md, Cookies,
+// and the README's cookie table). Device is the host-only device cookie a
+// successful sign-in leaves, which spares that browser the per-account
+// throttle.
+type CookieNames struct{ Access, Refresh, CSRF, Device string }
 
 // Cookies returns the cookie names: __Secure-/__Host- prefixed on https, plain in development.
 func (c *Config) Cookies() CookieNames {
 	if c.Secure() {
-		return CookieNames{Access: "__Secure-canopy", Refresh: "__Host-canopy-refresh", CSRF: "__Host-canopy-csrf"}
+		return CookieNames{Access: "__Secure-canopy", Refresh: "__Host-canopy-refresh", CSRF: "__Host-canopy-csrf",
+			Device: "__Host-canopy-device"}
 	}
-	return CookieNames{Access: "canopy", Refresh: "canopy-refresh", CSRF: "canopy-csrf"}
+	return CookieNames{Access: "canopy", Refresh: "canopy-refresh", CSRF: "canopy-csrf", Device: "canopy-device"}
 }

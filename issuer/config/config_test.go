@@ -34,6 +34,8 @@ func TestValidate(t *testing.T) {
 		}, wantErrs: []string{"public suffix"}},
 		{name: "URL with path", mutate: func(c *Config) { c.URL = "https://example.com/sso" }, wantErrs: []string{"bare origin"}},
 		{name: "IP address", mutate: func(c *Config) { c.URL = "https://127.0.0.1" }, wantErrs: []string{"not an IP address"}},
+		{name: "event retention too short", mutate: func(c *Config) { c.EventRetention = time.Hour }, wantErrs: []string{"--event-retention"}},
+		{name: "events kept forever", mutate: func(c *Config) { c.EventRetention = 0 }, wantDomain: "domain.localhost"},
 		{name: "every problem at once", mutate: func(c *Config) {
 			c.Alg, c.AccessTTL, c.Registration, c.TrustedProxies = "HS256", 2*time.Hour, "maybe", "10.0.0.0/33"
 		}, wantErrs: []string{"--alg", "--access-ttl", "--registration", "--trusted-proxies"}},
@@ -68,10 +70,32 @@ func TestCookieNames(t *testing.T) {
 	dev := Default()
 	prod := Default()
 	prod.URL = "https://example.com"
-	if got := dev.Cookies(); got != (CookieNames{"canopy", "canopy-refresh", "canopy-csrf"}) {
+	if got := dev.Cookies(); got != (CookieNames{"canopy", "canopy-refresh", "canopy-csrf", "canopy-device"}) {
 		t.Errorf("dev names %+v", got)
 	}
-	if got := prod.Cookies(); got != (CookieNames{"__Secure-canopy", "__Host-canopy-refresh", "__Host-canopy-csrf"}) {
+	if got := prod.Cookies(); got != (CookieNames{"__Secure-canopy", "__Host-canopy-refresh", "__Host-canopy-csrf", "__Host-canopy-device"}) {
 		t.Errorf("https names %+v", got)
+	}
+}
+
+func TestHostLabel(t *testing.T) {
+	tests := []struct{ url, domain, want string }{
+		{"http://domain.localhost:8080", "", ""},
+		{"https://example.com", "", ""},
+		{"https://idp.example.com", "", ""}, // its own cookie domain
+		{"https://idp.example.com", "example.com", "idp"},
+		{"https://IDP.Example.com", "example.com", "idp"},
+		{"https://auth.eu.example.com", "example.com", "eu"},
+		{"http://auth.domain.localhost:8080", "domain.localhost", "auth"},
+	}
+	for _, tt := range tests {
+		c := Default()
+		c.URL, c.CookieDomain = tt.url, tt.domain
+		if err := c.Validate(); err != nil {
+			t.Fatalf("%s: %v", tt.url, err)
+		}
+		if got := c.HostLabel(); got != tt.want {
+			t.Errorf("HostLabel of %s under %q = %q, want %q", tt.url, tt.domain, got, tt.want)
+		}
 	}
 }

@@ -33,6 +33,10 @@ type Issuer struct {
 	refreshes *prometheus.CounterVec
 	requests  *prometheus.HistogramVec
 	signups   prometheus.Counter
+	// factorThrottled counts second-factor attempts refused by the throttle.
+	factorThrottled prometheus.Counter
+	// accountCapped counts failures after which the per-account wait was capped.
+	accountCapped prometheus.Counter
 }
 
 // NewIssuer registers the issuer's metrics (and Go and process collectors) on a new registry.
@@ -53,8 +57,15 @@ func NewIssuer() *Issuer {
 		signups: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "canopy_issuer_signups_total", Help: "Accounts created through the sign-up form.",
 		}),
+		factorThrottled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "canopy_issuer_second_factor_throttled_total", Help: "Second-factor codes refused unchecked because of too many wrong ones.",
+		}),
+		accountCapped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "canopy_issuer_throttle_account_capped_total",
+			Help: "Failed sign-ins after which an account's wait was capped for browsers without its device cookie: guessing from many addresses.",
+		}),
 	}
-	reg.MustRegister(m.logins, m.refreshes, m.requests, m.signups,
+	reg.MustRegister(m.logins, m.refreshes, m.requests, m.signups, m.factorThrottled, m.accountCapped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range []string{LoginSuccess, LoginFailure, LoginThrottled, LoginBusy} {
 		m.logins.WithLabelValues(o)
@@ -83,6 +94,21 @@ func (m *Issuer) Refresh(outcome string) {
 func (m *Issuer) Signup() {
 	if m != nil {
 		m.signups.Inc()
+	}
+}
+
+// SecondFactorThrottled counts a second-factor attempt the throttle refused.
+func (m *Issuer) SecondFactorThrottled() {
+	if m != nil {
+		m.factorThrottled.Inc()
+	}
+}
+
+// AccountThrottleCapped counts a failure after which an account's wait was
+// capped for browsers without its device cookie.
+func (m *Issuer) AccountThrottleCapped() {
+	if m != nil {
+		m.accountCapped.Inc()
 	}
 }
 

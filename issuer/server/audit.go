@@ -52,9 +52,11 @@ func describe(e store.Event) string {
 	case "recovery_codes_replaced":
 		return "New recovery codes made"
 	case "passkey_added":
-		return "Passkey added: " + e.Detail
+		// The name is the user's own text: shown escaped, so that a
+		// bidirectional override or a line separator cannot disguise the line.
+		return "Passkey added: " + store.Printable(e.Detail)
 	case "passkey_removed":
 		return "Passkey removed"
 	}
-	return e.Kind
+	return store.Printable(e.Kind)
 }

@@ -56,7 +56,7 @@ func (s *Server) secondFactor(c echo.Context) error {
 	account, addr := factorAccount(p.user.ID), clientAddr(c)
 	attempt, wait := s.factorThrottle.Begin(account, addr)
 	if attempt == nil {
-		s.event(c, "second_factor_throttled", p.user, "", "")
+		s.metrics.SecondFactorThrottled() // no audit row: as for passwords, a throttled attempt writes nothing
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
 		data.Error = "Too many wrong codes. Wait " + wait.Round(time.Second).String() + " and try again."
 		return s.page(c, http.StatusTooManyRequests, data)

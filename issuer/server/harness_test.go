@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/canopy-sso/canopy/issuer/config"
+	"github.com/canopy-sso/canopy/issuer/metrics"
 	"github.com/canopy-sso/canopy/issuer/password"
 	"github.com/canopy-sso/canopy/issuer/store"
 	"github.com/canopy-sso/canopy/issuer/store/sqlite"
@@ -60,6 +61,7 @@ type options struct {
 	mutate         func(*config.Config)          // last word on the config
 	dir            string                        // for the database and keys; "" means t.TempDir()
 	wrapStore      func(store.Store) store.Store // what the server sees of the store; nil: the store itself
+	metrics        *metrics.Issuer               // nil records nothing
 }
 
 // harness is a real Server (SQLite file, key directory, hasher, throttle)
@@ -147,7 +149,7 @@ func newHarness(t testing.TB, o options) *harness {
 	srv, err := New(context.Background(), Deps{
 		Config: cfg, Store: served, Keys: kd, Hasher: hasher, Throttle: lim, Names: names, FactorThrottle: factorLim,
 		Log: slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Now: clock.Now,
+		Now: clock.Now, Metrics: o.metrics,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -23,6 +23,15 @@ const loginFailed = "Incorrect username or password."
 // hashWait bounds how long a login waits for a free argon2id slot before 503.
 const hashWait = 10 * time.Second
 
+// accountCapped logs and counts a failure after which the per-account wait of
+// browsers without the account's device cookie was capped: someone is
+// guessing the account's password from many addresses.
+func (s *Server) accountCapped(account string) {
+	s.metrics.AccountThrottleCapped()
+	s.log.Warn("many failed sign-ins for one account from many addresses; its wait is capped for browsers without its device cookie",
+		"account", truncate(account, 63))
+}
+
 func (s *Server) returnTo(raw string) string { return s.returns.Clean(raw, "") }
 
 func (s *Server) redirectBack(c echo.Context, returnTo string) error {
@@ -58,12 +67,19 @@ func (s *Server) login(c echo.Context) error {
 	var u store.User // the account, when it exists: its owner sees failures on the account page
 	fail := func(outcome string) error {
 		s.metrics.Login(outcome)
-		s.event(c, "login_failed", u, "", "username "+truncate(account, 63))
+		// A throttled attempt costs the sender nothing (no hash, no account),
+		// so it is answered from memory and only counted: one audit row each
+		// would let anyone grow the database at will.
+		if outcome != metrics.LoginThrottled {
+			s.event(c, "login_failed", u, "", "username "+truncate(account, 63))
+		}
 		c.Response().Header().Set("WWW-Authenticate", `Form realm="canopy"`)
 		data.Error = loginFailed
 		return s.page(c, http.StatusUnauthorized, data)
 	}
-	attempt, _ := s.throttle.Begin(account, addr)
+	// A browser that signed in to this account before is counted on its
+	// own: strangers guessing from afar never slow its owner down.
+	attempt, _ := s.throttle.BeginDevice(account, addr, s.deviceFor(c, account))
 	if attempt == nil {
 		return fail(metrics.LoginThrottled)
 	}
@@ -75,7 +91,8 @@ func (s *Server) login(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	var hash string
-	name, err := username.Normalize(typed)
+	// Lookup, not Normalize: a user who had a name before it was reserved still signs in.
+	name, err := username.Lookup(typed)
 	if err == nil {
 		u, err = s.store.UserByName(ctx, name)
 		switch {
@@ -93,7 +110,9 @@ func (s *Server) login(c echo.Context) error {
 			s.metrics.Login(metrics.LoginBusy)
 			return err
 		}
-		attempt.Failure()
+		if attempt.Failure() {
+			s.accountCapped(account)
+		}
 		return fail(metrics.LoginFailure)
 	}
 	attempt.Success()

@@ -190,3 +190,12 @@ func TestLoginPasswordLength(t *testing.T) {
 		})
 	}
 }
+
+// TestLoginReservedNameOwner: a user who had a name before it was reserved
+// (here a built-in one, as a longer list in a later version would make it)
+// still signs in: reservation stops new names only.
+func TestLoginReservedNameOwner(t *testing.T) {
+	h := newHarness(t, options{})
+	h.createUser("admin", "correct horse")
+	h.browser().login("Admin", "correct horse")
+}

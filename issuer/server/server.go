@@ -70,6 +70,7 @@ type Server struct {
 	csrfKey    []byte
 	mfaKey     []byte // HMAC key of pending sign-ins and TOTP enrolments
 	sessionKey []byte // HMAC key of session cookies (session_cookie.go)
+	deviceKey  []byte // HMAC key of device cookies
 	webauthn   *webauthn.WebAuthn
 	origin     string // the issuer's own origin, for Origin checks
 	csp        string
@@ -115,6 +116,9 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	kdf = hmac.New(sha256.New, s.csrfKey)
 	kdf.Write([]byte("canopy session-cookie key"))
 	s.sessionKey = kdf.Sum(nil)
+	kdf = hmac.New(sha256.New, s.csrfKey)
+	kdf.Write([]byte("canopy device-cookie key"))
+	s.deviceKey = kdf.Sum(nil)
 	if s.webauthn, err = newWebAuthn(d.Config.CookieDomain, s.origin); err != nil {
 		return nil, err
 	}

@@ -42,6 +42,7 @@ func (s *Server) startSession(c echo.Context, u store.User, amr []string) (store
 	}
 	s.setSessionCookies(c, access, refresh, sess, now)
 	s.setSessionCookie(c, sess.ID, sess.ExpiresAt, now)
+	s.setDeviceCookie(c, u.Username, now)
 	// A new login gets a new CSRF secret too: nothing from before the login carries over.
 	s.rotateCSRF(c)
 	return sess, nil

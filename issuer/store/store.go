@@ -200,6 +200,9 @@ type Store interface {
 	AddEvent(ctx context.Context, e Event) error
 	// Events lists the newest events first; userID "" means every user; limit <= 0 means 100.
 	Events(ctx context.Context, userID string, limit int) ([]Event, error)
+	// SweepEvents deletes events recorded before `before` among the limit
+	// oldest ones; it returns how many were deleted, limit when more may remain.
+	SweepEvents(ctx context.Context, before time.Time, limit int) (int, error)
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

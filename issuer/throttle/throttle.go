@@ -2,6 +2,15 @@
 // (account, client address) pair, per client address, and per account at a much
 // higher threshold, so that nobody can lock a user out from afar and no lock is
 // permanent.
+//
+// The per-account rule is the only one a guessing campaign spread over many
+// addresses meets, and the only one that could keep the account's owner out.
+// So it is split the way OWASP's device cookies split it: a browser that
+// proves an earlier sign-in of the account (the caller verifies its device
+// cookie and passes its id) is counted on its own, and never slowed by
+// strangers' failures; every other browser shares the account's count,
+// whose wait is capped at a few seconds (UntrustedAccountMax), so the owner
+// on a new device waits little.
 package throttle
 
 import (
@@ -22,17 +31,23 @@ type Rule struct {
 // only slows down a distributed guessing campaign against one account.
 type Config struct {
 	Pair, Addr, Account Rule
+	// UntrustedAccountMax caps the per-account wait of attempts made without
+	// a device id; 0 means the Account rule's Max.
+	UntrustedAccountMax time.Duration
 	MaxEntries          int // memory bound per dimension; the oldest entries go first
 	Now                 func() time.Time
 }
 
-// DefaultConfig: 5 free tries per (account, address), 20 per address, 100 per account.
+// DefaultConfig: 5 free tries per (account, address), 20 per address, 100 per
+// account; past those, browsers without the account's device cookie wait at
+// most 5 seconds on the account's count.
 func DefaultConfig() Config {
 	return Config{
-		Pair:       Rule{Free: 5, Base: time.Second, Max: 15 * time.Minute, Window: time.Hour},
-		Addr:       Rule{Free: 20, Base: time.Second, Max: 15 * time.Minute, Window: time.Hour},
-		Account:    Rule{Free: 100, Base: time.Second, Max: 5 * time.Minute, Window: time.Hour},
-		MaxEntries: 100_000,
+		Pair:                Rule{Free: 5, Base: time.Second, Max: 15 * time.Minute, Window: time.Hour},
+		Addr:                Rule{Free: 20, Base: time.Second, Max: 15 * time.Minute, Window: time.Hour},
+		Account:             Rule{Free: 100, Base: time.Second, Max: 5 * time.Minute, Window: time.Hour},
+		UntrustedAccountMax: 5 * time.Second,
+		MaxEntries:          100_000,
 	}
 }
 
@@ -97,7 +112,7 @@ func (l *Limiter) Allowed(account, addr string) (bool, time.Duration) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.admissible(account, addr, l.cfg.Now())
+	return l.admissible(account, addr, "", l.cfg.Now())
 }
 
 // Begin admits an attempt for account from addr when Allowed would, and holds
@@ -106,21 +121,32 @@ func (l *Limiter) Allowed(account, addr string) (bool, time.Duration) {
 // simultaneous guesses cannot outrun the count. When the attempt may not run
 // now, Begin returns nil and how long to wait.
 func (l *Limiter) Begin(account, addr string) (*Attempt, time.Duration) {
+	return l.BeginDevice(account, addr, "")
+}
+
+// BeginDevice is Begin for a browser that holds device, the id of a device
+// cookie the caller verified as issued at an earlier successful sign-in of
+// account ("" when it holds none). Such a browser is counted per account on
+// its own, with the Account rule in full, so that strangers' failures never
+// slow it down; attempts without a device share the account's count, whose
+// wait is capped at UntrustedAccountMax.
+func (l *Limiter) BeginDevice(account, addr, device string) (*Attempt, time.Duration) {
+	a := &Attempt{l: l, account: account, addr: addr, device: device}
 	if l.disabled {
-		return &Attempt{l: l, account: account, addr: addr}, 0
+		return a, 0
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.cfg.Now()
-	if ok, wait := l.admissible(account, addr, now); !ok {
+	if ok, wait := l.admissible(account, addr, device, now); !ok {
 		return nil, wait
 	}
-	for _, c := range l.checks(account, addr) {
+	for _, c := range l.checks(account, addr, device) {
 		e := c.t.entry(c.key, now, l.cfg.MaxEntries)
 		e.pending++
 		e.pendingAt = now
 	}
-	return &Attempt{l: l, account: account, addr: addr}, 0
+	return a, 0
 }
 
 // Attempt is an attempt Begin admitted. The first of Failure, Success and
@@ -128,9 +154,9 @@ func (l *Limiter) Begin(account, addr string) (*Attempt, time.Duration) {
 // handler defers Release and reports an outcome on the paths that have one.
 // An Attempt belongs to one request: it is not for concurrent use.
 type Attempt struct {
-	l             *Limiter
-	account, addr string
-	ended         bool
+	l                     *Limiter
+	account, addr, device string
+	ended                 bool
 }
 
 func (a *Attempt) end() bool {
@@ -141,17 +167,21 @@ func (a *Attempt) end() bool {
 	return true
 }
 
-// Failure records the attempt as failed.
-func (a *Attempt) Failure() {
+// Failure records the attempt as failed. It reports whether the failure
+// made the account's shared count wait longer than UntrustedAccountMax
+// allows, so the wait was capped: a sign of guessing against the account from
+// many addresses, for the caller to log and count.
+func (a *Attempt) Failure() (capped bool) {
 	if a.end() {
-		a.l.Failure(a.account, a.addr)
+		return a.l.failure(a.account, a.addr, a.device)
 	}
+	return false
 }
 
 // Success records the attempt as successful.
 func (a *Attempt) Success() {
 	if a.end() {
-		a.l.Success(a.account, a.addr)
+		a.l.success(a.account, a.addr, a.device)
 	}
 }
 
@@ -160,14 +190,14 @@ func (a *Attempt) Success() {
 // is counted.
 func (a *Attempt) Release() {
 	if a.end() {
-		a.l.release(a.account, a.addr)
+		a.l.release(a.account, a.addr, a.device)
 	}
 }
 
-func (l *Limiter) admissible(account, addr string, now time.Time) (bool, time.Duration) {
+func (l *Limiter) admissible(account, addr, device string, now time.Time) (bool, time.Duration) {
 	var wait time.Duration
 	busy := false
-	for _, c := range l.checks(account, addr) {
+	for _, c := range l.checks(account, addr, device) {
 		e := c.t.m[c.key]
 		if e == nil {
 			continue
@@ -198,25 +228,32 @@ func (l *Limiter) admissible(account, addr string, now time.Time) (bool, time.Du
 // Failure records a failed attempt (and releases one slot Begin gave, if
 // any); Attempt.Failure reports the outcome of an attempt Begin admitted.
 func (l *Limiter) Failure(account, addr string) {
+	l.failure(account, addr, "")
+}
+
+func (l *Limiter) failure(account, addr, device string) (capped bool) {
 	if l.disabled {
-		return
+		return false
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.cfg.Now()
-	for _, c := range l.checks(account, addr) {
+	for _, c := range l.checks(account, addr, device) {
 		c.t.release(c.key)
-		c.t.fail(c.key, now, l.cfg.MaxEntries)
+		if c.t.fail(c.key, now, l.cfg.MaxEntries, c.max) {
+			capped = true
+		}
 	}
+	return capped
 }
 
-func (l *Limiter) release(account, addr string) {
+func (l *Limiter) release(account, addr, device string) {
 	if l.disabled {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, c := range l.checks(account, addr) {
+	for _, c := range l.checks(account, addr, device) {
 		c.t.release(c.key)
 	}
 }
@@ -224,21 +261,39 @@ func (l *Limiter) release(account, addr string) {
 // Success forgets the pair's failures and releases one slot Begin gave, if
 // any; the address and account counts decay by themselves.
 func (l *Limiter) Success(account, addr string) {
+	l.success(account, addr, "")
+}
+
+// success also forgets the device's own failures: its owner is back in.
+func (l *Limiter) success(account, addr, device string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, c := range l.checks(account, addr) {
+	cs := l.checks(account, addr, device)
+	for _, c := range cs {
 		c.t.release(c.key)
 	}
-	delete(l.pair.m, account+"\x00"+addr)
+	delete(l.pair.m, cs[0].key)
+	if device != "" {
+		delete(l.account.m, cs[2].key)
+	}
 }
 
 type check struct {
 	t   *table
 	key string
+	max time.Duration // caps the wait below the rule's Max; 0: no cap
 }
 
-func (l *Limiter) checks(account, addr string) [3]check {
-	return [3]check{{&l.pair, account + "\x00" + addr}, {&l.addr, addr}, {&l.account, account}}
+// checks are the three counts an attempt meets. The per-account one is the
+// account's shared count for an attempt without a device, or the device's
+// own count under the account (in the same table, with the same rule) for
+// one with a device.
+func (l *Limiter) checks(account, addr, device string) [3]check {
+	acct := check{t: &l.account, key: account, max: l.cfg.UntrustedAccountMax}
+	if device != "" {
+		acct = check{t: &l.account, key: account + "\x00device\x00" + device}
+	}
+	return [3]check{{t: &l.pair, key: account + "\x00" + addr}, {t: &l.addr, key: addr}, acct}
 }
 
 // entry returns key's entry, creating it (within the memory bound) when missing.
@@ -260,7 +315,8 @@ func (t *table) release(key string) {
 	}
 }
 
-func (t *table) fail(key string, now time.Time, maxEntries int) {
+// fail records a failure; capped reports that the wait it set was cut to limit.
+func (t *table) fail(key string, now time.Time, maxEntries int, limit time.Duration) (capped bool) {
 	e := t.entry(key, now, maxEntries)
 	if e.failures > 0 && now.Sub(e.last) > t.rule.Window {
 		// Old failures are forgotten; attempts in flight still count.
@@ -273,8 +329,13 @@ func (t *table) fail(key string, now time.Time, maxEntries int) {
 		for i := 1; i < over && wait < t.rule.Max; i++ {
 			wait *= 2
 		}
-		e.until = now.Add(min(wait, t.rule.Max))
+		wait = min(wait, t.rule.Max)
+		if limit > 0 && wait > limit {
+			wait, capped = limit, true
+		}
+		e.until = now.Add(wait)
 	}
+	return capped
 }
 
 // evict drops expired entries, or, if none, the least recently failed one.

@@ -1,6 +1,7 @@
 package throttle
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -202,4 +203,53 @@ func TestReleaseFreesSlot(t *testing.T) {
 	held.Release()
 	var refused *Attempt
 	refused.Release() // what Begin returns when it refuses: safe to end
+}
+
+// TestAccountDevice: strangers' failures against one account from many
+// addresses make browsers without a device wait at most UntrustedAccountMax,
+// and never slow a browser with a device; a device's own failures are counted
+// on their own, with the Account rule in full.
+func TestAccountDevice(t *testing.T) {
+	l, c := newTest()
+	addr := func(i int) string { return fmt.Sprintf("10.0.%d.%d", i/250, i%250) }
+	capped := 0
+	for i := range 110 {
+		a, wait := l.Begin("alice", addr(i))
+		if a == nil {
+			c.t = c.t.Add(wait)
+			if a, _ = l.Begin("alice", addr(i)); a == nil {
+				t.Fatalf("attempt %d still throttled after its wait", i)
+			}
+		}
+		if a.Failure() {
+			capped++
+		}
+	}
+	if ok, wait := l.Allowed("alice", "192.0.2.1"); ok || wait != 5*time.Second {
+		t.Fatalf("after 110 failures from many addresses: ok=%v wait=%s, want the capped 5s", ok, wait)
+	}
+	if capped == 0 || capped > 10 {
+		t.Fatalf("%d failures reported capped, want those past the cap (1..10)", capped)
+	}
+	a, wait := l.BeginDevice("alice", "192.0.2.1", "dev1")
+	if a == nil {
+		t.Fatalf("a browser with a device is throttled by strangers' failures (wait %s)", wait)
+	}
+	a.Success()
+	for i := range 106 { // the device's own failures, from many addresses
+		if a, wait = l.BeginDevice("alice", addr(i), "dev1"); a == nil {
+			c.t = c.t.Add(wait)
+			a, _ = l.BeginDevice("alice", addr(i), "dev1")
+		}
+		if a.Failure() {
+			t.Fatal("a device's own failure reported capped")
+		}
+		c.t = c.t.Add(6 * time.Second) // past the strangers' cap, not past the device's backoff
+	}
+	if a, wait = l.BeginDevice("alice", "192.0.2.200", "dev1"); a != nil || wait < 10*time.Second {
+		t.Fatalf("after 106 failures of its own the device waits %s, want the Account rule's backoff", wait)
+	}
+	if a, _ = l.BeginDevice("alice", "192.0.2.200", "dev2"); a == nil {
+		t.Fatal("another device is slowed by the first device's failures")
+	}
 }

@@ -50,3 +50,28 @@ func ExampleRules_Normalize() {
 	fmt.Println(err)
 	// Output: is reserved
 }
+
+func ExampleLookup() {
+	// Finding an existing user: reserved names are looked up like any other,
+	// since their owner may have had them before they were reserved.
+	for _, in := range []string{"Admin", "alice", "a b"} {
+		name, err := username.Lookup(in)
+		fmt.Printf("%q %q %v\n", in, name, err)
+	}
+	// Output:
+	// "Admin" "admin" <nil>
+	// "alice" "alice" <nil>
+	// "a b" "" may contain only a-z, 0-9 and -
+}
+
+func ExampleRules_With() {
+	rules, _ := username.NewRules("billing")
+	// The issuer on idp.example.com: idp.example.com is no user's page.
+	rules, err := rules.With("idp")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(rules.IsReserved("IDP"), rules.IsReserved("billing"), rules.IsReserved("alice"))
+	// Output: true true false
+}

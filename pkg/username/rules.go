@@ -130,3 +130,18 @@ func (r *Rules) Len() int {
 	}
 	return len(r.extra)
 }
+
+// With returns a copy of r with names added to its extra reserved names,
+// each checked as NewRules checks them. r itself is not changed.
+func (r *Rules) With(names ...string) (*Rules, error) {
+	more, err := NewRules(names...)
+	if err != nil {
+		return nil, err
+	}
+	if r != nil {
+		for n := range r.extra {
+			more.extra[n] = struct{}{}
+		}
+	}
+	return more, nil
+}

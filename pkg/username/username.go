@@ -50,6 +50,15 @@ func Normalize(name string) (string, error) {
 	return r.Normalize(name)
 }
 
+// Lookup returns the stored form of a name typed to find a user who already
+// has it: Normalize without the reservation check. A reservation only stops
+// new registrations; a user who owned a name before it was reserved (by a
+// longer built-in list, an operator's file or the issuer's own host label)
+// keeps it, and must still be found to sign in and to be managed.
+func Lookup(name string) (string, error) {
+	return normalizeExtra(name)
+}
+
 // ValidLabel reports whether s is already a stored username in form: the
 // syntax rules only, with no case folding and no reservation check. A relying
 // service uses it to answer 404 for a host label no user could ever own,

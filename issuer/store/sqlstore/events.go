@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -34,6 +35,18 @@ func (s *Store) Events(ctx context.Context, userID string, limit int) ([]store.E
 	}
 	rows, err := list[EventRow](ctx, s, "events", query, args...)
 	return Convert(rows, EventRow.Event), err
+}
+
+// SweepEvents deletes events recorded before `before`, looking at no more
+// than the limit oldest events (by id, which is commit order), so one call is
+// one short statement however large the table is; it returns how many it
+// deleted. A caller repeats it while it deletes a full batch.
+func (s *Store) SweepEvents(ctx context.Context, before time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	n, err := s.exec(ctx, s.db, "sweep events", s.q.SweepEvents, limit, ToDB(before))
+	return int(n), err
 }
 
 // Secret returns the named server secret, creating it with gen when missing.

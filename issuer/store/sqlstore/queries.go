@@ -28,7 +28,7 @@ type Queries struct {
 	RotationState, Rotate, RecordUse string
 
 	// Events, secrets and migrations.
-	InsertEvent, Events, UserEvents, Secret, InsertSecret, SchemaVersion, RecordMigration string
+	InsertEvent, Events, UserEvents, SweepEvents, Secret, InsertSecret, SchemaVersion, RecordMigration string
 
 	// Groups and session authentication methods.
 	AddGroup, RemoveGroup, Groups, Memberships, InsertSessionAMR, SessionAMR string
@@ -98,8 +98,12 @@ func NewQueries(d Dialect) *Queries {
 
 		InsertEvent: r(`INSERT INTO events (at, kind, user_id, username, session_id, ip, user_agent, detail)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
-		Events:          r(`SELECT ` + EventColumns + ` FROM events ORDER BY id DESC LIMIT ?`),
-		UserEvents:      r(`SELECT ` + EventColumns + ` FROM events WHERE user_id = ? ORDER BY id DESC LIMIT ?`),
+		Events:     r(`SELECT ` + EventColumns + ` FROM events ORDER BY id DESC LIMIT ?`),
+		UserEvents: r(`SELECT ` + EventColumns + ` FROM events WHERE user_id = ? ORDER BY id DESC LIMIT ?`),
+		// Only the oldest rows by id are looked at, so a call costs at most
+		// its limit in rows whatever the table's size, with no index on at.
+		SweepEvents: r(`DELETE FROM events WHERE id IN (
+			SELECT id FROM (SELECT id, at FROM events ORDER BY id LIMIT ?) oldest WHERE at < ?)`),
 		Secret:          r(`SELECT value FROM secrets WHERE name = ?`),
 		InsertSecret:    r(`INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`),
 		SchemaVersion:   `SELECT COALESCE(MAX(version), 0) FROM migrations`,

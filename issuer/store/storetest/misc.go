@@ -201,6 +201,37 @@ func testEvents(t *testing.T, s store.Store) {
 	}
 }
 
+// testSweepEvents: events older than the cutoff go, newer ones stay, and one
+// call deletes no more than its limit.
+func testSweepEvents(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for i := range 7 {
+		if err := s.AddEvent(ctx, store.Event{At: base.Add(time.Duration(i) * time.Hour), Kind: fmt.Sprintf("e%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cutoff := base.Add(4 * time.Hour) // e0..e3 are older
+	for _, step := range []struct {
+		limit, want int
+	}{{0, 0}, {3, 3}, {3, 1}, {3, 0}} {
+		n, err := s.SweepEvents(ctx, cutoff, step.limit)
+		if err != nil || n != step.want {
+			t.Fatalf("SweepEvents(limit %d) = %d, %v; want %d", step.limit, n, err, step.want)
+		}
+	}
+	left, err := s.Events(ctx, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, e := range left {
+		kinds = append(kinds, e.Kind)
+	}
+	if got := strings.Join(kinds, " "); got != "e6 e5 e4" {
+		t.Fatalf("events left after the sweep: %s, want e6 e5 e4", got)
+	}
+}
+
 func testPing(t *testing.T, s store.Store) {
 	if err := s.Ping(t.Context()); err != nil {
 		t.Fatalf("Ping: %v", err)

@@ -58,6 +58,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Secret", testSecret},
 		{"Events", testEvents},
 		{"HostileText", testHostileText},
+		{"SweepEvents", testSweepEvents},
 		{"Ping", testPing},
 		{"Groups", testGroups},
 		{"GroupNames", testGroupNames},
