@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/canopy-sso/canopy/issuer/store"
-	"github.com/canopy-sso/canopy/pkg/wire"
 	"github.com/canopy-sso/canopy/pkg/username"
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // groupFlag is the repeatable --group of `issuer user add`: each use adds

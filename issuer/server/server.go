@@ -30,6 +30,7 @@ import (
 	"github.com/canopy-sso/canopy/pkg/sso"
 	"github.com/canopy-sso/canopy/pkg/trustedproxy"
 	"github.com/canopy-sso/canopy/pkg/username"
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // Deps are what the server is built from; main wires them.
@@ -65,6 +66,8 @@ type Server struct {
 	log            *slog.Logger
 	metrics        *metrics.Issuer
 	now            func() time.Time
+	feeds          *feedCache // the revocation feeds, built at most once per commit or feedTTL
+	feedCap        int        // entries of the second revocation feed; DefaultFeedCap
 
 	refreshKey []byte // HMAC key deriving successor refresh tokens, shared by every instance
 	csrfKey    []byte
@@ -94,6 +97,8 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		returns: returnurl.Policy{Domain: d.Config.CookieDomain, AllowHTTP: !d.Config.Secure()},
 		origin:  d.Config.URL, factorThrottle: d.FactorThrottle,
 	}
+	s.feeds, s.feedCap = newFeedCache(d.Now), DefaultFeedCap
+	s.store = notifyingStore{Store: d.Store, committed: s.feeds.invalidate}
 	if s.factorThrottle == nil {
 		s.factorThrottle = throttle.New(factorThrottleConfig(d.Now))
 	}
@@ -156,7 +161,8 @@ func (s *Server) Handler() http.Handler {
 
 	e.GET("/.well-known/jwks.json", s.jwks)
 	e.GET("/.well-known/openid-configuration", s.discovery)
-	e.GET("/sessions/revoked", s.revokedFeed)
+	e.GET(wire.PathRevocation, s.revokedFeed)
+	e.GET(wire.PathRevocationV2, s.revocationFeed)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.StaticFS("/static", web.Static())
@@ -264,7 +270,7 @@ func (s *Server) parseForm(next echo.HandlerFunc) echo.HandlerFunc {
 
 // quietPath reports machine endpoints polled by every relying service, logged at debug level.
 func quietPath(p string) bool {
-	return strings.HasPrefix(p, "/.well-known/") || p == "/sessions/revoked" || p == "/healthz" || p == "/readyz"
+	return strings.HasPrefix(p, "/.well-known/") || p == wire.PathRevocation || p == wire.PathRevocationV2 || p == "/healthz" || p == "/readyz"
 }
 
 func (s *Server) healthz(c echo.Context) error { return c.String(http.StatusOK, "ok\n") }

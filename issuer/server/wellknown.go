@@ -1,9 +1,7 @@
 package server
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -51,21 +49,22 @@ func (s *Server) discovery(c echo.Context) error {
 	return c.JSON(http.StatusOK, wire.NewDiscovery(u, s.cookies.Access, s.cfg.CookieDomain))
 }
 
+// revokedFeed serves /sessions/revoked and revocationFeed
+// /sessions/revocations, both from the feed cache: a poll costs no query
+// unless a revocation was committed or the cache is older than feedTTL.
 func (s *Server) revokedFeed(c echo.Context) error {
-	list, err := s.store.RevokedSince(c.Request().Context(), s.now().Add(-revokedWindow))
+	return s.serveFeed(c, wire.PathRevocation, s.buildRevokedFeed)
+}
+
+func (s *Server) revocationFeed(c echo.Context) error {
+	return s.serveFeed(c, wire.PathRevocationV2, s.buildRevocationFeed)
+}
+
+func (s *Server) serveFeed(c echo.Context, name string, build func(context.Context) (any, error)) error {
+	body, etag, err := s.feeds.get(c.Request().Context(), name, build)
 	if err != nil {
 		return err
 	}
-	out := wire.RevokedFeed{Revoked: make([]wire.RevokedEntry, 0, len(list))}
-	for _, r := range list {
-		out.Revoked = append(out.Revoked, wire.RevokedEntry{SID: r.SID, Until: r.Until.Unix()})
-	}
-	body, err := json.Marshal(out)
-	if err != nil {
-		return err
-	}
-	sum := sha256.Sum256(body)
-	etag := `"` + hex.EncodeToString(sum[:12]) + `"`
 	h := c.Response().Header()
 	h.Set("ETag", etag)
 	h.Set("Cache-Control", "no-cache")

@@ -147,6 +147,7 @@ type Store interface {
 	AccessStore
 	FactorStore
 	PasskeyStore
+	RevocationStore
 
 	// CreateUser inserts u; ErrConflict when the username (even of a deleted user) is taken.
 	CreateUser(ctx context.Context, u User) error

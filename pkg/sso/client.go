@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,8 +59,9 @@ type Client struct {
 	// ownClient: the HTTP client is ours, so Close may drop its connections.
 	ownClient bool
 
-	mu      sync.Mutex
-	lastErr error
+	mu       sync.Mutex
+	lastErr  error
+	onRevoke []func(Revocations)
 }
 
 // clientState is everything that needs the discovery document.
@@ -158,10 +160,12 @@ func (c *Client) connect() (*clientState, error) {
 	// Nothing below fails, so no retry leaves goroutines behind.
 	st := &clientState{disc: d, site: site}
 	st.keys = NewRemoteKeySet(c.ctx, d.JWKSURI, RemoteOptions{Client: c.opts.HTTPClient, Now: c.opts.Now, Logger: c.opts.Logger, Observer: c.opts.Observer})
-	if d.RevocationURI != "" {
-		st.revoked = NewRevocationList(c.ctx, d.RevocationURI, RevocationOptions{
+	if feed := firstNonEmpty(d.RevocationV2URI, d.RevocationURI); feed != "" {
+		ro, _ := c.opts.Observer.(RevocationObserver)
+		st.revoked = NewRevocationList(c.ctx, feed, RevocationOptions{
 			Client: c.opts.HTTPClient, Interval: c.opts.RevocationPoll, Leeway: c.opts.Leeway,
-			Now: c.opts.Now, Logger: c.opts.Logger,
+			Now: c.opts.Now, Logger: c.opts.Logger, UserLevel: d.RevocationV2URI != "",
+			OnRevoke: c.revokedNow, Observer: ro,
 		})
 		cfg.Revoked = st.revoked
 	} else {
@@ -258,6 +262,41 @@ func (c *Client) Verify(ctx context.Context, token string) (*Claims, error) {
 		return nil, errorf(ErrNoKeys, "issuer discovery: %v", c.lastError())
 	}
 	return st.verifier.Verify(ctx, token)
+}
+
+// OnRevoke registers fn to be called, from the revocation poller, with
+// what each poll adds to the revocation set: a proxy closes the
+// long-lived connections of the sessions it names (Revocations.Matches).
+func (c *Client) OnRevoke(fn func(Revocations)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.onRevoke = append(c.onRevoke, fn)
+}
+
+func (c *Client) revokedNow(r Revocations) {
+	c.mu.Lock()
+	fns := slices.Clone(c.onRevoke)
+	c.mu.Unlock()
+	for _, fn := range fns {
+		fn(r)
+	}
+}
+
+// RevokedClaims reports whether the revocation set holds a token with these
+// claims (false before discovery, or without a feed).
+func (c *Client) RevokedClaims(cl *Claims) bool {
+	st := c.state.Load()
+	return st != nil && st.revoked != nil && st.revoked.RevokedClaims(cl)
+}
+
+// RevocationFeedError returns why the issuer's revocation feed could not be
+// read whole while the issuer answered (RevocationList.FeedError), or nil.
+// A relying service is then not ready: revocations may be missed.
+func (c *Client) RevocationFeedError() error {
+	if st := c.state.Load(); st != nil && st.revoked != nil {
+		return st.revoked.FeedError()
+	}
+	return nil
 }
 
 // Close stops the background work and waits for it to end.

@@ -3,10 +3,13 @@ package sso
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
-	"maps"
+	"mime"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,8 +19,27 @@ import (
 )
 
 // maxFeedBytes bounds the revocation feed: ten minutes of revocations fit
-// many times over.
+// many times over, and the issuer caps the second feed well below it.
 const maxFeedBytes = 8 << 20
+
+// Revocation poll outcomes passed to RevocationObserver.RevocationPolled.
+const (
+	PollUpdated     = "updated"
+	PollNotModified = "not_modified"
+	// PollUnreachable: no answer from the issuer (or a proxy's error page):
+	// an outage, during which the last set stays in force.
+	PollUnreachable = "unreachable"
+	// PollUnreadable: the issuer answered but the feed could not be read
+	// whole (too large, malformed, an entry this package cannot apply, or
+	// the issuer's overflow flag); see RevocationList.FeedError.
+	PollUnreadable = "unreadable"
+)
+
+// RevocationObserver, when an Observer also implements it, is told the
+// outcome of every poll of the revocation feed.
+type RevocationObserver interface {
+	RevocationPolled(outcome string)
+}
 
 // RevocationOptions configure a RevocationList. Zero values take the defaults.
 type RevocationOptions struct {
@@ -25,20 +47,67 @@ type RevocationOptions struct {
 	Client *http.Client
 	// Interval between polls; default 10s (SPEC.md's --revocation-poll).
 	Interval time.Duration
-	// Leeway keeps each sid this long past its until, matching the
+	// Leeway keeps each entry this long past its until, matching the
 	// verifier's leeway on exp; zero means DefaultLeeway, NoLeeway none.
 	Leeway time.Duration
 	// Now is the clock used to forget old entries; default time.Now.
 	Now func() time.Time
 	// Logger gets poll failures; default slog.Default().
 	Logger *slog.Logger
+	// UserLevel says the URL serves the second feed (wire.RevocationFeed,
+	// discovery's canopy_revocation_v2_uri) rather than the first.
+	UserLevel bool
+	// OnRevoke, when set, is called after a poll with what it added to the
+	// set (never with nothing), from the polling goroutine.
+	OnRevoke func(Revocations)
+	// Observer, when set, is told every poll's outcome.
+	Observer RevocationObserver
+}
+
+// Revocations are the entries a poll added to a RevocationList.
+type Revocations struct {
+	SIDs  []string          // sessions revoked
+	Users []wire.Revocation // user-level entries (see wire.Revocation)
+}
+
+// Matches reports whether a token with these claims is revoked by r.
+func (r Revocations) Matches(c *Claims) bool {
+	if slices.Contains(r.SIDs, c.SessionID) {
+		return true
+	}
+	for _, u := range r.Users {
+		if userEntryMatches(u.Subject, u.Before, u.ExceptSID, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// userEntryMatches is the rule of a user-level entry (claim iat).
+func userEntryMatches(sub string, before int64, except string, c *Claims) bool {
+	return c.Subject == sub && c.IssuedAt < before && (except == "" || c.SessionID != except)
+}
+
+// userEntry is a user-level entry as the set keeps it, under its sub.
+type userEntry struct {
+	before int64
+	except string
+	until  int64
+}
+
+// revocationSet is one immutable state of the list.
+type revocationSet struct {
+	sids  map[string]int64       // sid → until (Unix seconds)
+	users map[string][]userEntry // sub → entries
 }
 
 // RevocationList is the set of revoked sessions, kept from the issuer's
-// /sessions/revoked feed. Each poll merges the feed's window into the set
-// (nothing is dropped because it left the window) and keeps every sid until
-// its until plus the leeway, when every token of it has expired anyway. When
-// the feed is unreachable the last set stays in force.
+// revocation feed. Each poll merges the feed's window into the set (nothing
+// is dropped because it left the window) and keeps every entry until its
+// until plus the leeway, when every token it covers has expired anyway.
+// When the issuer is unreachable the last set stays in force; when it
+// answers with a feed that cannot be read whole, what could be read is
+// applied and FeedError says why.
 type RevocationList struct {
 	url      string
 	client   *http.Client
@@ -46,17 +115,22 @@ type RevocationList struct {
 	leeway   time.Duration
 	now      func() time.Time
 	log      *slog.Logger
+	v2       bool
+	onRevoke func(Revocations)
+	observer RevocationObserver
 
-	set atomic.Pointer[map[string]int64] // sid → until (Unix seconds); copy-on-write
+	set atomic.Pointer[revocationSet] // copy-on-write
 
 	mu          sync.Mutex // serializes polls
 	etag        string
 	lastErr     error
+	feedErr     error
 	lastSuccess time.Time
 	wg          sync.WaitGroup
 }
 
 // NewRevocationList polls feedURL (the discovery document's
+// canopy_revocation_v2_uri with opts.UserLevel, else its
 // canopy_revocation_uri) at once and then every Interval until ctx ends.
 func NewRevocationList(ctx context.Context, feedURL string, opts RevocationOptions) *RevocationList {
 	l := &RevocationList{
@@ -66,6 +140,9 @@ func NewRevocationList(ctx context.Context, feedURL string, opts RevocationOptio
 		leeway:   opts.Leeway,
 		now:      opts.Now,
 		log:      opts.Logger,
+		v2:       opts.UserLevel,
+		onRevoke: opts.OnRevoke,
+		observer: opts.Observer,
 	}
 	if l.client == nil {
 		l.client = localhost.Client(10 * time.Second)
@@ -85,27 +162,62 @@ func NewRevocationList(ctx context.Context, feedURL string, opts RevocationOptio
 	if l.log == nil {
 		l.log = slog.Default()
 	}
-	empty := map[string]int64{}
-	l.set.Store(&empty)
+	l.set.Store(&revocationSet{sids: map[string]int64{}, users: map[string][]userEntry{}})
 	l.wg.Add(1)
 	go l.run(ctx)
 	return l
 }
 
-// Revoked reports whether sid is in the set. It takes no lock.
+// Revoked reports whether the session sid is in the set. It takes no lock.
+// It knows nothing of user-level entries: RevokedClaims does.
 func (l *RevocationList) Revoked(sid string) bool {
-	_, ok := (*l.set.Load())[sid]
+	_, ok := l.set.Load().sids[sid]
 	return ok
 }
 
-// Len returns the number of sessions in the set.
-func (l *RevocationList) Len() int { return len(*l.set.Load()) }
+// RevokedClaims reports whether a token with these claims is revoked: its
+// sid is in the set, or a user-level entry names its sub, it was issued
+// before the entry's before and it is not of the session the entry spares.
+// It takes no lock.
+func (l *RevocationList) RevokedClaims(c *Claims) bool {
+	set := l.set.Load()
+	if _, ok := set.sids[c.SessionID]; ok {
+		return true
+	}
+	for _, e := range set.users[c.Subject] {
+		if userEntryMatches(c.Subject, e.before, e.except, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// Len returns the number of entries in the set.
+func (l *RevocationList) Len() int {
+	set := l.set.Load()
+	n := len(set.sids)
+	for _, es := range set.users {
+		n += len(es)
+	}
+	return n
+}
 
 // LastPollError returns the last poll's error, or nil when it succeeded.
 func (l *RevocationList) LastPollError() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.lastErr
+}
+
+// FeedError returns why the feed could not be read whole while the issuer
+// answered (too large, malformed, an entry this package cannot apply, the
+// issuer's overflow flag), or nil. Revocations may then be missed: a
+// relying service reports itself not ready. An unreachable issuer does not
+// set it (nor clear it): that is an outage, and the last set stays in force.
+func (l *RevocationList) FeedError() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.feedErr
 }
 
 // LastSuccess returns when a poll last succeeded (zero: never).
@@ -115,33 +227,106 @@ func (l *RevocationList) LastSuccess() time.Time {
 	return l.lastSuccess
 }
 
+// feedError is a feed the issuer served but that could not be read whole.
+type feedError struct{ msg string }
+
+func (e *feedError) Error() string { return e.msg }
+
 // Poll reads the feed now and merges it; tests use it to avoid waiting.
 func (l *RevocationList) Poll(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	err := l.poll(ctx)
+	outcome, err := l.poll(ctx)
 	l.lastErr = err
-	if err != nil {
+	var fe *feedError
+	switch {
+	case err == nil:
+		l.feedErr = nil
+		l.lastSuccess = l.now()
+	case errors.As(err, &fe):
+		outcome, l.feedErr = PollUnreadable, err
+	default:
+		outcome = PollUnreachable
 		// Entries still age out while the feed is down.
-		l.merge(nil)
-		return err
+		l.merge(nil, nil)
 	}
-	l.lastSuccess = l.now()
-	return nil
+	if l.observer != nil {
+		l.observer.RevocationPolled(outcome)
+	}
+	return err
 }
 
-func (l *RevocationList) poll(ctx context.Context) error {
-	res, err := fetchJSON(ctx, l.client, l.url, l.etag, maxFeedBytes)
+func (l *RevocationList) poll(ctx context.Context) (string, error) {
+	body, etag, err := l.fetch(ctx)
 	if err != nil {
-		return err
+		return "", err
 	}
-	if res.notModified {
-		l.merge(nil)
-		return nil
+	if body == nil {
+		l.merge(nil, nil)
+		return PollNotModified, nil
 	}
+	var sids map[string]int64
+	var users map[string][]userEntry
+	if l.v2 {
+		sids, users, err = parseRevocationFeed(body)
+	} else {
+		sids, err = parseRevokedFeed(body)
+	}
+	if err != nil {
+		err = &feedError{msg: fmt.Sprintf("GET %s: %v", l.url, err)}
+	} else {
+		// A feed that was not read whole is read again next time.
+		l.etag = etag
+	}
+	l.merge(sids, users)
+	return PollUpdated, err
+}
+
+// fetch GETs the feed: a nil body with a nil error is a 304. A transport
+// error, a 5xx, a proxy's HTML page or a body cut short are outages (plain
+// errors); any other answer that is not a readable feed is a *feedError.
+func (l *RevocationList) fetch(ctx context.Context) (body []byte, etag string, err error) {
+	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.url, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	req.Header.Set("Accept", "application/json")
+	if l.etag != "" {
+		req.Header.Set("If-None-Match", l.etag)
+	}
+	resp, err := l.client.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotModified && l.etag != "":
+		return nil, l.etag, nil
+	case resp.StatusCode >= 500:
+		return nil, "", fmt.Errorf("GET %s: status %s", l.url, resp.Status)
+	case resp.StatusCode != http.StatusOK:
+		return nil, "", &feedError{msg: fmt.Sprintf("GET %s: status %s", l.url, resp.Status)}
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/html" {
+		return nil, "", fmt.Errorf("GET %s: got an HTML page, not JSON", l.url)
+	}
+	body, err = io.ReadAll(io.LimitReader(resp.Body, maxFeedBytes+1))
+	if err != nil {
+		return nil, "", fmt.Errorf("GET %s: reading body: %w", l.url, err)
+	}
+	if len(body) > maxFeedBytes {
+		return nil, "", &feedError{msg: fmt.Sprintf("GET %s: feed over %d bytes", l.url, maxFeedBytes)}
+	}
+	return body, resp.Header.Get("ETag"), nil
+}
+
+// parseRevokedFeed reads the first feed; entries without a sid are skipped.
+func parseRevokedFeed(body []byte) (map[string]int64, error) {
 	var feed wire.RevokedFeed
-	if err := json.Unmarshal(res.body, &feed); err != nil {
-		return fmt.Errorf("GET %s: not a revocation feed: %w", l.url, err)
+	if err := json.Unmarshal(body, &feed); err != nil {
+		return nil, fmt.Errorf("not a revocation feed: %w", err)
 	}
 	add := make(map[string]int64, len(feed.Revoked))
 	for _, r := range feed.Revoked {
@@ -149,45 +334,133 @@ func (l *RevocationList) poll(ctx context.Context) error {
 			add[r.SID] = r.Until
 		}
 	}
-	l.etag = res.etag
-	l.merge(add)
-	return nil
+	return add, nil
 }
 
-// merge installs a new set: the old one plus add, less entries past
-// until + leeway. The set is replaced, never changed, so Revoked needs no lock.
-func (l *RevocationList) merge(add map[string]int64) {
+// parseRevocationFeed reads the second feed. An entry it cannot apply (a
+// claim it does not know, neither kind) makes the feed unreadable, but the
+// entries it can apply are still returned: revoking what is known beats
+// revoking nothing.
+func parseRevocationFeed(body []byte) (map[string]int64, map[string][]userEntry, error) {
+	var feed struct {
+		Revocations *[]wire.Revocation `json:"revocations"`
+		Overflow    bool               `json:"overflow"`
+	}
+	if err := json.Unmarshal(body, &feed); err != nil {
+		return nil, nil, fmt.Errorf("not a revocation feed: %w", err)
+	}
+	if feed.Revocations == nil {
+		return nil, nil, errors.New(`not a revocation feed: no "revocations"`)
+	}
+	sids, users := map[string]int64{}, map[string][]userEntry{}
+	var bad []error
+	for i, r := range *feed.Revocations {
+		switch {
+		case r.SID != "" && r.Subject == "" && r.Claim == "" && r.Before == 0 && r.ExceptSID == "":
+			sids[r.SID] = max(sids[r.SID], r.Until)
+		case r.SID == "" && r.Subject != "" && r.Claim == wire.ClaimIssuedAt && r.Before > 0:
+			users[r.Subject] = addUserEntry(users[r.Subject], userEntry{before: r.Before, except: r.ExceptSID, until: r.Until})
+		case r.SID == "" && r.Subject != "" && r.Claim != wire.ClaimIssuedAt:
+			bad = append(bad, fmt.Errorf("entry %d compares claim %q, which this service cannot apply", i, r.Claim))
+		default:
+			bad = append(bad, fmt.Errorf("entry %d is neither a session nor a user entry", i))
+		}
+	}
+	if feed.Overflow {
+		bad = append(bad, errors.New("the issuer marks the feed as over its cap: some revocations are missing"))
+	}
+	if len(bad) > 3 {
+		bad = append(bad[:3], fmt.Errorf("and %d more", len(bad)-3))
+	}
+	return sids, users, errors.Join(bad...)
+}
+
+// addUserEntry adds e to es, raising the until of an equal entry.
+func addUserEntry(es []userEntry, e userEntry) []userEntry {
+	for i := range es {
+		if es[i].before == e.before && es[i].except == e.except {
+			es[i].until = max(es[i].until, e.until)
+			return es
+		}
+	}
+	return append(es, e)
+}
+
+// merge installs a new set: the old one plus what a poll read, less
+// entries past until + leeway, and tells OnRevoke what is new. The set is
+// replaced, never changed, so readers need no lock.
+func (l *RevocationList) merge(sids map[string]int64, users map[string][]userEntry) {
 	cutoff := l.now().Add(-l.leeway).Unix()
-	old := *l.set.Load()
-	if !needsMerge(old, add, cutoff) {
+	old := l.set.Load()
+	if len(sids) == 0 && len(users) == 0 && !agedOut(old, cutoff) {
+		return // an unchanged feed costs no copy
+	}
+	var added Revocations
+	next := &revocationSet{sids: make(map[string]int64, len(old.sids)+len(sids)), users: make(map[string][]userEntry, len(old.users))}
+	changed := false
+	for sid, until := range old.sids {
+		if until >= cutoff {
+			next.sids[sid] = until
+		} else {
+			changed = true
+		}
+	}
+	for sid, until := range sids {
+		cur, ok := next.sids[sid]
+		if until < cutoff || (ok && until <= cur) {
+			continue
+		}
+		if !ok {
+			added.SIDs = append(added.SIDs, sid)
+		}
+		next.sids[sid], changed = until, true
+	}
+	for sub, es := range old.users {
+		for _, e := range es {
+			if e.until >= cutoff {
+				next.users[sub] = append(next.users[sub], e)
+			} else {
+				changed = true
+			}
+		}
+	}
+	for sub, es := range users {
+		for _, e := range es {
+			if e.until < cutoff {
+				continue
+			}
+			before := len(next.users[sub])
+			merged := addUserEntry(slices.Clone(next.users[sub]), e)
+			if len(merged) > before {
+				added.Users = append(added.Users, wire.Revocation{Subject: sub, Claim: wire.ClaimIssuedAt,
+					Before: e.before, ExceptSID: e.except, Until: e.until})
+			}
+			if !slices.Equal(merged, next.users[sub]) {
+				next.users[sub], changed = merged, true
+			}
+		}
+	}
+	if !changed {
 		return
 	}
-	next := make(map[string]int64, len(old)+len(add))
-	maps.Copy(next, old)
-	for sid, until := range add {
-		if until > next[sid] {
-			next[sid] = until
-		}
+	l.set.Store(next)
+	if l.onRevoke != nil && (len(added.SIDs) > 0 || len(added.Users) > 0) {
+		l.onRevoke(added)
 	}
-	for sid, until := range next {
-		if until < cutoff {
-			delete(next, sid)
-		}
-	}
-	l.set.Store(&next)
 }
 
-// needsMerge reports whether add brings anything new or an entry has aged
-// out, so an unchanged feed costs no copy.
-func needsMerge(old, add map[string]int64, cutoff int64) bool {
-	for sid, until := range add {
-		if cur, ok := old[sid]; (!ok || until > cur) && until >= cutoff {
+// agedOut reports whether an entry of set is past cutoff.
+func agedOut(set *revocationSet, cutoff int64) bool {
+	for _, until := range set.sids {
+		if until < cutoff {
 			return true
 		}
 	}
-	for _, until := range old {
-		if until < cutoff {
-			return true
+	for _, es := range set.users {
+		for _, e := range es {
+			if e.until < cutoff {
+				return true
+			}
 		}
 	}
 	return false
@@ -199,7 +472,12 @@ func (l *RevocationList) run(ctx context.Context) {
 	defer t.Stop()
 	for {
 		if err := l.Poll(ctx); err != nil && ctx.Err() == nil {
-			l.log.Warn("sso: revocation feed poll failed; keeping the last set", "url", l.url, "err", err)
+			var fe *feedError
+			if errors.As(err, &fe) {
+				l.log.Error("sso: the issuer's revocation feed cannot be read whole; applying what could be read and reporting not ready", "url", l.url, "err", err)
+			} else {
+				l.log.Warn("sso: revocation feed poll failed; keeping the last set", "url", l.url, "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():

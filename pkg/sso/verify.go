@@ -33,6 +33,15 @@ type RevocationChecker interface {
 	Revoked(sid string) bool
 }
 
+// ClaimsRevocationChecker is a RevocationChecker that also knows user-level
+// entries (every session of a user issued before a time), which need the
+// token's sub and iat; the verifier asks it instead of Revoked.
+// *RevocationList is one.
+type ClaimsRevocationChecker interface {
+	RevocationChecker
+	RevokedClaims(c *Claims) bool
+}
+
 // Config configures a Verifier.
 type Config struct {
 	// Issuer must equal the token's iss (the issuer URL). Required.
@@ -214,11 +223,24 @@ func (v *Verifier) recheck(token string, c *Claims, now time.Time) (*Claims, err
 		v.cache.remove(token)
 		return nil, &ClaimsError{Err: err, Claims: c}
 	}
-	if v.revoked != nil && v.revoked.Revoked(c.SessionID) {
+	if v.isRevoked(c) {
 		v.cache.remove(token)
 		return nil, &ClaimsError{Err: errorf(ErrRevoked, "sid %q", c.SessionID), Claims: c}
 	}
 	return c, nil
+}
+
+// isRevoked asks the revocation checker about c, by its claims when it
+// knows user-level entries, by its sid otherwise.
+func (v *Verifier) isRevoked(c *Claims) bool {
+	switch r := v.revoked.(type) {
+	case nil:
+		return false
+	case ClaimsRevocationChecker:
+		return r.RevokedClaims(c)
+	default:
+		return r.Revoked(c.SessionID)
+	}
 }
 
 func (v *Verifier) generation() uint64 {
@@ -298,7 +320,7 @@ func (v *Verifier) checkClaims(c *Claims, now time.Time) error {
 	if err := v.checkTimes(c, now); err != nil {
 		return err
 	}
-	if v.revoked != nil && v.revoked.Revoked(c.SessionID) {
+	if v.isRevoked(c) {
 		return errorf(ErrRevoked, "sid %q", c.SessionID)
 	}
 	return nil

@@ -5,9 +5,11 @@ const (
 	PathDiscovery  = "/.well-known/openid-configuration"
 	PathJWKS       = "/.well-known/jwks.json"
 	PathRevocation = "/sessions/revoked"
-	PathRefresh    = "/refresh"
-	PathLogin      = "/login"
-	PathLogout     = "/logout"
+	// PathRevocationV2 serves RevocationFeed, with user-level entries.
+	PathRevocationV2 = "/sessions/revocations"
+	PathRefresh      = "/refresh"
+	PathLogin        = "/login"
+	PathLogout       = "/logout"
 )
 
 // Discovery is the issuer's /.well-known/openid-configuration, with the
@@ -19,9 +21,12 @@ type Discovery struct {
 	CookieName    string   `json:"canopy_cookie_name"`
 	CookieDomain  string   `json:"canopy_cookie_domain"`
 	RevocationURI string   `json:"canopy_revocation_uri"`
-	RefreshURI    string   `json:"canopy_refresh_uri"`
-	LoginURI      string   `json:"canopy_login_uri"`
-	LogoutURI     string   `json:"canopy_logout_uri,omitempty"`
+	// RevocationV2URI serves RevocationFeed; a reader that knows it reads
+	// it instead of RevocationURI, which stays for services deployed before.
+	RevocationV2URI string `json:"canopy_revocation_v2_uri,omitempty"`
+	RefreshURI      string `json:"canopy_refresh_uri"`
+	LoginURI        string `json:"canopy_login_uri"`
+	LogoutURI       string `json:"canopy_logout_uri,omitempty"`
 }
 
 // NewDiscovery is the document an issuer at issuerURL (a bare origin)
@@ -30,7 +35,7 @@ func NewDiscovery(issuerURL, cookieName, cookieDomain string) Discovery {
 	return Discovery{
 		Issuer: issuerURL, JWKSURI: issuerURL + PathJWKS, Algorithms: Algorithms(),
 		CookieName: cookieName, CookieDomain: cookieDomain,
-		RevocationURI: issuerURL + PathRevocation, RefreshURI: issuerURL + PathRefresh,
+		RevocationURI: issuerURL + PathRevocation, RevocationV2URI: issuerURL + PathRevocationV2, RefreshURI: issuerURL + PathRefresh,
 		LoginURI: issuerURL + PathLogin, LogoutURI: issuerURL + PathLogout,
 	}
 }

@@ -19,9 +19,13 @@ type Metrics struct {
 	cache         *prometheus.CounterVec
 	fetches       *prometheus.CounterVec
 	requests      *prometheus.HistogramVec
+	feedPolls     *prometheus.CounterVec
 }
 
-var _ sso.Observer = (*Metrics)(nil)
+var (
+	_ sso.Observer           = (*Metrics)(nil)
+	_ sso.RevocationObserver = (*Metrics)(nil)
+)
 
 // NewMetrics registers the relying service's metrics on a new registry.
 // keySetAge reports the age of the key set in use (0 before the first fetch).
@@ -40,6 +44,10 @@ func NewMetrics(keySetAge func() time.Duration) *Metrics {
 		fetches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "canopy_relying_jwks_fetches_total", Help: "Key-set fetches by outcome (updated, not_modified, error).",
 		}, []string{"outcome"}),
+		feedPolls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "canopy_relying_revocation_polls_total",
+			Help: "Revocation feed polls by outcome (updated, not_modified, unreachable, unreadable); unreadable means the issuer answered with a feed that could not be read whole, and readyz answers 503.",
+		}, []string{"outcome"}),
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "canopy_relying_request_duration_seconds", Help: "HTTP request latency by status class.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
@@ -48,13 +56,16 @@ func NewMetrics(keySetAge func() time.Duration) *Metrics {
 	age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "canopy_relying_jwks_age_seconds", Help: "Seconds since the key set in use was last fetched successfully.",
 	}, func() float64 { return keySetAge().Seconds() })
-	reg.MustRegister(m.verifications, m.cache, m.fetches, m.requests, age,
+	reg.MustRegister(m.verifications, m.cache, m.fetches, m.requests, m.feedPolls, age,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{"hit", "miss"} {
 		m.cache.WithLabelValues(r)
 	}
 	for _, o := range []string{sso.FetchUpdated, sso.FetchNotModified, sso.FetchError} {
 		m.fetches.WithLabelValues(o)
+	}
+	for _, o := range []string{sso.PollUpdated, sso.PollNotModified, sso.PollUnreachable, sso.PollUnreadable} {
+		m.feedPolls.WithLabelValues(o)
 	}
 	return m
 }
@@ -78,6 +89,9 @@ func (m *Metrics) Verified(reason string, cached bool) {
 
 // KeySetFetched implements sso.Observer.
 func (m *Metrics) KeySetFetched(outcome string) { m.fetches.WithLabelValues(outcome).Inc() }
+
+// RevocationPolled implements sso.RevocationObserver.
+func (m *Metrics) RevocationPolled(outcome string) { m.feedPolls.WithLabelValues(outcome).Inc() }
 
 // Instrument observes each request's latency.
 func (m *Metrics) Instrument(next http.Handler) http.Handler {

@@ -41,6 +41,7 @@ type Config struct {
 type Site struct {
 	cfg   Config
 	proxy *httputil.ReverseProxy
+	conns *liveConns // proxied requests in flight, closed on revocation
 	css   []byte
 }
 
@@ -62,6 +63,8 @@ func New(cfg Config) (http.Handler, error) {
 	s := &Site{cfg: cfg, css: css}
 	if cfg.Upstream != nil {
 		s.proxy = s.newProxy(cfg.Upstream, cfg.Log)
+		s.conns = newLiveConns()
+		cfg.Client.OnRevoke(s.conns.revoke)
 	}
 	protect, err := ssohttp.Middleware(cfg.Client, ssohttp.MiddlewareConfig{Authorize: s.authorize,
 		TrustedProxies: cfg.TrustedProxies, Logger: cfg.Log})
@@ -78,6 +81,13 @@ func New(cfg Config) (http.Handler, error) {
 		if !cfg.Client.Ready() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintln(w, "no key set loaded yet: the issuer has not been reached")
+			return
+		}
+		if err := cfg.Client.RevocationFeedError(); err != nil {
+			// The issuer answers but its feed cannot be read whole:
+			// revocations may be missed, so take no traffic.
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "revocation feed unreadable: %v\n", err)
 			return
 		}
 		fmt.Fprintln(w, "ready")
@@ -144,6 +154,11 @@ func (s *Site) serveCSS(w http.ResponseWriter, r *http.Request) {
 
 func (s *Site) serveApp(w http.ResponseWriter, r *http.Request) {
 	if s.proxy != nil {
+		if c, ok := ssohttp.ClaimsFrom(r.Context()); ok {
+			var done func()
+			r, done = s.conns.track(r, c, s.cfg.Client.RevokedClaims)
+			defer done()
+		}
 		s.proxy.ServeHTTP(w, r)
 		return
 	}

@@ -98,6 +98,9 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID, exceptSID, reaso
 // revokeUserSessions is the shared step of every user change that ends
 // sessions; it runs in the caller's transaction.
 func (s *Store) revokeUserSessions(ctx context.Context, tx *sqlx.Tx, userID, exceptSID, reason string, now time.Time) error {
+	if err := s.recordUserRevocation(ctx, tx, userID, exceptSID, now); err != nil {
+		return err
+	}
 	_, err := s.exec(ctx, tx, "revoke user sessions", s.q.RevokeUserSessions, ToDB(now), reason, userID, exceptSID)
 	return err
 }

@@ -24,7 +24,7 @@ import (
 
 // schemaVersion is the schema, on both sides, that the table list below
 // maps. A newer schema on either side needs a new mapping first.
-const schemaVersion = 4
+const schemaVersion = 5
 
 // ErrTargetNotEmpty: the target already holds users, sessions or events.
 // Copying into it would mix two issuers' states.
@@ -52,13 +52,14 @@ type table struct {
 }
 
 // tables lists what is copied, parents before children (foreign keys), with
-// every column of schema version 4 (see both backends' migrations). The
+// every column of schema version 5 (see both backends' migrations). The
 // migrations table is not copied: the target has its own.
 var tables = []table{
 	{"users", cols("id", "username", "password_hash", text, "disabled", boolean, "created_at", "deleted_at", integer), "id"},
 	{"user_groups", cols("user_id", "group_name", text), "user_id, group_name"},
 	{"sessions", cols("id", "user_id", text, "created_at", "auth_time", "expires_at", "last_used_at", "access_until", "revoked_at", integer,
 		"revoke_reason", "user_agent", "ip", "current_hash", "prev_hash", text, "rotated_at", integer), "id"},
+	{"user_revocations", cols("user_id", text, "before_at", "until_at", integer, "except_sid", text, "created_at", integer), "user_id, before_at, except_sid, until_at"},
 	{"session_amr", cols("session_id", "amr", text), "session_id"},
 	{"refresh_tokens", cols("hash", "session_id", text, "created_at", "superseded_at", integer), "hash"},
 	{"totp", cols("user_id", "secret", text, "created_at", "last_step", integer), "user_id"},

@@ -164,7 +164,7 @@ func TestCopy(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Copy: %v", err)
 			}
-			want := []Count{{"users", 3, 3}, {"user_groups", 2, 2}, {"sessions", 5, 5}, {"session_amr", 1, 1},
+			want := []Count{{"users", 3, 3}, {"user_groups", 2, 2}, {"sessions", 5, 5}, {"user_revocations", 1, 1}, {"session_amr", 1, 1},
 				{"refresh_tokens", 8, 8}, {"totp", 1, 1}, {"recovery_codes", 2, 2}, {"passkeys", 1, 1}, {"challenges", 1, 1},
 				{"secrets", 1, 1}, {"events", 5, 5}}
 			if !reflect.DeepEqual(res.Counts, want) {

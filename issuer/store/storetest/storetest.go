@@ -54,6 +54,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RotateSuccessorCollision", testRotateSuccessorCollision},
 		{"RotateFacts", testRotateFacts},
 		{"RevokedSince", testRevokedSince},
+		{"Revocations", testRevocations},
 		{"Sweep", testSweep},
 		{"Secret", testSecret},
 		{"Events", testEvents},
