@@ -24,6 +24,7 @@ import (
 
 	"github.com/canopy-sso/canopy/keys"
 	"github.com/canopy-sso/canopy/pkg/sso"
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 const (
@@ -65,7 +66,7 @@ func (f *fixture) sign(t testing.TB, c sso.Claims) string {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	d, err := keys.Open(filepath.Join(t.TempDir(), "keys"), keys.Options{Alg: keys.AlgEdDSA})
+	d, err := keys.Open(filepath.Join(t.TempDir(), "keys"), keys.Options{Alg: wire.AlgEdDSA})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +201,7 @@ func canopy(t testing.TB, ctx context.Context, f *fixture, cache int) verifyFunc
 		t.Fatal(err)
 	}
 	v, err := sso.NewVerifier(ks, sso.Config{Issuer: issuer, Audience: audience,
-		Algorithms: []string{sso.EdDSA}, CacheSize: cache})
+		Algorithms: []string{wire.AlgEdDSA}, CacheSize: cache})
 	if err != nil {
 		t.Fatal(err)
 	}

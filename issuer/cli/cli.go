@@ -177,7 +177,7 @@ Commands:
   list [USER]          every membership, or one user's groups
 
 Groups travel in the access token's "groups" claim from the user's next refresh;
-relying services check them (relying --require-group, sso.RequireGroup).
+relying services check them (relying --require-group, ssohttp.RequireGroup).
 
 `)
 	case "keys":
