@@ -129,7 +129,13 @@ func TestRefreshGrace(t *testing.T) {
 	if out, err := s.issuerCmd(t, "bobs second password\n", "user", "set-password", "bob"); err != nil {
 		t.Fatalf("set-password: %v\n%s", err, out)
 	}
+	// Another process (the CLI) committed the revocation: the issuer's feed
+	// cache picks it up within its one-second rebuild interval.
 	revoked := s.revokedSIDs(t)
+	for deadline := time.Now().Add(5 * time.Second); (!revoked[sids[0]] || !revoked[sids[1]]) && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		revoked = s.revokedSIDs(t)
+	}
 	for i := range refresh {
 		if h, err := s.refreshWith(c, refresh[i], bob); err != nil || !h.toLogin() {
 			t.Fatalf("session %d after set-password: %v %d %q", i, err, h.status, h.location)

@@ -1,5 +1,13 @@
 // Package sqlstore implements store.Store once for every SQL database: the
 // queries, rows and transactions, with a small Dialect for what differs.
+//
+// The refresh path ends here: issuer/server/refresh.go's rotate calls
+// RotateRefresh (rotate.go), which reads the token, session, user, methods
+// and groups in one query (Queries.RotationState in queries.go), lets
+// store.RotateRequest.Decide (issuer/store/rotation.go) choose, and writes
+// once (Queries.Rotate: successor, supersession, pruning, session) inside
+// the transaction Store.inTx runs (store.go). The backends (sqlite,
+// postgres) only open the database and fill in a Dialect (dialect.go).
 package sqlstore
 
 import (
