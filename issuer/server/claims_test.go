@@ -2,11 +2,14 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/canopy-sso/canopy/issuer/config"
 )
 
 // TestTokenClaims: a password sign-in's tokens carry auth_time (the sign-in,
@@ -86,5 +89,41 @@ func TestTokenClaimsRegister(t *testing.T) {
 	c := b.claims()
 	if c.AuthTime != h.clock.Now().Unix() || !slices.Equal(c.AMR, []string{"pwd"}) || c.Raw["groups"] != nil {
 		t.Fatalf("sign-up token: auth_time %d amr %q groups %s", c.AuthTime, c.AMR, c.Raw["groups"])
+	}
+}
+
+// TestTokenNeverOutlivesSession (red-team 13): every token carries its
+// session's absolute end as session_exp, and a token minted near that end
+// expires with the session, not an access TTL later.
+func TestTokenNeverOutlivesSession(t *testing.T) {
+	h := newHarness(t, options{mutate: func(c *config.Config) {
+		c.SessionTTL, c.AccessTTL, c.IdleTTL = time.Hour, 10*time.Minute, time.Hour
+	}})
+	h.createUser("alice", "correct horse")
+	b := h.browser()
+	end := h.clock.Now().Add(time.Hour).Unix()
+	b.login("alice", "correct horse")
+	for _, step := range []struct {
+		after time.Duration
+		exp   int64
+	}{
+		{0, h.clock.Now().Add(10 * time.Minute).Unix()},
+		{50 * time.Minute, end}, // 10 minutes left at the mint: exactly the session's end
+		{5 * time.Minute, end},  // 5 left: the session's end, not 10 minutes on
+	} {
+		if step.after > 0 {
+			h.clock.Advance(step.after)
+			if r := b.get("/refresh?return_to=%2F"); r.StatusCode != http.StatusSeeOther {
+				t.Fatalf("refresh at +%s: status %d", step.after, r.StatusCode)
+			}
+		}
+		c := b.claims()
+		var sessionExp int64
+		if err := json.Unmarshal(c.Raw["session_exp"], &sessionExp); err != nil || sessionExp != end {
+			t.Errorf("session_exp = %s (%v), want %d", c.Raw["session_exp"], err, end)
+		}
+		if c.Expiry != step.exp {
+			t.Errorf("exp = %d, want %d (session ends %d)", c.Expiry, step.exp, end)
+		}
 	}
 }

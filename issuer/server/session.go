@@ -56,13 +56,19 @@ type facts struct {
 
 // mint signs an access token for the session. auth_time is the session's
 // sign-in, amr how it was made, groups the user's groups as they are now
-// (so a membership removed takes effect at the next refresh).
+// (so a membership removed takes effect at the next refresh). No token
+// outlives its session: exp is at most the session's absolute end, which
+// the token also carries as session_exp.
 func (s *Server) mint(u store.User, sess store.Session, f facts, now, exp time.Time) (string, error) {
+	if exp.After(sess.ExpiresAt) {
+		exp = sess.ExpiresAt
+	}
 	claims := sso.Claims{
 		Issuer: s.cfg.URL, Subject: u.ID, Audience: s.cfg.CookieDomain,
 		Expiry: exp.Unix(), IssuedAt: now.Unix(), NotBefore: now.Unix(),
 		ID: randomID(16), SessionID: sess.ID, Username: u.Username,
 		AuthTime: sess.AuthTime.Unix(), AMR: f.amr, Groups: f.groups,
+		SessionExpiry: sess.ExpiresAt.Unix(),
 	}
 	payload, err := json.Marshal(claims)
 	if err != nil {

@@ -16,6 +16,10 @@ type Claims struct {
 	AuthTime int64    `json:"auth_time,omitempty"`
 	AMR      []string `json:"amr,omitempty"`
 	Groups   []string `json:"groups,omitempty"`
+	// SessionExpiry is when the token's session ends (--session-ttl after
+	// sign-in): no token of the session expires later, and a relying
+	// service closes the session's long-lived connections then.
+	SessionExpiry int64 `json:"session_exp,omitempty"`
 }
 
 // parseClaims decodes the claims strictly: no duplicate keys, each known
@@ -64,6 +68,8 @@ func (v *Verifier) parseClaims(data []byte) (*Claims, error) {
 			c.AMR, err = jsonStrings(val)
 		case "groups":
 			c.Groups, err = jsonStrings(val)
+		case "session_exp":
+			c.SessionExpiry, err = jsonNumericDate(val)
 		}
 		if err != nil {
 			return nil, errorf(ErrClaims, "claim %q: %s is not of its type", key, truncate(val, 40))

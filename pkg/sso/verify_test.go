@@ -262,18 +262,34 @@ func TestVerifyClaimsExact(t *testing.T) {
 	ed := ssotest.NewEdKey(t, "ed1")
 	ks, _ := NewStaticKeySet(ed.JWK())
 	v := newTestVerifier(t, ks, ssotest.NewClock())
-	tok := ed.Mint(t, ssotest.With(ssotest.ValidClaims(), "auth_time", ssotest.Epoch.Unix()-60, "amr", []string{"pwd", "otp"}, "groups", []string{"a"}))
+	tok := ed.Mint(t, ssotest.With(ssotest.ValidClaims(), "auth_time", ssotest.Epoch.Unix()-60, "amr", []string{"pwd", "otp"}, "groups", []string{"a"},
+		"session_exp", ssotest.Epoch.Unix()+3600))
 	got, err := v.Verify(context.Background(), tok)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Claims{Issuer: ssotest.Issuer, Subject: "u_alice", Audience: ssotest.Audience, Expiry: ssotest.Epoch.Unix() + 300,
 		IssuedAt: ssotest.Epoch.Unix(), NotBefore: ssotest.Epoch.Unix(), ID: "j_0123456789abcdef", SessionID: "s_1",
-		Username: "alice", AuthTime: ssotest.Epoch.Unix() - 60, AMR: []string{"pwd", "otp"}, Groups: []string{"a"}}
-	if got.Issuer != want.Issuer || got.Subject != want.Subject || got.Audience != want.Audience || got.Expiry != want.Expiry ||
+		Username: "alice", AuthTime: ssotest.Epoch.Unix() - 60, AMR: []string{"pwd", "otp"}, Groups: []string{"a"},
+		SessionExpiry: ssotest.Epoch.Unix() + 3600}
+	if got.SessionExpiry != want.SessionExpiry || got.Issuer != want.Issuer || got.Subject != want.Subject || got.Audience != want.Audience || got.Expiry != want.Expiry ||
 		got.IssuedAt != want.IssuedAt || got.NotBefore != want.NotBefore || got.ID != want.ID || got.SessionID != want.SessionID ||
 		got.Username != want.Username || got.AuthTime != want.AuthTime || strings.Join(got.AMR, ",") != "pwd,otp" || strings.Join(got.Groups, ",") != "a" {
 		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+}
+
+// TestVerifySessionExpiryType: session_exp is a NumericDate like exp; any
+// other JSON type is a claims error, as for every known claim.
+func TestVerifySessionExpiryType(t *testing.T) {
+	ed := ssotest.NewEdKey(t, "ed1")
+	ks, _ := NewStaticKeySet(ed.JWK())
+	v := newTestVerifier(t, ks, ssotest.NewClock())
+	for _, bad := range []any{"1796508770", 1.5, []int64{1}, true} {
+		_, err := v.Verify(context.Background(), ed.Mint(t, ssotest.With(ssotest.ValidClaims(), "session_exp", bad)))
+		if Reason(err) != "claims" {
+			t.Errorf("session_exp %v: err %v, want a claims error", bad, err)
+		}
 	}
 }
 

@@ -246,3 +246,26 @@ func TestProxyClosesRevokedConnections(t *testing.T) {
 		})
 	}
 }
+
+// TestProxyClosesConnectionsAtSessionEnd (red-team 13): an upgraded
+// connection is closed when its session reaches its absolute end (the
+// token's session_exp), with no revocation; a session that lives on keeps
+// its connection.
+func TestProxyClosesConnectionsAtSessionEnd(t *testing.T) {
+	doc := loadCorpus(t)
+	tokens := mintNamedTokens(t, doc)
+	h, _, _ := feedSite(t, doc, upgradeUpstream(t))
+	front := httptest.NewServer(h)
+	t.Cleanup(front.Close)
+	alice, abr := dialUpgrade(t, front, tokens["alice-ending"].token)
+	bob, bbr := dialUpgrade(t, front, tokens["bob"].token)
+
+	start := time.Now()
+	_ = alice.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := abr.ReadString('\n')
+	var ne net.Error
+	if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+		t.Fatalf("the connection is still open %v after its session ended (read: %v)", time.Since(start), err)
+	}
+	echoLine(t, bob, bbr)
+}

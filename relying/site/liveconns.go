@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/canopy-sso/canopy/pkg/sso"
 )
@@ -13,9 +14,11 @@ import (
 // cancelled when the revocation set gains an entry for its session:
 // httputil.ReverseProxy then closes the upgraded connection, or stops
 // copying the response. A request's own context is not enough: it ends only
-// when the client goes. The session's absolute end (--session-ttl) is not
-// in the token, so a connection may outlive it; only revocation closes it.
+// when the client goes. The context is also cancelled at the session's
+// absolute end (the token's session_exp), past which no token of it is
+// valid and a connection opened with one must not live on.
 type liveConns struct {
+	now   func() time.Time
 	mu    sync.Mutex
 	next  uint64
 	bySID map[string]map[uint64]*liveConn
@@ -27,8 +30,8 @@ type liveConn struct {
 	cancel context.CancelFunc
 }
 
-func newLiveConns() *liveConns {
-	return &liveConns{bySID: map[string]map[uint64]*liveConn{}, bySub: map[string]map[uint64]*liveConn{}}
+func newLiveConns(now func() time.Time) *liveConns {
+	return &liveConns{now: now, bySID: map[string]map[uint64]*liveConn{}, bySub: map[string]map[uint64]*liveConn{}}
 }
 
 // track registers r, admitted with claims c, and returns the request to
@@ -47,7 +50,12 @@ func (l *liveConns) track(r *http.Request, c *sso.Claims, revoked func(*sso.Clai
 	if revoked(c) {
 		cancel()
 	}
+	stop := func() bool { return false }
+	if c.SessionExpiry > 0 {
+		stop = time.AfterFunc(time.Unix(c.SessionExpiry, 0).Sub(l.now()), cancel).Stop
+	}
 	return r.WithContext(ctx), func() {
+		stop()
 		l.mu.Lock()
 		remove(l.bySID, c.SessionID, id)
 		remove(l.bySub, c.Subject, id)

@@ -194,11 +194,15 @@ func mintNamedTokens(t *testing.T, doc *corpusFile) map[string]namedToken {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mint := func(user, sid string, iat, exp int64) namedToken {
-		payload, _ := json.Marshal(map[string]any{
+	mint := func(user, sid string, iat, exp int64, extra ...any) namedToken {
+		claims := map[string]any{
 			"iss": doc.Issuer, "aud": doc.Audience, "sub": "u_" + user, "sid": sid, "preferred_username": user,
 			"iat": iat, "nbf": iat, "exp": exp, "jti": "j" + user + sid + string(rune('a'+exp%26)),
-		})
+		}
+		for i := 0; i+1 < len(extra); i += 2 {
+			claims[extra[i].(string)] = extra[i+1]
+		}
+		payload, _ := json.Marshal(claims)
 		jws, err := signer.Sign(payload)
 		if err != nil {
 			t.Fatal(err)
@@ -213,10 +217,12 @@ func mintNamedTokens(t *testing.T, doc *corpusFile) map[string]namedToken {
 	}
 	now := doc.Now
 	out := map[string]namedToken{
-		"alice":         mint("alice", "s_alice", now-60, now+240),
-		"alice-later":   mint("alice", "s_alice", now-10, now+290),
-		"alice-other":   mint("alice", "s_alice2", now-60, now+240),
-		"bob":           mint("bob", "s_bob", now-60, now+240),
+		"alice":       mint("alice", "s_alice", now-60, now+240),
+		"alice-later": mint("alice", "s_alice", now-10, now+290),
+		"alice-other": mint("alice", "s_alice2", now-60, now+240),
+		"bob":         mint("bob", "s_bob", now-60, now+240, "session_exp", now+3600),
+		// A session at its absolute end in a second: its last token expires then too.
+		"alice-ending":  mint("alice", "s_alice3", now-60, now+1, "session_exp", now+1),
 		"alice-expired": mint("alice", "s_alice", now-400, now-100),
 		"bob-expired":   mint("bob", "s_bob", now-400, now-100),
 	}

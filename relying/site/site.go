@@ -63,7 +63,7 @@ func New(cfg Config) (http.Handler, error) {
 	s := &Site{cfg: cfg, css: css}
 	if cfg.Upstream != nil {
 		s.proxy = s.newProxy(cfg.Upstream, cfg.Log)
-		s.conns = newLiveConns()
+		s.conns = newLiveConns(cfg.Now)
 		cfg.Client.OnRevoke(s.conns.revoke)
 	}
 	protect, err := ssohttp.Middleware(cfg.Client, ssohttp.MiddlewareConfig{Authorize: s.authorize,
