@@ -212,7 +212,7 @@ func checkToken(t *testing.T, s *stack, token, user string) map[string]any {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	want := []string{"amr", "aud", "auth_time", "exp", "iat", "iss", "jti", "nbf", "preferred_username", "sid", "sub"}
+	want := []string{"amr", "aud", "auth_time", "exp", "iat", "iss", "jti", "nbf", "preferred_username", "session_exp", "sid", "sub"}
 	if g, ok := claims["groups"]; ok {
 		want = append(want, "groups")
 		sort.Strings(want)
@@ -251,6 +251,9 @@ func checkToken(t *testing.T, s *stack, token, user string) map[string]any {
 	iat, ok2 := claims["iat"].(float64)
 	if !ok1 || !ok2 || authTime <= 0 || authTime > iat || authTime != float64(int64(authTime)) {
 		t.Fatalf("auth_time %v must be an integer no later than iat %v", claims["auth_time"], claims["iat"])
+	}
+	if sx, ok := claims["session_exp"].(float64); !ok || sx != float64(int64(sx)) || sx < claims["exp"].(float64) {
+		t.Fatalf("session_exp %v must be an integer no earlier than exp %v", claims["session_exp"], claims["exp"])
 	}
 	jti, _ := claims["jti"].(string)
 	if n, err := base64.RawURLEncoding.DecodeString(jti); err != nil || len(n) < 16 {
