@@ -16,6 +16,9 @@ type Claims struct {
 	AuthTime int64    `json:"auth_time,omitempty"`
 	AMR      []string `json:"amr,omitempty"`
 	Groups   []string `json:"groups,omitempty"`
+	// IDP names the upstream OpenID provider the session signed in at
+	// (its --idp name); empty for a sign-in at the issuer itself.
+	IDP string `json:"idp,omitempty"`
 }
 
 // parseClaims decodes the claims strictly: no duplicate keys, each known
@@ -64,6 +67,8 @@ func (v *Verifier) parseClaims(data []byte) (*Claims, error) {
 			c.AMR, err = jsonStrings(val)
 		case "groups":
 			c.Groups, err = jsonStrings(val)
+		case "idp":
+			c.IDP, err = jsonString(val)
 		}
 		if err != nil {
 			return nil, errorf(ErrClaims, "claim %q: %s is not of its type", key, truncate(val, 40))
