@@ -49,8 +49,8 @@ type invocation struct {
 	subject string
 	env     Env
 	args    []string
-	io     IO
-	log    *slog.Logger
+	io      IO
+	log     *slog.Logger
 }
 
 func flagSet(cfg *config.Config, force *bool, cp *copyFlags, groups *groupFlag, subject *string) *flag.FlagSet {
