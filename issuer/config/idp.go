@@ -46,6 +46,10 @@ func (p IDP) Label() string {
 // String describes p without its secret, for logs and errors.
 func (p IDP) String() string { return fmt.Sprintf("idp %q (%s)", p.Name, p.Issuer) }
 
+// MaxIDPName is the longest provider name: it travels in the "idp" claim
+// of every access token of its sessions, which must stay under 1 KiB.
+const MaxIDPName = 16
+
 // IDPs is the repeatable --idp flag: each value is one provider, or several
 // separated by ';' (CANOPY_ISSUER_IDP holds them all in one variable).
 // Set only parses; Validate checks what each provider means.
@@ -187,8 +191,8 @@ func (c *Config) validateIDPs(add func(string, ...any)) {
 	names := map[string]bool{}
 	for _, p := range c.IDPs {
 		what := fmt.Sprintf("--idp %q", p.Name)
-		if err := wire.CheckGroupName(p.Name); err != nil || strings.Contains(p.Name, wire.GroupSeparator) {
-			add("--idp name %q: a name of a-z, 0-9, '-' and '_' (at most %d), used in paths and group names", truncateWord(p.Name), wire.MaxGroupName)
+		if err := wire.CheckGroupName(p.Name); err != nil || strings.Contains(p.Name, wire.GroupSeparator) || len(p.Name) > MaxIDPName {
+			add("--idp name %q: a name of a-z, 0-9, '-' and '_' (at most %d), used in paths, group names and every token", truncateWord(p.Name), MaxIDPName)
 		}
 		if names[p.Name] {
 			add("%s is configured twice", what)

@@ -85,15 +85,35 @@ type facts struct {
 	idp         string // the upstream provider of a federated session
 }
 
-// mergeGroups is the user's local groups and a federated session's
-// provider groups, sorted, each once.
+// maxTokenGroupBytes bounds the groups of a token, measured as in its JSON
+// ("name", each): issuer/cli keeps a user's local groups within it, and a
+// federated session's provider groups fill what the local ones leave, so
+// the token stays under 1 KiB (TestUpstreamTokenBudget).
+const maxTokenGroupBytes = 200
+
+// mergeGroups is the user's local groups and, within the budget they
+// leave, a federated session's provider groups (in order), sorted, each once.
 func mergeGroups(local, upstream []string) []string {
 	if len(upstream) == 0 {
 		return local
 	}
-	all := append(slices.Clone(local), upstream...)
+	all := slices.Clone(local)
+	size := 0
+	for _, g := range local {
+		size += len(g) + 3
+	}
+	for _, g := range upstream {
+		if slices.Contains(all, g) {
+			continue
+		}
+		if size+len(g)+3 > maxTokenGroupBytes {
+			continue
+		}
+		size += len(g) + 3
+		all = append(all, g)
+	}
 	slices.Sort(all)
-	return slices.Compact(all)
+	return all
 }
 
 // mint signs an access token for the session. auth_time is the session's

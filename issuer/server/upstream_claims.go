@@ -130,10 +130,9 @@ func printableASCII(v string) bool {
 	return true
 }
 
-// maxUpstreamGroupBytes bounds the provider groups a token carries,
-// measured as in the token's JSON ("name", each), like a user's local
-// groups (issuer/cli's maxGroupBytes): the token stays under 1 KiB.
-const maxUpstreamGroupBytes = 240
+// maxUpstreamGroupBytes bounds the provider groups a session records; a
+// token carries those that fit beside the user's local groups (mergeGroups).
+const maxUpstreamGroupBytes = maxTokenGroupBytes
 
 // admit reports why the provider's person may not sign in here, or "".
 func admit(p config.IDP, id *upstreamID) string {
@@ -188,15 +187,16 @@ func carriedGroups(p config.IDP, groups []string) (carried []string, dropped int
 	return carried, dropped
 }
 
-// sessionAMR is the amr of a federated session: "fed", plus the provider's
-// methods Canopy knows when the provider is trusted for them.
+// sessionAMR is the amr of a federated session: "fed", plus, when the
+// provider is trusted for them, at most two of its methods that Canopy
+// knows, the strongest first (the token's size budget has room for three).
 func sessionAMR(p config.IDP, id *upstreamID) []string {
 	amr := []string{wire.AMRFederated}
 	if !p.TrustAMR {
 		return amr
 	}
-	for _, m := range id.AMR {
-		if wire.ValidAMR(m) && m != wire.AMRFederated && !slices.Contains(amr, m) && len(amr) < 6 {
+	for _, m := range []string{wire.AMRMultiFactor, wire.AMRHardware, wire.AMROTP, wire.AMRPassword} {
+		if slices.Contains(id.AMR, m) && len(amr) < 3 {
 			amr = append(amr, m)
 		}
 	}
