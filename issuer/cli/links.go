@@ -20,6 +20,9 @@ func (inv *invocation) link(ctx context.Context, cmd string, args []string) erro
 	if len(args) != 1 {
 		return usagef("user %s takes one NAME", cmd)
 	}
+	if err := inv.cfg.IDPs.Err(); err != nil {
+		return usagef("%v", err)
+	}
 	var name string
 	var specs config.IDPs
 	for _, p := range inv.cfg.IDPs {
@@ -37,7 +40,8 @@ func (inv *invocation) link(ctx context.Context, cmd string, args []string) erro
 	}
 	if len(specs) == 0 && inv.env != nil {
 		if v, ok := inv.env(envflag.EnvName("CANOPY_ISSUER_", "idp")); ok {
-			if err := specs.Set(v); err != nil {
+			_ = specs.Set(v)
+			if err := specs.Err(); err != nil {
 				return fmt.Errorf("environment CANOPY_ISSUER_IDP: %w", err)
 			}
 		}

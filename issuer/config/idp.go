@@ -33,6 +33,11 @@ type IDP struct {
 	Signup            string            // open or closed
 	TrustAMR          bool              // take the provider's amr values Canopy knows
 	MaxSession        time.Duration     // 0: the session's own lifetime
+	// Err is why the entry did not parse; Validate reports it. Set keeps
+	// it here rather than failing, because the flag package and envflag
+	// quote a refused value in their errors, and an entry may hold a
+	// secret pasted into the wrong key.
+	Err error
 }
 
 // Label is what the sign-in button says.
@@ -66,18 +71,27 @@ func (l *IDPs) String() string {
 	return strings.Join(names, ";")
 }
 
-// Set adds the providers of one --idp value. An error names the key and
-// never repeats a value: a secret pasted into the wrong key stays unprinted.
+// Set adds the providers of one --idp value. It never fails: an entry that
+// does not parse carries its error (IDP.Err), which names the key and never
+// repeats a value, to Validate.
 func (l *IDPs) Set(v string) error {
 	for entry := range strings.SplitSeq(v, ";") {
 		if strings.TrimSpace(entry) == "" {
 			continue
 		}
 		p, err := ParseIDP(entry)
-		if err != nil {
-			return err
-		}
+		p.Err = err
 		*l = append(*l, p)
+	}
+	return nil
+}
+
+// Err is the first entry's parse error, if any.
+func (l IDPs) Err() error {
+	for _, p := range l {
+		if p.Err != nil {
+			return p.Err
+		}
 	}
 	return nil
 }
@@ -190,6 +204,10 @@ func truncateWord(s string) string {
 func (c *Config) validateIDPs(add func(string, ...any)) {
 	names := map[string]bool{}
 	for _, p := range c.IDPs {
+		if p.Err != nil {
+			add("%v", p.Err)
+			continue
+		}
 		what := fmt.Sprintf("--idp %q", p.Name)
 		if err := wire.CheckGroupName(p.Name); err != nil || strings.Contains(p.Name, wire.GroupSeparator) || len(p.Name) > MaxIDPName {
 			add("--idp name %q: a name of a-z, 0-9, '-' and '_' (at most %d), used in paths, group names and every token", truncateWord(p.Name), MaxIDPName)
@@ -271,7 +289,7 @@ func (c *Config) LoadSecrets() error {
 	var problems []string
 	for i := range c.IDPs {
 		p := &c.IDPs[i]
-		if p.ClientSecretFile == "" {
+		if p.ClientSecretFile == "" || p.Err != nil {
 			continue
 		}
 		b, err := os.ReadFile(p.ClientSecretFile)

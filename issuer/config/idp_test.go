@@ -49,7 +49,10 @@ func TestParseIDPErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var l IDPs
-		err := l.Set(tt.entry)
+		if err := l.Set(tt.entry); err != nil {
+			t.Fatalf("Set(%q) = %v: Set never fails, Validate reports", tt.entry, err)
+		}
+		err := l.Err()
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Set(%q) = %v, want %q", tt.entry, err, tt.want)
 		}

@@ -57,8 +57,8 @@ func newFedHarness(t *testing.T, extra string, o options) *fedHarness {
 			"name=corp,display=Corp SSO,issuer=" + op.URL + ",client-id=" + op.ClientID + ",client-secret-file=" + secret + extra,
 			"name=dead,issuer=" + dead + ",client-id=x,client-secret-file=" + secret,
 		} {
-			if err := c.IDPs.Set(v); err != nil {
-				t.Fatal(err)
+			if err := c.IDPs.Set(v); err != nil || c.IDPs.Err() != nil {
+				t.Fatal(err, c.IDPs.Err())
 			}
 		}
 		if err := c.LoadSecrets(); err != nil {
