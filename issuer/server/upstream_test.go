@@ -343,3 +343,34 @@ func TestPasswordLoginOff(t *testing.T) {
 		t.Fatalf("register: %d, want 403", r.StatusCode)
 	}
 }
+
+// TestUpstreamDiscoveryRecovers: a provider down when the issuer starts
+// neither delays start-up nor stays broken: sign-ins get the "not
+// answering" page, and once it is back (and the retry spacing passed) the
+// next sign-in works.
+func TestUpstreamDiscoveryRecovers(t *testing.T) {
+	op := oidctest.Start(t, oidctest.Options{Users: "../../testdata/upstream/users.json"})
+	op.SetMode(oidctest.DownDiscover)
+	secret := filepath.Join(t.TempDir(), "corp.secret")
+	if err := os.WriteFile(secret, []byte(op.ClientSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, options{upstreamWait: 500 * time.Millisecond, mutate: func(c *config.Config) {
+		_ = c.IDPs.Set("name=corp,signup=open,issuer=" + op.URL + ",client-id=" + op.ClientID + ",client-secret-file=" + secret)
+		if err := c.LoadSecrets(); err != nil {
+			t.Fatal(err)
+		}
+	}})
+	op.Register(h.cfg.URL + "/login/upstream/corp/callback")
+	f := &fedHarness{harness: h, op: op}
+	b := h.browser()
+	if r := b.get("/login/upstream/corp"); r.StatusCode != http.StatusBadGateway || !strings.Contains(r.body, "Back to sign-in") {
+		t.Fatalf("provider down: %d:\n%s", r.StatusCode, r.body)
+	}
+	op.SetMode(oidctest.Real)
+	h.clock.Advance(upstreamRetry)
+	page := b.get(f.atProvider(f.authorize(b, ""), "alice"))
+	if page.StatusCode != http.StatusOK || hidden(page.body, "pending") == "" {
+		t.Fatalf("after the provider came back: %d:\n%s", page.StatusCode, page.body)
+	}
+}
