@@ -90,4 +90,10 @@ func TestServeSecretNeverShown(t *testing.T) {
 			t.Fatalf("the error does not name the problem: %s", errOut)
 		}
 	}
+	// doctor checks the file too, without showing it.
+	code, out, errOut := run(t, "", "doctor", "--idp", "name=corp,issuer=https://idp.example,client-id=x,client-secret-file="+bad,
+		"--db", filepath.Join(dir, "db"), "--keys", filepath.Join(dir, "keys"))
+	if code == ExitOK || !strings.Contains(out+errOut, "one line") || strings.Contains(out+errOut, "Zq9") {
+		t.Fatalf("doctor: %d\n%s%s", code, out, errOut)
+	}
 }
