@@ -16,9 +16,15 @@ import (
 
 func (inv *invocation) user(ctx context.Context) error {
 	if len(inv.args) == 0 {
-		return usagef("user needs a command: add, disable, enable, set-password, reset-factors, delete or list")
+		return usagef("user needs a command: add, disable, enable, set-password, reset-factors, delete, list, link or unlink")
 	}
 	cmd, args := inv.args[0], inv.args[1:]
+	if cmd == "link" || cmd == "unlink" {
+		return inv.link(ctx, cmd, args)
+	}
+	if inv.subject != "" {
+		return usagef("--subject goes with user link")
+	}
 	want := 1
 	if cmd == "list" {
 		want = 0

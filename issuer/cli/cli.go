@@ -44,12 +44,16 @@ type invocation struct {
 	force  bool
 	copy   copyFlags
 	groups groupFlag
-	args   []string
-	io     IO
-	log    *slog.Logger
+	// subject is user link's --subject; env the command's environment,
+	// where user link finds the providers when --idp names one.
+	subject string
+	env     Env
+	args    []string
+	io      IO
+	log     *slog.Logger
 }
 
-func flagSet(cfg *config.Config, force *bool, cp *copyFlags, groups *groupFlag) *flag.FlagSet {
+func flagSet(cfg *config.Config, force *bool, cp *copyFlags, groups *groupFlag, subject *string) *flag.FlagSet {
 	fs := flag.NewFlagSet("issuer", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to serve on")
@@ -71,6 +75,9 @@ func flagSet(cfg *config.Config, force *bool, cp *copyFlags, groups *groupFlag) 
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", cfg.TLSCert, "serve HTTPS directly with this PEM certificate chain (with --tls-key)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", cfg.TLSKey, "PEM private key for --tls-cert")
+	fs.Var(&cfg.IDPs, "idp", "an upstream OpenID provider: 'name=corp,issuer=https://…,client-id=ID,client-secret-file=PATH[,…]' (repeatable; ';' separates several); user link|unlink: the provider's name")
+	fs.StringVar(&cfg.PasswordLogin, "password-login", cfg.PasswordLogin, "on, or off to sign in only through --idp providers")
+	fs.StringVar(subject, "subject", "", "user link: the person's subject (sub) at the --idp provider")
 	fs.BoolVar(force, "force", false, "keys rotate: rotate even if the next key is not yet published long enough")
 	cp.register(fs)
 	fs.Var(groups, "group", "user add: a group of the new user (repeat it, or give a comma list)")
@@ -79,8 +86,8 @@ func flagSet(cfg *config.Config, force *bool, cp *copyFlags, groups *groupFlag) 
 
 // Main runs the issuer command line and returns the exit code.
 func Main(ctx context.Context, args []string, env Env, std IO) int {
-	inv := &invocation{cfg: config.Default(), io: std}
-	fs := flagSet(&inv.cfg, &inv.force, &inv.copy, &inv.groups)
+	inv := &invocation{cfg: config.Default(), io: std, env: env}
+	fs := flagSet(&inv.cfg, &inv.force, &inv.copy, &inv.groups, &inv.subject)
 	pos, err := envflag.Parse(fs, args, "CANOPY_ISSUER_", env)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(std.Stdout, helpText(pos, fs))
@@ -140,7 +147,7 @@ func (inv *invocation) dispatch(ctx context.Context) error {
 	case "store":
 		return inv.store(ctx)
 	case "help":
-		fmt.Fprint(inv.io.Stdout, helpText(rest, flagSet(&config.Config{}, new(bool), new(copyFlags), new(groupFlag))))
+		fmt.Fprint(inv.io.Stdout, helpText(rest, flagSet(&config.Config{}, new(bool), new(copyFlags), new(groupFlag), new(string))))
 		return nil
 	}
 	return usagef("unknown command %q", cmd)
@@ -166,6 +173,11 @@ Commands:
                        (they lost them all); sessions stay
   delete NAME          delete a user; the name stays reserved forever
   list                 list users
+  link NAME --idp P --subject SUB
+                       link the account SUB at the --idp provider P (configured
+                       with --idp or CANOPY_ISSUER_IDP) to the user: they then
+                       sign in there, even with sign-up through P closed
+  unlink NAME --idp P  remove the user's link to provider P
 
 `)
 	case "group":

@@ -33,7 +33,7 @@ func (g *groupFlag) Set(v string) error {
 // maxGroupBytes bounds the groups of one user, measured as they appear in
 // the token's JSON ("name", each): every access token carries them, and
 // SPEC.md keeps a token under 1 KiB.
-const maxGroupBytes = 200
+const maxGroupBytes = 180
 
 // checkGroups validates names for a user who already has existing, and
 // returns them without duplicates.

@@ -79,9 +79,9 @@ func TestCheckGroupsBudget(t *testing.T) {
 	}{
 		{"none", nil, nil, 0},
 		{"duplicates dropped", []string{"ops"}, []string{"ops", "dev", "dev"}, 1},
-		{"within the budget", nil, names[:15], 15},
+		{"within the budget", nil, names[:13], 13},
 		{"over the budget", nil, names, -1},
-		{"over with the existing", names[:15], names[15:], -1},
+		{"over with the existing", names[:13], names[13:], -1},
 		{"invalid name", nil, []string{"ok", "NOT"}, -1},
 	}
 	for _, tc := range tests {

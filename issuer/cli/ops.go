@@ -151,6 +151,12 @@ func (inv *invocation) doctor(ctx context.Context) error {
 		add(fmt.Sprintf("cookie domain %s is not a public suffix (its suffix is %s)", cfg.CookieDomain, suffix), err,
 			"use a domain you own, such as example.com, as --cookie-domain")
 		add(fmt.Sprintf("user pages will be %s://USERNAME.%s and apps %s://APP.%s", cfg.Scheme(), cfg.CookieDomain, cfg.Scheme(), cfg.CookieDomain), nil, "")
+		if len(cfg.IDPs) > 0 {
+			// The files only: reaching each provider is a sign-in's business,
+			// and the issuer starts whether or not one answers.
+			add(fmt.Sprintf("client secrets of %d upstream provider(s) are readable", len(cfg.IDPs)), cfg.LoadSecrets(),
+				"write each --idp client-secret-file, one line, readable by the issuer")
+		}
 		if !cfg.Secure() {
 			checks = append(checks, check{name: "https", err: errors.New("http is for local development only"),
 				fix: "serve behind TLS and use an https:// --url in production", warn: true})

@@ -120,6 +120,11 @@ func isPostgresURL(dsn string) bool {
 const hashConcurrency = 4
 
 func (inv *invocation) serve(ctx context.Context) error {
+	// The providers' client secrets are read once, at start; their errors
+	// name the file, never its content.
+	if err := inv.cfg.LoadSecrets(); err != nil {
+		return err
+	}
 	e, err := inv.open(ctx, true)
 	if err != nil {
 		return err

@@ -38,6 +38,8 @@ type Config struct {
 	TLSCert        string        // serve HTTPS directly with this certificate chain (PEM)
 	TLSKey         string        // and this private key (PEM)
 	EventRetention time.Duration // audit events older than this are deleted; 0 keeps them forever
+	IDPs           IDPs          // upstream OpenID providers (--idp)
+	PasswordLogin  string        // on, or off for sites that sign in only through IDPs
 }
 
 // Default returns the configuration of SPEC.md's defaults.
@@ -56,6 +58,7 @@ func Default() Config {
 		Registration:   "open",
 		LogFormat:      "text",
 		EventRetention: DefaultEventRetention,
+		PasswordLogin:  "on",
 	}
 }
 
@@ -140,6 +143,7 @@ func (c *Config) Validate() error {
 			add("--tls-cert/--tls-key: %v", err)
 		}
 	}
+	c.validateIDPs(add)
 	if c.Listen == "" {
 		add("--listen must not be empty")
 	}

@@ -24,6 +24,15 @@ const (
 	RefreshEnded     = "expired"
 	RefreshUnknown   = "unknown"
 	RefreshError     = "error"
+
+	// Outcomes of sign-ins at upstream OpenID providers.
+	UpstreamSuccess     = "success"
+	UpstreamDenied      = "denied"      // the provider answered error=…
+	UpstreamBadState    = "bad_state"   // unknown, replayed or foreign state; another browser
+	UpstreamInvalid     = "invalid"     // the code or id_token was refused
+	UpstreamUnavailable = "unavailable" // down, slow or garbage
+	UpstreamRefused     = "refused"     // verified, but not admitted or linked here
+	UpstreamUnknown     = "unknown_provider"
 )
 
 // Issuer holds the issuer's metrics. A nil *Issuer records nothing.
@@ -37,6 +46,8 @@ type Issuer struct {
 	factorThrottled prometheus.Counter
 	// accountCapped counts failures after which the per-account wait was capped.
 	accountCapped prometheus.Counter
+	// upstream counts sign-ins at upstream providers by provider and outcome.
+	upstream *prometheus.CounterVec
 }
 
 // NewIssuer registers the issuer's metrics (and Go and process collectors) on a new registry.
@@ -64,7 +75,12 @@ func NewIssuer() *Issuer {
 			Name: "canopy_issuer_throttle_account_capped_total",
 			Help: "Failed sign-ins after which an account's wait was capped for browsers without its device cookie: guessing from many addresses.",
 		}),
+		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "canopy_issuer_upstream_logins_total",
+			Help: "Sign-ins at upstream OpenID providers by provider (--idp name) and outcome (success, denied, bad_state, invalid, unavailable, refused, unknown_provider).",
+		}, []string{"idp", "outcome"}),
 	}
+	reg.MustRegister(m.upstream)
 	reg.MustRegister(m.logins, m.refreshes, m.requests, m.signups, m.factorThrottled, m.accountCapped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range []string{LoginSuccess, LoginFailure, LoginThrottled, LoginBusy} {
@@ -109,6 +125,14 @@ func (m *Issuer) SecondFactorThrottled() {
 func (m *Issuer) AccountThrottleCapped() {
 	if m != nil {
 		m.accountCapped.Inc()
+	}
+}
+
+// Upstream counts a sign-in at an upstream provider; idp is a configured
+// name, or "" when the request named none that is.
+func (m *Issuer) Upstream(idp, outcome string) {
+	if m != nil {
+		m.upstream.WithLabelValues(idp, outcome).Inc()
 	}
 }
 

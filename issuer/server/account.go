@@ -59,6 +59,10 @@ func (s *Server) accountData(c echo.Context, cur *current) (*accountView, error)
 		return nil, err
 	}
 	d.PasskeyCount = len(keys)
+	d.HasPassword = cur.User.PasswordHash != ""
+	if d.Upstreams, err = s.accountUpstreams(c, cur.User.ID); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 

@@ -57,6 +57,10 @@ func describe(e store.Event) string {
 		return "Passkey added: " + store.Printable(e.Detail)
 	case "passkey_removed":
 		return "Passkey removed"
+	case "upstream_link":
+		return "Sign-in provider linked: " + store.Printable(e.Detail)
+	case "upstream_unlink":
+		return "Sign-in provider unlinked: " + store.Printable(e.Detail)
 	}
 	return store.Printable(e.Kind)
 }

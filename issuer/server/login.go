@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -48,14 +49,50 @@ func (s *Server) loginForm(c echo.Context) error {
 	if !reauth && s.alreadySignedIn(c) {
 		return s.redirectBack(c, returnTo)
 	}
-	return s.page(c, http.StatusOK, &loginView{CSRF: s.ensureCSRF(c), ReturnTo: returnTo,
-		RegistrationOpen: s.cfg.Registration == "open", Reauth: reauth})
+	v := s.newLoginView(returnTo, reauth)
+	v.CSRF = s.ensureCSRF(c)
+	return s.page(c, http.StatusOK, v)
+}
+
+// newLoginView is the sign-in page's data: the password form unless
+// --password-login is off, and one button per upstream provider.
+func (s *Server) newLoginView(returnTo string, reauth bool) *loginView {
+	v := &loginView{ReturnTo: returnTo, Reauth: reauth, PasswordLogin: s.passwordLogin(),
+		RegistrationOpen: s.cfg.Registration == "open" && s.passwordLogin()}
+	for _, u := range s.sortedUpstreams() {
+		q := url.Values{}
+		if returnTo != "" {
+			q.Set("return_to", returnTo)
+		}
+		if reauth {
+			q.Set("prompt", "login")
+		}
+		href := "/login/upstream/" + u.cfg.Name
+		if len(q) > 0 {
+			href += "?" + q.Encode()
+		}
+		v.Upstreams = append(v.Upstreams, upstreamButton{Label: u.cfg.Label(), Href: href})
+	}
+	return v
+}
+
+// passwordLogin reports whether passwords sign in here (--password-login).
+func (s *Server) passwordLogin() bool { return s.cfg.PasswordLogin != "off" }
+
+// passwordLoginOff answers a password post on a site without password sign-in.
+func (s *Server) passwordLoginOff(c echo.Context) error {
+	return s.page(c, http.StatusForbidden, &messageView{Title: "Password sign-in is turned off",
+		Message: "This site signs people in only through its sign-in providers.", Link: "/login", LinkText: "Back to sign-in"})
 }
 
 func (s *Server) login(c echo.Context) error {
+	if !s.passwordLogin() {
+		return s.passwordLoginOff(c)
+	}
 	returnTo := s.returnTo(c.FormValue("return_to"))
 	typed := c.FormValue("username")
-	data := &loginView{ReturnTo: returnTo, Username: truncate(typed, 63), RegistrationOpen: s.cfg.Registration == "open"}
+	data := s.newLoginView(returnTo, false)
+	data.Username = truncate(typed, 63)
 	if !s.checkCSRF(c) {
 		data.CSRF = s.rotateCSRF(c)
 		data.Error = "This form had expired. Please sign in again."

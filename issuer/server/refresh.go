@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -105,6 +106,11 @@ func (s *Server) rotate(c echo.Context) (store.RotateResult, error) {
 	if f.amr == nil {
 		// Sessions from before methods were recorded all began with a password.
 		f.amr = []string{wire.AMRPassword}
+	}
+	if slices.Contains(f.amr, wire.AMRFederated) {
+		if err := s.upstreamFacts(c.Request().Context(), res.Session.ID, &f); err != nil {
+			return res, err
+		}
 	}
 	access, err := s.mint(res.User, res.Session, f, now, exp)
 	if err != nil {

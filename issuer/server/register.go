@@ -15,7 +15,7 @@ import (
 // registerForm and register are sign-up: when registration is open, a new
 // account and its first session, signed in with a password.
 func (s *Server) registerForm(c echo.Context) error {
-	if s.cfg.Registration != "open" {
+	if s.cfg.Registration != "open" || !s.passwordLogin() {
 		return s.registrationClosed(c)
 	}
 	return s.page(c, http.StatusOK, &registerView{CSRF: s.ensureCSRF(c),
@@ -29,7 +29,7 @@ func (s *Server) registrationClosed(c echo.Context) error {
 }
 
 func (s *Server) register(c echo.Context) error {
-	if s.cfg.Registration != "open" {
+	if s.cfg.Registration != "open" || !s.passwordLogin() {
 		return s.registrationClosed(c)
 	}
 	typed := c.FormValue("username")

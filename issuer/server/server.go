@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -47,6 +48,9 @@ type Deps struct {
 	// FactorThrottle limits second-factor attempts; nil means a limiter
 	// stricter per account than the password one, on Now.
 	FactorThrottle *throttle.Limiter
+	// UpstreamTimeout bounds each call to an upstream provider;
+	// DefaultUpstreamTimeout when zero.
+	UpstreamTimeout time.Duration
 }
 
 // Server serves the issuer's endpoints.
@@ -77,6 +81,7 @@ type Server struct {
 	webauthn   *webauthn.WebAuthn
 	origin     string // the issuer's own origin, for Origin checks
 	csp        string
+	upstreams  map[string]*upstream // --idp providers by name
 }
 
 // New builds a Server. It reads (or creates once) the server secrets in the store.
@@ -97,6 +102,10 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		returns: returnurl.Policy{Domain: d.Config.CookieDomain, AllowHTTP: !d.Config.Secure()},
 		origin:  d.Config.URL, factorThrottle: d.FactorThrottle,
 	}
+	if d.UpstreamTimeout <= 0 {
+		d.UpstreamTimeout = DefaultUpstreamTimeout
+	}
+	s.upstreams = newUpstreams(d.Config, d.Config.URL, d.UpstreamTimeout, d.Now)
 	s.feeds, s.feedCap = newFeedCache(d.Now), DefaultFeedCap
 	s.store = notifyingStore{Store: d.Store, committed: s.feeds.invalidate}
 	if s.factorThrottle == nil {
@@ -144,6 +153,13 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	if d.Config.Secure() {
 		s.csp = strings.ReplaceAll(s.csp, ":*", "")
 	}
+	// The account page's link form is answered with a 303 to a provider.
+	for _, p := range d.Config.IDPs {
+		if u, err := url.Parse(p.Issuer); err == nil {
+			s.csp += " " + u.Scheme + "://" + u.Host
+		}
+	}
+	s.prefetchUpstreams(ctx)
 	return s, nil
 }
 
@@ -171,6 +187,11 @@ func (s *Server) Handler() http.Handler {
 	e.POST("/login", s.login, s.parseForm)
 	e.GET("/login/otp", s.secondFactorForm)
 	e.POST("/login/otp", s.secondFactor, s.parseForm)
+	e.GET("/login/upstream/:name", s.upstreamStart)
+	e.GET("/login/upstream/:name/callback", s.upstreamCallback)
+	e.POST("/login/upstream/signup", s.upstreamSignup, s.parseForm)
+	e.POST("/account/upstream/link", s.accountLink, s.parseForm)
+	e.POST("/account/upstream/unlink", s.accountUnlink, s.parseForm)
 	e.GET("/register", s.registerForm)
 	e.POST("/register", s.register, s.parseForm)
 	e.GET("/refresh", s.refreshRedirect)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -15,12 +16,36 @@ import (
 // startSession creates a session for u, signed in with the methods amr, and
 // signs the user in.
 func (s *Server) startSession(c echo.Context, u store.User, amr []string) (store.Session, error) {
+	return s.beginSession(c, u, sessionSpec{amr: amr})
+}
+
+// sessionSpec is how a session begins: its methods, and for a sign-in at an
+// upstream provider, the provider, its groups, when it authenticated the
+// person and how long before the session must go back to it.
+type sessionSpec struct {
+	amr            []string
+	idp            string
+	upstreamGroups []string
+	authTime       time.Time     // now when zero
+	maxLife        time.Duration // the session's lifetime when shorter than --session-ttl
+}
+
+func (s *Server) beginSession(c echo.Context, u store.User, spec sessionSpec) (store.Session, error) {
+	amr := spec.amr
 	now := s.now()
 	exp := now.Add(s.cfg.AccessTTL)
 	req := c.Request()
 	sess := store.Session{
 		ID: randomID(16), UserID: u.ID, CreatedAt: now, AuthTime: now, ExpiresAt: now.Add(s.cfg.SessionTTL),
 		LastUsedAt: now, AccessUntil: exp, UserAgent: truncate(req.UserAgent(), 256), IP: c.RealIP(),
+	}
+	if !spec.authTime.IsZero() {
+		sess.AuthTime = spec.authTime
+	}
+	if spec.maxLife > 0 && spec.maxLife < s.cfg.SessionTTL {
+		// The session ends, and its refresh with it, at max-session: the
+		// browser signs in at the provider again.
+		sess.ExpiresAt = now.Add(spec.maxLife)
 	}
 	refresh := randomID(32)
 	ctx := req.Context()
@@ -32,11 +57,16 @@ func (s *Server) startSession(c echo.Context, u store.User, amr []string) (store
 	if err := s.store.SetSessionAMR(ctx, sess.ID, amr); err != nil {
 		return sess, fmt.Errorf("record session amr: %w", err)
 	}
+	if spec.idp != "" {
+		if err := s.store.SetSessionUpstream(ctx, sess.ID, spec.idp, spec.upstreamGroups); err != nil {
+			return sess, fmt.Errorf("record session provider: %w", err)
+		}
+	}
 	groups, err := s.store.Groups(ctx, u.ID)
 	if err != nil {
 		return sess, fmt.Errorf("groups: %w", err)
 	}
-	access, err := s.mint(u, sess, facts{amr: amr, groups: groups}, now, exp)
+	access, err := s.mint(u, sess, facts{amr: amr, groups: mergeGroups(groups, spec.upstreamGroups), idp: spec.idp}, now, exp)
 	if err != nil {
 		return sess, err
 	}
@@ -52,6 +82,38 @@ func (s *Server) startSession(c echo.Context, u store.User, amr []string) (store
 // signed in and the user's groups.
 type facts struct {
 	amr, groups []string
+	idp         string // the upstream provider of a federated session
+}
+
+// maxTokenGroupBytes bounds the groups of a token, measured as in its JSON
+// ("name", each): issuer/cli keeps a user's local groups within it, and a
+// federated session's provider groups fill what the local ones leave, so
+// the token stays under 1 KiB (TestUpstreamTokenBudget).
+const maxTokenGroupBytes = 180
+
+// mergeGroups is the user's local groups and, within the budget they
+// leave, a federated session's provider groups (in order), sorted, each once.
+func mergeGroups(local, upstream []string) []string {
+	if len(upstream) == 0 {
+		return local
+	}
+	all := slices.Clone(local)
+	size := 0
+	for _, g := range local {
+		size += len(g) + 3
+	}
+	for _, g := range upstream {
+		if slices.Contains(all, g) {
+			continue
+		}
+		if size+len(g)+3 > maxTokenGroupBytes {
+			continue
+		}
+		size += len(g) + 3
+		all = append(all, g)
+	}
+	slices.Sort(all)
+	return all
 }
 
 // mint signs an access token for the session. auth_time is the session's
@@ -67,7 +129,7 @@ func (s *Server) mint(u store.User, sess store.Session, f facts, now, exp time.T
 		Issuer: s.cfg.URL, Subject: u.ID, Audience: s.cfg.CookieDomain,
 		Expiry: exp.Unix(), IssuedAt: now.Unix(), NotBefore: now.Unix(),
 		ID: randomID(16), SessionID: sess.ID, Username: u.Username,
-		AuthTime: sess.AuthTime.Unix(), AMR: f.amr, Groups: f.groups,
+		AuthTime: sess.AuthTime.Unix(), AMR: f.amr, Groups: f.groups, IDP: f.idp,
 		SessionExpiry: sess.ExpiresAt.Unix(),
 	}
 	payload, err := json.Marshal(claims)

@@ -29,6 +29,13 @@ type loginView struct {
 	Username              string // as typed, to fill the form again
 	RegistrationOpen      bool
 	Reauth                bool // prompt=login: sign in again even with a session
+	PasswordLogin         bool // the password form is shown (--password-login on)
+	Upstreams             []upstreamButton
+}
+
+// upstreamButton is one provider's button on the sign-in page.
+type upstreamButton struct {
+	Label, Href string
 }
 
 func (*loginView) template() string { return "login" }
@@ -88,6 +95,9 @@ type accountView struct {
 	PasswordError string
 	FactorError   string // a refused change of the second factors
 	Notice        string
+	HasPassword   bool           // the account has a password (one made through a provider may not)
+	Upstreams     []upstreamView // configured providers, linked or not
+	UpstreamError string         // a refused link or unlink
 }
 
 func (*accountView) template() string { return "account" }

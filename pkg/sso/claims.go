@@ -20,6 +20,9 @@ type Claims struct {
 	// sign-in): no token of the session expires later, and a relying
 	// service closes the session's long-lived connections then.
 	SessionExpiry int64 `json:"session_exp,omitempty"`
+	// IDP names the upstream OpenID provider the session signed in at
+	// (its --idp name); empty for a sign-in at the issuer itself.
+	IDP string `json:"idp,omitempty"`
 }
 
 // parseClaims decodes the claims strictly: no duplicate keys, each known
@@ -70,6 +73,8 @@ func (v *Verifier) parseClaims(data []byte) (*Claims, error) {
 			c.Groups, err = jsonStrings(val)
 		case "session_exp":
 			c.SessionExpiry, err = jsonNumericDate(val)
+		case "idp":
+			c.IDP, err = jsonString(val)
 		}
 		if err != nil {
 			return nil, errorf(ErrClaims, "claim %q: %s is not of its type", key, truncate(val, 40))

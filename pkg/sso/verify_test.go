@@ -104,6 +104,8 @@ func TestVerify(t *testing.T) {
 		{"jti missing", raw(hdr, ssotest.With(good, "jti", nil)), ErrClaims},
 		{"groups not array", raw(hdr, ssotest.With(good, "groups", "admin")), ErrClaims},
 		{"groups of numbers", raw(hdr, ssotest.With(good, "groups", []int{1})), ErrClaims},
+		{"idp a string", raw(hdr, ssotest.With(good, "idp", "corp", "amr", []string{"fed"})), nil},
+		{"idp not a string", raw(hdr, ssotest.With(good, "idp", []string{"corp"})), ErrClaims},
 		{"revoked sid", raw(hdr, ssotest.With(good, "sid", "s_revoked")), ErrRevoked},
 		{"duplicate key in header", rawText(`{"alg":"EdDSA","kid":"ed1","kid":"ed2","typ":"at+jwt"}`, ssotest.ClaimsJSON(t, good)), ErrMalformed},
 		{"duplicate alg in header", rawText(`{"alg":"ES256","kid":"ed1","typ":"at+jwt","alg":"EdDSA"}`, ssotest.ClaimsJSON(t, good)), ErrMalformed},

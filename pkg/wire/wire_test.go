@@ -92,12 +92,12 @@ func TestAlgorithmsAndMethods(t *testing.T) {
 			t.Errorf("ValidAlgorithm(%q) = true", a)
 		}
 	}
-	for _, m := range []string{AMRPassword, AMROTP, AMRHardware} {
+	for _, m := range []string{AMRPassword, AMROTP, AMRHardware, AMRFederated, AMRMultiFactor} {
 		if !ValidAMR(m) {
 			t.Errorf("ValidAMR(%q) = false", m)
 		}
 	}
-	for _, m := range []string{"", "mfa", "PWD", "sms"} {
+	for _, m := range []string{"", "MFA", "PWD", "sms", "fed ", "face"} {
 		if ValidAMR(m) {
 			t.Errorf("ValidAMR(%q) = true", m)
 		}

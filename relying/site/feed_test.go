@@ -100,7 +100,7 @@ func feedSite(t *testing.T, doc *corpusFile, upstream *url.URL) (http.Handler, *
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second) // a ceiling for loaded CI machines, not a target
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

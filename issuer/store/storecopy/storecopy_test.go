@@ -108,6 +108,9 @@ func seed(t *testing.T, keepOpen bool) seeded {
 	must(s.UseRecoveryCode(ctx, "uid-alice", hashOf("r1"), base))
 	must(s.AddPasskey(ctx, store.Passkey{ID: "cred-1", UserID: "uid-alice", Name: "Laptop ✓", Credential: `{"id":"cred-1"}`,
 		SignCount: 3, CreatedAt: base}))
+	must(s.LinkIdentity(ctx, store.Identity{Issuer: "https://idp.example", Subject: "sub-alice ✓", UserID: "uid-alice",
+		Provider: "corp", Email: "alice@corp.example", CreatedAt: base}))
+	must(s.SetSessionUpstream(ctx, "live", "corp", []string{"corp:eng", "staff"}))
 	must(s.PutChallenge(ctx, store.Challenge{ID: hashOf("pending"), Kind: store.ChallengeSecondFactor, UserID: "uid-alice",
 		Data: "{}", CreatedAt: base, ExpiresAt: base.Add(100 * 365 * 24 * time.Hour)}))
 	must(rotate("live", 0, 1, base.Add(time.Minute)))
@@ -165,7 +168,8 @@ func TestCopy(t *testing.T) {
 				t.Fatalf("Copy: %v", err)
 			}
 			want := []Count{{"users", 3, 3}, {"user_groups", 2, 2}, {"sessions", 5, 5}, {"user_revocations", 1, 1}, {"session_amr", 1, 1},
-				{"refresh_tokens", 8, 8}, {"totp", 1, 1}, {"recovery_codes", 2, 2}, {"passkeys", 1, 1}, {"challenges", 1, 1},
+				{"refresh_tokens", 8, 8}, {"totp", 1, 1}, {"recovery_codes", 2, 2}, {"passkeys", 1, 1},
+				{"user_identities", 1, 1}, {"session_upstream", 1, 1}, {"challenges", 1, 1},
 				{"secrets", 1, 1}, {"events", 5, 5}}
 			if !reflect.DeepEqual(res.Counts, want) {
 				t.Errorf("counts = %v, want %v", res.Counts, want)

@@ -73,6 +73,11 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ChallengeRace", testChallengeRace},
 		{"Passkeys", testPasskeys},
 		{"PasskeyRace", testPasskeyRace},
+		{"Identities", testIdentities},
+		{"IdentityUnlinkLast", testIdentityUnlinkLast},
+		{"IdentityUnlinkRace", testIdentityUnlinkRace},
+		{"CreateLinkedUser", testCreateLinkedUser},
+		{"SessionUpstream", testSessionUpstream},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
