@@ -33,7 +33,7 @@ func TestCheckCommand(t *testing.T) {
 		{"good", []string{"check", "--config", "policy/testdata/good.yaml"}, nil, 0,
 			[]string{"ok: 5 host(s)", "line 6: grafana.domain.com: proxy to http://127.0.0.1:3000", "line 13: *.tools.domain.com: relying's page"}},
 		{"warns about a dead upstream", []string{"check", "--config", dead}, nil, 0,
-			[]string{"warning: line 4: upstream http://" + deadAddr + " of app.domain.com does not answer yet"}},
+			[]string{"warning: line 3: upstream http://" + deadAddr + " of app.domain.com does not answer yet"}},
 		{"bad", []string{"--config", "policy/testdata/bad/bad_values.yaml", "check"}, nil, 1,
 			[]string{"15 problem(s)", "line 4: upstream", "line 15: public_paths"}},
 		{"missing file", []string{"check", "--config", "policy/testdata/nothing.yaml"}, nil, 1, []string{"no such file"}},
