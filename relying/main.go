@@ -25,6 +25,7 @@ import (
 	"github.com/canopy-sso/canopy/pkg/localhost"
 	"github.com/canopy-sso/canopy/pkg/metricsrv"
 	"github.com/canopy-sso/canopy/pkg/sso"
+	"github.com/canopy-sso/canopy/pkg/tracing"
 	"github.com/canopy-sso/canopy/pkg/trustedproxy"
 	"github.com/canopy-sso/canopy/pkg/wire"
 	"github.com/canopy-sso/canopy/relying/policy"
@@ -128,7 +129,7 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 	if check {
 		return checkPolicy(ctx, o.config, pol, stdout)
 	}
-	if err := serve(ctx, o, cfg, pol, log); err != nil {
+	if err := serve(ctx, o, cfg, pol, env, log); err != nil {
 		fmt.Fprintf(stderr, "relying: %v\n", err)
 		return 1
 	}
@@ -252,10 +253,33 @@ func splitList(v string) []string {
 	return out
 }
 
-func serve(ctx context.Context, o options, cfg settings, pol *policy.Policy, log *slog.Logger) error {
+// traceName names the span of a request: health checks get none.
+func traceName(r *http.Request) string {
+	switch r.URL.Path {
+	case "/.canopy/healthz", "/.canopy/readyz":
+		return ""
+	case site.AuthPath:
+		return "relying.forward_auth"
+	}
+	return "relying.request"
+}
+
+func serve(ctx context.Context, o options, cfg settings, pol *policy.Policy, env func(string) (string, bool), log *slog.Logger) error {
 	leeway := o.leeway
 	if leeway == 0 {
 		leeway = sso.NoLeeway
+	}
+	tp, err := tracing.Setup(ctx, "canopy-relying", env)
+	if err != nil {
+		return err
+	}
+	if tp != nil {
+		log.Info("tracing on: exporting OTLP spans of requests, verifications, key-set fetches and proxying")
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = tp.Shutdown(sctx)
+		}()
 	}
 	var clients clientSet
 	defer clients.close()
@@ -265,14 +289,14 @@ func serve(ctx context.Context, o options, cfg settings, pol *policy.Policy, log
 			c, err := sso.New(ctx, sso.Options{
 				Issuer: issuer, Audience: o.audience, CookieName: o.cookieName,
 				RevocationPoll: o.revocationPoll, Leeway: leeway, HTTPClient: localhost.Client(10 * time.Second), Logger: log,
-				Observer: m,
+				Observer: m, Tracer: tp.SSO(),
 			})
 			if err == nil {
 				clients.add(c)
 			}
 			return c, err
 		},
-		TrustedProxies: cfg.trustedProxies, Log: log,
+		TrustedProxies: cfg.trustedProxies, Log: log, Tracer: tp.Tracer(),
 	}, pol)
 	if err != nil {
 		return err
@@ -281,7 +305,7 @@ func serve(ctx context.Context, o options, cfg settings, pol *policy.Policy, log
 	if o.config != "" {
 		go watchPolicy(ctx, o.config, o.configPoll, rt, log)
 	}
-	h := m.Instrument(rt)
+	h := m.Instrument(tp.Handler(traceName, rt))
 	if o.metricsListen != "" {
 		addr, err := metricsrv.Serve(ctx, o.metricsListen, m.Registry)
 		if err != nil {
