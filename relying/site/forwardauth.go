@@ -45,9 +45,14 @@ func (rt *Router) forwardAuth(w http.ResponseWriter, r *http.Request, rs *routes
 }
 
 // forwardAuth answers for orig, a URL of one of s's hosts. A public path
-// gets 200 without identity headers.
+// gets 200 with the identity headers present and empty: a proxy that copies
+// them (Caddy 2.6's copy_headers writes its placeholder's own text for a
+// missing one) then overwrites whatever the client sent with nothing.
 func (s *Site) forwardAuth(w http.ResponseWriter, r *http.Request, orig *url.URL) {
 	if s.cfg.Public != nil && s.cfg.Public(orig.Path) {
+		for _, h := range []string{HeaderUser, HeaderSub, HeaderSid} {
+			w.Header()[h] = []string{""}
+		}
 		w.WriteHeader(http.StatusOK)
 		return
 	}
