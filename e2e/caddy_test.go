@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,7 +37,7 @@ func caddyPath(t *testing.T) string {
 
 // caddyfile is the README's Caddy recipe: one site for every host, each
 // request asked of relying's forward auth, which picks the policy entry
-// by the forwarded host.
+// by the forwarded host; a 401 becomes a redirect to the login URL.
 const caddyfile = `{
 	admin off
 	auto_https off
@@ -47,6 +48,10 @@ http://:{port} {
 	forward_auth 127.0.0.1:{relying} {
 		uri /.canopy/auth
 		copy_headers X-Canopy-User X-Canopy-Sub X-Canopy-Sid
+		@unauthenticated status 401
+		handle_response @unauthenticated {
+			redir {http.reverse_proxy.header.X-Canopy-Login-Url} 303
+		}
 	}
 	reverse_proxy {upstream}
 }
@@ -121,10 +126,10 @@ hosts:
 		{"group host, not a member", bob, "staff", "/x", http.StatusForbidden, ""},
 		{"public path", anon, "docs", "/public/a.css", http.StatusOK, ""},
 		{"public path, spoofed identity", anon, "docs", "/public/spoof", http.StatusOK, ""},
-		{"out of the public path", anon, "docs", "/public/%2e%2e/admin", http.StatusUnauthorized, ""},
-		{"private path anonymous", anon, "docs", "/admin", http.StatusUnauthorized, ""},
+		{"out of the public path", anon, "docs", "/public/%2e%2e/admin", http.StatusSeeOther, ""},
+		{"private path anonymous", anon, "docs", "/admin", http.StatusSeeOther, ""},
 		{"wildcard host", bob, "grafana.tools", "/", http.StatusOK, "bob"},
-		{"wildcard host anonymous", anon, "grafana.tools", "/", http.StatusUnauthorized, ""},
+		{"wildcard host anonymous", anon, "grafana.tools", "/", http.StatusSeeOther, ""},
 		{"wildcard host, spoofed identity", bob, "grafana.tools", "/", http.StatusOK, "bob"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -137,8 +142,8 @@ hosts:
 			if r.status != tc.want {
 				t.Fatalf("status %d, want %d: %.300s", r.status, tc.want, r.body)
 			}
-			if tc.want == http.StatusUnauthorized && !strings.Contains(r.header.Get("X-Canopy-Login-URL"), "/login?return_to=") {
-				t.Errorf("401 without a login URL: %v", r.header)
+			if tc.want == http.StatusSeeOther && !strings.HasPrefix(r.location, s.issuerURL+"/login?return_to="+url.QueryEscape(u(tc.host, ""))) {
+				t.Errorf("303 to %q, want the issuer's login with this URL", r.location)
 			}
 			if tc.want == http.StatusOK {
 				if user, _, _ := seen(t, r); user != tc.user {
