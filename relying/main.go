@@ -21,11 +21,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/canopy-sso/canopy/internal/tracing"
 	"github.com/canopy-sso/canopy/pkg/envflag"
 	"github.com/canopy-sso/canopy/pkg/localhost"
 	"github.com/canopy-sso/canopy/pkg/metricsrv"
 	"github.com/canopy-sso/canopy/pkg/sso"
-	"github.com/canopy-sso/canopy/pkg/tracing"
 	"github.com/canopy-sso/canopy/pkg/trustedproxy"
 	"github.com/canopy-sso/canopy/pkg/wire"
 	"github.com/canopy-sso/canopy/relying/policy"

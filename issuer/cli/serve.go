@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/canopy-sso/canopy/internal/tracing"
 	"github.com/canopy-sso/canopy/issuer/config"
 	"github.com/canopy-sso/canopy/issuer/metrics"
 	"github.com/canopy-sso/canopy/issuer/password"
@@ -21,7 +22,6 @@ import (
 	"github.com/canopy-sso/canopy/issuer/throttle"
 	"github.com/canopy-sso/canopy/keys"
 	"github.com/canopy-sso/canopy/pkg/metricsrv"
-	"github.com/canopy-sso/canopy/pkg/tracing"
 	"github.com/canopy-sso/canopy/pkg/username"
 )
 
