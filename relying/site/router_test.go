@@ -1,6 +1,7 @@
 package site_test
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -169,4 +170,55 @@ func TestRouterReloadInFlight(t *testing.T) {
 	if rt.Policy() != closed {
 		t.Error("Policy() is not the loaded policy")
 	}
+}
+
+// TestRouterClientPerIssuer: one sso.Client per distinct issuer, kept
+// across reloads; a policy whose client cannot be made is refused whole.
+func TestRouterClientPerIssuer(t *testing.T) {
+	var asked []string
+	rt, err := site.NewRouter(site.RouterConfig{
+		Client: func(issuer string) (*sso.Client, error) {
+			asked = append(asked, issuer)
+			if issuer == "https://broken.example" {
+				return nil, errors.New("no client for you")
+			}
+			c, err := sso.New(t.Context(), sso.Options{Issuer: issuer, Logger: slog.New(slog.DiscardHandler)})
+			if err == nil {
+				t.Cleanup(func() { _ = c.Close() })
+			}
+			return c, err
+		},
+		Log: slog.New(slog.DiscardHandler),
+	}, mustParse(t, `issuer: https://domain.com
+hosts:
+  - host: a.domain.com
+  - host: b.domain.com
+  - host: c.other.org
+    issuer: https://other.org
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(asked, " "); got != "https://domain.com https://other.org" {
+		t.Fatalf("clients made for %q", got)
+	}
+	if err := rt.Load(mustParse(t, "issuer: https://other.org\nhosts:\n  - host: x.other.org\n  - host: y.third.net\n    issuer: https://third.net\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(asked, " "); got != "https://domain.com https://other.org https://third.net" {
+		t.Fatalf("after the reload, clients made for %q", got)
+	}
+	before := rt.Policy()
+	if err := rt.Load(mustParse(t, "issuer: https://broken.example\nhosts:\n  - host: z.broken.example\n")); err == nil || rt.Policy() != before {
+		t.Fatalf("a policy without a client: %v, policy replaced %v", err, rt.Policy() != before)
+	}
+}
+
+func mustParse(t *testing.T, text string) *policy.Policy {
+	t.Helper()
+	p, err := policy.Parse("test.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
