@@ -138,6 +138,10 @@ func (ps *parser) mapping(n *yaml.Node, what string, known []string) map[string]
 		case k.Kind != yaml.ScalarNode:
 			ps.add(k.Line, "%s: a key must be a plain name", what)
 		case !slices.Contains(known, k.Value):
+			if near := nearKey(k.Value, known); near != "" {
+				ps.add(k.Line, "unknown key %q in %s: did you mean %s?", k.Value, what, near)
+				continue
+			}
 			ps.add(k.Line, "unknown key %q in %s (known: %s)", k.Value, what, strings.Join(known, ", "))
 		case lines[k.Value] != 0:
 			ps.add(k.Line, "key %q is already set at line %d", k.Value, lines[k.Value])
@@ -148,6 +152,18 @@ func (ps *parser) mapping(n *yaml.Node, what string, known []string) map[string]
 		}
 	}
 	return out
+}
+
+// nearKey is the known key a typo most likely meant: another case, a
+// hyphen for an underscore, or a plural s too many or too few; "" if none.
+func nearKey(k string, known []string) string {
+	norm := strings.ReplaceAll(strings.ToLower(k), "-", "_")
+	for _, kn := range known {
+		if norm == kn || norm+"s" == kn || norm == kn+"s" {
+			return kn
+		}
+	}
+	return ""
 }
 
 // entry parses one hosts entry; nil when its host is unusable.
