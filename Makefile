@@ -3,6 +3,8 @@ GO          ?= go
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # The issuer's URL and the relying examples of `make run`.
 ISSUER_URL  ?= http://domain.localhost:8080
+# The account page's "your page" link: the per-user relying example below.
+USER_PAGE_URL ?= http://{username}.domain.localhost:8081
 
 .PHONY: all build run test vet staticcheck fmt-check bench bench-peers bench-load fuzz clean
 
@@ -18,7 +20,7 @@ build:
 run: build
 	@mkdir -p var
 	@trap 'kill $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
-	./bin/issuer serve --listen 127.0.0.1:8080 --url $(ISSUER_URL) --db var/issuer.db --keys var/keys & issuer=$$!; \
+	./bin/issuer serve --listen 127.0.0.1:8080 --url $(ISSUER_URL) --db var/issuer.db --keys var/keys --user-page-url '$(USER_PAGE_URL)' & issuer=$$!; \
 	sleep 1; \
 	kill -0 $$issuer 2>/dev/null || { echo "make run: the issuer did not start (see its message above)"; exit 1; }; \
 	./bin/relying --listen 127.0.0.1:8081 --issuer $(ISSUER_URL) --host '{username}.domain.localhost' & users=$$!; \

@@ -13,20 +13,22 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
+	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/canopy-sso/canopy/internal/tracing"
 	"github.com/canopy-sso/canopy/pkg/envflag"
 	"github.com/canopy-sso/canopy/pkg/localhost"
 	"github.com/canopy-sso/canopy/pkg/metricsrv"
 	"github.com/canopy-sso/canopy/pkg/sso"
-	"github.com/canopy-sso/canopy/pkg/ssohttp"
 	"github.com/canopy-sso/canopy/pkg/trustedproxy"
 	"github.com/canopy-sso/canopy/pkg/wire"
+	"github.com/canopy-sso/canopy/relying/policy"
 	"github.com/canopy-sso/canopy/relying/site"
 )
 
@@ -38,7 +40,13 @@ type options struct {
 	revocationPoll, leeway, maxAuthAge         time.Duration
 	readTimeout                                time.Duration
 	forwardToken                               bool
+	config                                     string
+	configPoll                                 time.Duration
 }
+
+// hostFlags describe the one host of the command line; --config replaces them.
+var hostFlags = []string{"host", "issuer", "upstream", "forward-token", "require-group", "require-amr", "max-auth-age",
+	"audience", "cookie-name"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -69,9 +77,13 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 	fs.StringVar(&o.requireGroup, "require-group", "", "admit only members of this group (a comma list: any of them); others get 403")
 	fs.StringVar(&o.requireAMR, "require-amr", "", "admit only sign-ins with otp or hwk (a comma list: any of them); others are asked to sign in again")
 	fs.DurationVar(&o.maxAuthAge, "max-auth-age", 0, "admit only sign-ins at most this old (e.g. 10m); older ones are asked to sign in again; 0 is off")
+	fs.StringVar(&o.config, "config", "", "policy file (YAML) of every host served, instead of --host, --issuer, --upstream and the rule flags")
+	fs.DurationVar(&o.configPoll, "config-poll", 2*time.Second, "how often --config is checked for changes (SIGHUP reloads at once); 0 is never")
 	pos, err := envflag.Parse(fs, args, "CANOPY_RELYING_", env)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, "Usage: relying [flags]\n\nCanopy's example relying service: verifies the issuer's access tokens locally.\n\n"+
+		fmt.Fprint(stdout, "Usage: relying [flags]\n       relying check --config FILE\n\n"+
+			"Canopy's example relying service: verifies the issuer's access tokens locally.\n"+
+			"'relying check' validates the policy file and exits: 0 when it is good, 1 with every problem.\n\n"+
 			"Flags (each also read from CANOPY_RELYING_<FLAG>; flags win):\n")
 		fs.VisitAll(func(f *flag.Flag) {
 			fmt.Fprintf(stdout, "  --%-17s %s (default %q)\n", f.Name, f.Usage, f.DefValue)
@@ -79,8 +91,15 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 		fmt.Fprint(stdout, "\nExit codes: 0 ok, 1 failure, 2 usage.\n")
 		return 0
 	}
+	check := len(pos) > 0 && pos[0] == "check"
+	if check {
+		pos = pos[1:]
+	}
 	if err == nil && len(pos) > 0 {
 		err = fmt.Errorf("unexpected arguments %q", pos)
+	}
+	if err == nil {
+		err = flagConflicts(fs, o.config, check)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "relying: %v\nRun 'relying --help' for usage.\n", err)
@@ -95,43 +114,46 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 		fmt.Fprintf(stderr, "relying: %v\n", err)
 		return 2
 	}
-	if err := serve(ctx, o, cfg, log); err != nil {
+	var pol *policy.Policy
+	if o.config != "" {
+		if pol, err = readPolicy(o.config); err != nil {
+			fmt.Fprintf(stderr, "relying: %v\n", err)
+			if check {
+				return 1
+			}
+			return 2
+		}
+	} else {
+		pol = cfg.policy
+	}
+	if check {
+		return checkPolicy(ctx, o.config, pol, stdout)
+	}
+	if err := serve(ctx, o, cfg, pol, env, log); err != nil {
 		fmt.Fprintf(stderr, "relying: %v\n", err)
 		return 1
 	}
 	return 0
 }
 
+// settings are the validated options besides the policy.
+type settings struct {
+	trustedProxies []netip.Prefix
+	policy         *policy.Policy // the one host of the flags; nil with --config
+}
+
 // validate checks every option at once.
-func (o options) validate() (site.Config, error) {
+func (o options) validate() (settings, error) {
 	var problems []string
-	var cfg site.Config
+	var cfg settings
 	var err error
-	if cfg.Pattern, err = site.ParsePattern(o.host); err != nil {
-		problems = append(problems, err.Error())
-	}
-	u, err := url.Parse(o.issuer)
-	switch {
-	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
-		problems = append(problems, fmt.Sprintf("--issuer %q is not an absolute http(s) URL", o.issuer))
-	case u.Scheme == "http" && !strings.HasSuffix(strings.ToLower(u.Hostname()), ".localhost"):
-		problems = append(problems, fmt.Sprintf("--issuer %q: http is allowed only under .localhost; use https", o.issuer))
-	case u.Path != "" && u.Path != "/":
-		problems = append(problems, fmt.Sprintf("--issuer %q must be a bare origin", o.issuer))
-	default:
-		cfg.Issuer = u.Scheme + "://" + u.Host
-	}
-	if cfg.TrustedProxies, err = trustedproxy.Parse(o.trustedProxies); err != nil {
+	if cfg.trustedProxies, err = trustedproxy.Parse(o.trustedProxies); err != nil {
 		problems = append(problems, "--trusted-proxies: "+err.Error())
 	}
-	if o.upstream != "" {
-		up, err := url.Parse(o.upstream)
-		if err != nil || up.Host == "" || (up.Scheme != "http" && up.Scheme != "https") {
-			problems = append(problems, fmt.Sprintf("--upstream %q is not an absolute http(s) URL", o.upstream))
-		} else {
-			cfg.Upstream = up
-			cfg.ForwardToken = o.forwardToken
-		}
+	if o.config == "" {
+		var h *policy.Host
+		h, problems = o.hostFromFlags(problems)
+		cfg.policy = &policy.Policy{Issuer: h.Issuer, Hosts: []*policy.Host{h}}
 	}
 	if o.leeway < 0 || o.leeway > 5*time.Minute {
 		problems = append(problems, fmt.Sprintf("--leeway %s: must be between 0 and 5m", o.leeway))
@@ -142,34 +164,11 @@ func (o options) validate() (site.Config, error) {
 	if o.readTimeout < 0 {
 		problems = append(problems, fmt.Sprintf("--read-timeout %s: must not be negative", o.readTimeout))
 	}
+	if o.configPoll < 0 {
+		problems = append(problems, fmt.Sprintf("--config-poll %s: must not be negative", o.configPoll))
+	}
 	if o.logFormat != "text" && o.logFormat != "json" {
 		problems = append(problems, fmt.Sprintf("--log-format %q: must be text or json", o.logFormat))
-	}
-	var rules []ssohttp.Rule
-	if groups := splitList(o.requireGroup); len(groups) > 0 {
-		for _, g := range groups {
-			if err := wire.CheckGroupName(g); err != nil {
-				problems = append(problems, "--require-group: "+err.Error())
-			}
-		}
-		rules = append(rules, ssohttp.RequireGroup(groups...))
-	}
-	if methods := splitList(o.requireAMR); len(methods) > 0 {
-		for _, m := range methods {
-			if !wire.ValidAMR(m) {
-				problems = append(problems, fmt.Sprintf("--require-amr %q: methods are otp (one-time code), hwk (passkey) and pwd", m))
-			}
-		}
-		rules = append(rules, ssohttp.RequireAMR(methods...))
-	}
-	switch {
-	case o.maxAuthAge < 0:
-		problems = append(problems, fmt.Sprintf("--max-auth-age %s: must not be negative", o.maxAuthAge))
-	case o.maxAuthAge > 0:
-		rules = append(rules, ssohttp.MaxAuthAge(o.maxAuthAge))
-	}
-	if len(rules) > 0 {
-		cfg.Rule = ssohttp.AllOf(rules...)
 	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		problems = append(problems, "--tls-cert and --tls-key go together")
@@ -184,6 +183,65 @@ func (o options) validate() (site.Config, error) {
 	return cfg, nil
 }
 
+// hostFromFlags is the policy entry of --host, --issuer, --upstream and
+// the rule flags.
+func (o options) hostFromFlags(problems []string) (*policy.Host, []string) {
+	h := &policy.Host{}
+	var err error
+	if h.Pattern, err = policy.ParsePattern(o.host); err != nil {
+		problems = append(problems, "--"+err.Error())
+	}
+	h.OwnerOnly = h.Pattern.PerUser
+	if h.Issuer, err = policy.ParseIssuer(o.issuer); err != nil {
+		problems = append(problems, "--"+err.Error())
+	}
+	if o.upstream != "" {
+		if h.Upstream, err = policy.ParseUpstream(o.upstream); err != nil {
+			problems = append(problems, "--"+err.Error())
+		}
+		h.ForwardToken = o.forwardToken
+	}
+	for _, g := range splitList(o.requireGroup) {
+		if err := wire.CheckGroupName(g); err != nil {
+			problems = append(problems, "--require-group: "+err.Error())
+		}
+		h.RequireGroups = append(h.RequireGroups, g)
+	}
+	for _, m := range splitList(o.requireAMR) {
+		if !wire.ValidAMR(m) {
+			problems = append(problems, fmt.Sprintf("--require-amr %q: methods are otp (one-time code), hwk (passkey) and pwd", m))
+		}
+		h.RequireAMR = append(h.RequireAMR, m)
+	}
+	if o.maxAuthAge < 0 {
+		problems = append(problems, fmt.Sprintf("--max-auth-age %s: must not be negative", o.maxAuthAge))
+	}
+	h.MaxAuthAge = o.maxAuthAge
+	return h, problems
+}
+
+// flagConflicts refuses --config beside the flags of one host, and check
+// without --config.
+func flagConflicts(fs *flag.FlagSet, config string, check bool) error {
+	if config == "" {
+		if check {
+			return errors.New("check needs --config FILE")
+		}
+		return nil
+	}
+	var set []string
+	fs.Visit(func(f *flag.Flag) {
+		if slices.Contains(hostFlags, f.Name) {
+			set = append(set, "--"+f.Name)
+		}
+	})
+	if len(set) > 0 {
+		return fmt.Errorf("--config replaces %s (set on the command line or as CANOPY_RELYING_*): "+
+			"put them in the policy file, or drop --config", strings.Join(set, ", "))
+	}
+	return nil
+}
+
 // splitList splits a comma list, dropping blanks.
 func splitList(v string) []string {
 	var out []string
@@ -195,33 +253,59 @@ func splitList(v string) []string {
 	return out
 }
 
-func serve(ctx context.Context, o options, cfg site.Config, log *slog.Logger) error {
+// traceName names the span of a request: health checks get none.
+func traceName(r *http.Request) string {
+	switch r.URL.Path {
+	case "/.canopy/healthz", "/.canopy/readyz":
+		return ""
+	case site.AuthPath:
+		return "relying.forward_auth"
+	}
+	return "relying.request"
+}
+
+func serve(ctx context.Context, o options, cfg settings, pol *policy.Policy, env func(string) (string, bool), log *slog.Logger) error {
 	leeway := o.leeway
 	if leeway == 0 {
 		leeway = sso.NoLeeway
 	}
-	var client *sso.Client
-	m := site.NewMetrics(func() time.Duration {
-		if ks := client.KeySet(); ks != nil && !ks.LastSuccess().IsZero() {
-			return time.Since(ks.LastSuccess())
-		}
-		return 0
-	})
-	client, err := sso.New(ctx, sso.Options{
-		Issuer: cfg.Issuer, Audience: o.audience, CookieName: o.cookieName,
-		RevocationPoll: o.revocationPoll, Leeway: leeway, HTTPClient: localhost.Client(10 * time.Second), Logger: log,
-		Observer: m,
-	})
+	tp, err := tracing.Setup(ctx, "canopy-relying", env)
 	if err != nil {
 		return err
 	}
-	defer client.Close()
-	cfg.Client, cfg.Log = client, log
-	h, err := site.New(cfg)
+	if tp != nil {
+		log.Info("tracing on: exporting OTLP spans of requests, verifications, key-set fetches and proxying")
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = tp.Shutdown(sctx)
+		}()
+	}
+	var clients clientSet
+	defer clients.close()
+	m := site.NewMetrics(clients.keySetAge)
+	rt, err := site.NewRouter(site.RouterConfig{
+		Client: func(issuer string) (*sso.Client, error) {
+			c, err := sso.New(ctx, sso.Options{
+				Issuer: issuer, Audience: o.audience, CookieName: o.cookieName,
+				RevocationPoll: o.revocationPoll, Leeway: leeway, HTTPClient: localhost.Client(10 * time.Second), Logger: log,
+				Observer: m, Tracer: tp.SSO(),
+			})
+			if err == nil {
+				clients.add(c)
+			}
+			return c, err
+		},
+		TrustedProxies: cfg.trustedProxies, Log: log, Tracer: tp.Tracer(),
+	}, pol)
 	if err != nil {
 		return err
 	}
-	h = m.Instrument(h)
+	warnUpstreams(ctx, pol, log)
+	if o.config != "" {
+		go watchPolicy(ctx, o.config, o.configPoll, rt, log)
+	}
+	h := m.Instrument(tp.Handler(traceName, rt))
 	if o.metricsListen != "" {
 		addr, err := metricsrv.Serve(ctx, o.metricsListen, m.Registry)
 		if err != nil {
@@ -234,7 +318,7 @@ func serve(ctx context.Context, o options, cfg site.Config, log *slog.Logger) er
 		return fmt.Errorf("--listen: %w", err)
 	}
 	hs := newHTTPServer(h, o.readTimeout)
-	log.Info("relying listening", "addr", ln.Addr().String(), "host", cfg.Pattern.String(), "issuer", cfg.Issuer)
+	log.Info("relying listening", "addr", ln.Addr().String(), "hosts", hostList(pol), "issuers", strings.Join(pol.Issuers(), " "))
 	errc := make(chan error, 1)
 	go func() {
 		if o.tlsCert != "" {

@@ -63,9 +63,10 @@ func TestRuleFromFlags(t *testing.T) {
 	o := base
 	o.requireGroup, o.requireAMR, o.maxAuthAge = "admins, ops", "otp,hwk", 10*time.Minute
 	cfg, err := o.validate()
-	if err != nil || cfg.Rule == nil {
-		t.Fatalf("validate: %v, rule %v", err, cfg.Rule)
+	if err != nil || cfg.policy.Hosts[0].Rule() == nil {
+		t.Fatalf("validate: %v, policy %+v", err, cfg.policy)
 	}
+	rule := cfg.policy.Hosts[0].Rule()
 	fresh := time.Now().Add(-time.Minute).Unix()
 	r := httptest.NewRequest("GET", "http://alice.domain.localhost/", nil)
 	for _, tc := range []struct {
@@ -78,12 +79,12 @@ func TestRuleFromFlags(t *testing.T) {
 		{"password only", sso.Claims{Groups: []string{"admins"}, AMR: []string{"pwd"}, AuthTime: fresh}, ssohttp.ErrStepUp},
 		{"too old", sso.Claims{Groups: []string{"admins"}, AMR: []string{"hwk"}, AuthTime: fresh - 3600}, ssohttp.ErrStepUp},
 	} {
-		if err := cfg.Rule(r, &tc.claims); (tc.want == nil) != (err == nil) || (tc.want != nil && !errors.Is(err, tc.want)) {
+		if err := rule(r, &tc.claims); (tc.want == nil) != (err == nil) || (tc.want != nil && !errors.Is(err, tc.want)) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
-	if cfg, err := base.validate(); err != nil || cfg.Rule != nil {
-		t.Errorf("no rule flags: rule %v, %v; want none", cfg.Rule, err)
+	if cfg, err := base.validate(); err != nil || cfg.policy.Hosts[0].Rule() != nil {
+		t.Errorf("no rule flags: %v; want no rule", err)
 	}
 }
 

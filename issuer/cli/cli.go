@@ -72,6 +72,7 @@ func flagSet(cfg *config.Config, force *bool, cp *copyFlags, groups *groupFlag, 
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", cfg.MetricsListen, "address of a separate /metrics listener (off when empty)")
 	fs.StringVar(&cfg.TrustedProxies, "trusted-proxies", cfg.TrustedProxies, "comma-separated CIDRs whose X-Forwarded-For/-Proto are believed")
 	fs.DurationVar(&cfg.EventRetention, "event-retention", cfg.EventRetention, "audit events older than this are deleted (0 keeps them forever)")
+	fs.StringVar(&cfg.UserPageURL, "user-page-url", cfg.UserPageURL, "the account page's link to a user's own page, {username} its first host label (e.g. https://{username}.domain.com:8443; default: --url's scheme on {username}.<cookie domain>)")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", cfg.TLSCert, "serve HTTPS directly with this PEM certificate chain (with --tls-key)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", cfg.TLSKey, "PEM private key for --tls-cert")

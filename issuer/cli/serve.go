@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
+	"github.com/canopy-sso/canopy/internal/tracing"
 	"github.com/canopy-sso/canopy/issuer/config"
 	"github.com/canopy-sso/canopy/issuer/metrics"
 	"github.com/canopy-sso/canopy/issuer/password"
@@ -158,8 +160,21 @@ func (inv *invocation) serve(ctx context.Context) error {
 	// Keys changed by `issuer keys rotate|revoke` or another instance are picked up without a restart.
 	go e.keys.Watch(ctx, 2*time.Second)
 	go sweepLoop(ctx, e.store, inv.log, 10*time.Minute, inv.cfg.EventRetention)
+	// The exporter reads the OTEL_* variables of the process itself.
+	tp, err := tracing.Setup(ctx, "canopy-issuer", os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	if tp != nil {
+		inv.log.Info("tracing on: exporting OTLP spans of sign-in and refresh")
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = tp.Shutdown(sctx)
+		}()
+	}
 	hs := &http.Server{
-		Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		Handler: tp.Handler(traceName, srv.Handler()), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 	}
 	inv.log.Info("issuer listening", "addr", ln.Addr().String(), "url", inv.cfg.URL,
@@ -240,4 +255,16 @@ func drain(ctx context.Context, sweep func(context.Context, time.Time, int) (int
 			return total, err
 		}
 	}
+}
+
+// traceName names the issuer requests that get a span: sign-in (each step)
+// and refresh. Others, health checks above all, get none.
+func traceName(r *http.Request) string {
+	switch p := r.URL.Path; {
+	case r.Method == http.MethodPost && (p == "/login" || p == "/login/otp" || p == "/webauthn/login/finish"):
+		return "issuer.sign_in"
+	case p == "/refresh" && r.Method != http.MethodOptions:
+		return "issuer.refresh"
+	}
+	return ""
 }

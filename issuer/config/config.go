@@ -40,6 +40,10 @@ type Config struct {
 	EventRetention time.Duration // audit events older than this are deleted; 0 keeps them forever
 	IDPs           IDPs          // upstream OpenID providers (--idp)
 	PasswordLogin  string        // on, or off for sites that sign in only through IDPs
+	// UserPageURL is the account page's "your page" link, {username} its
+	// first host label ("https://{username}.domain.com:8443"); empty is
+	// the --url's scheme on {username}.<cookie domain>.
+	UserPageURL string
 }
 
 // Default returns the configuration of SPEC.md's defaults.
@@ -144,6 +148,11 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.validateIDPs(add)
+	if c.UserPageURL != "" {
+		if msg := checkUserPageURL(c.UserPageURL, c.CookieDomain); msg != "" {
+			add("--user-page-url %q: %s", c.UserPageURL, msg)
+		}
+	}
 	if c.Listen == "" {
 		add("--listen must not be empty")
 	}
@@ -157,6 +166,47 @@ func (c *Config) Validate() error {
 		return nil
 	}
 	return errors.New("invalid configuration:\n  - " + strings.Join(problems, "\n  - "))
+}
+
+// checkUserPageURL returns what is wrong with a --user-page-url, or "".
+func checkUserPageURL(raw, cookieDomain string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok || (scheme != "http" && scheme != "https") {
+		return "want an http(s) URL such as https://{username}.domain.com"
+	}
+	if !strings.HasPrefix(rest, "{username}.") || strings.Count(raw, "{username}") != 1 {
+		return "{username} must be the first label of the host, once: https://{username}.domain.com"
+	}
+	u, err := url.Parse(strings.Replace(raw, "{username}", "x", 1))
+	switch {
+	case err != nil || u.Host == "" || u.Opaque != "":
+		return "not an absolute URL"
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/"):
+		return "want scheme, host and port only: no user, path, query or fragment"
+	}
+	host := strings.ToLower(u.Hostname())
+	if u.Scheme == "http" && !devHost(host) {
+		return "http is allowed only under .localhost; use https"
+	}
+	if cookieDomain != "" && !strings.HasSuffix(host, "."+cookieDomain) {
+		return fmt.Sprintf("the host must be under the cookie domain %s, where the user's session cookie is sent", cookieDomain)
+	}
+	return ""
+}
+
+// UserPage is the link to name's own page: --user-page-url, or
+// {name}.<cookie domain> on the --url's scheme (on :8081 when the issuer
+// is on .localhost:8080, as make run serves the user pages there). Call
+// it after Validate.
+func (c *Config) UserPage(name string) string {
+	if c.UserPageURL != "" {
+		return strings.TrimSuffix(strings.Replace(c.UserPageURL, "{username}", name, 1), "/")
+	}
+	port := ""
+	if strings.HasSuffix(c.URL, ".localhost:8080") {
+		port = ":8081"
+	}
+	return c.Scheme() + "://" + name + "." + c.CookieDomain + port
 }
 
 // devHost reports whether host is a development name under .localhost with at

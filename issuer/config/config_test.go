@@ -99,3 +99,43 @@ func TestHostLabel(t *testing.T) {
 		}
 	}
 }
+
+// TestUserPageURL: --user-page-url is checked with the rest, and UserPage
+// fills it in; without it the link keeps make run's default.
+func TestUserPageURL(t *testing.T) {
+	for _, tc := range []struct {
+		url, page, want string // want: an error substring, or "" for valid
+		issuer          string
+	}{
+		{"", "http://alice.domain.localhost:8081", "", "http://domain.localhost:8080"},
+		{"", "https://alice.example.com", "", "https://example.com"},
+		{"http://{username}.domain.localhost:8081", "http://alice.domain.localhost:8081", "", "http://domain.localhost:8080"},
+		{"https://{username}.example.com:8443/", "https://alice.example.com:8443", "", "https://example.com"},
+		{"https://{username}.pages.example.com", "https://alice.pages.example.com", "", "https://example.com"},
+		{"http://{username}.example.com", "", "http is allowed only", "https://example.com"},
+		{"https://{username}.other.com", "", "under the cookie domain example.com", "https://example.com"},
+		{"https://{username}.example.com/home", "", "no user, path", "https://example.com"},
+		{"https://www.example.com/{username}", "", "first label", "https://example.com"},
+		{"https://{username}.{username}.example.com", "", "first label", "https://example.com"},
+		{"ftp://{username}.example.com", "", "http(s) URL", "https://example.com"},
+		{"https://{username}.example.com?x=1", "", "no user, path, query", "https://example.com"},
+		{"https://{username}.example.com@evil.com", "", "no user", "https://example.com"},
+	} {
+		c := Default()
+		c.URL, c.UserPageURL = tc.issuer, tc.url
+		err := c.Validate()
+		if tc.want != "" {
+			if err == nil || !strings.Contains(err.Error(), "--user-page-url") || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%q: error %v, want %q", tc.url, err, tc.want)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tc.url, err)
+			continue
+		}
+		if got := c.UserPage("alice"); got != tc.page {
+			t.Errorf("%q: UserPage = %q, want %q", tc.url, got, tc.page)
+		}
+	}
+}

@@ -67,17 +67,7 @@ func (s *Server) accountData(c echo.Context, cur *current) (*accountView, error)
 }
 
 // userPage is the user's own host under the cookie domain, on the issuer's scheme.
-func (s *Server) userPage(name string) string {
-	return s.cfg.Scheme() + "://" + name + "." + s.cfg.CookieDomain + relyingPortHint(s.cfg.URL)
-}
-
-// relyingPortHint keeps development links working: make run serves user pages on :8081.
-func relyingPortHint(issuerURL string) string {
-	if strings.HasSuffix(issuerURL, ".localhost:8080") {
-		return ":8081"
-	}
-	return ""
-}
+func (s *Server) userPage(name string) string { return s.cfg.UserPage(name) }
 
 func (s *Server) signOutSession(c echo.Context) error {
 	cur, ok, err := s.signedIn(c, "/")

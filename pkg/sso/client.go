@@ -43,6 +43,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Observer, when set, is told every verification and key-set fetch (metrics).
 	Observer Observer
+	// Tracer, when set, records a span for every verification and key-set
+	// fetch (package tracing adapts OpenTelemetry).
+	Tracer Tracer
 }
 
 // Client wires discovery, a RemoteKeySet, a RevocationList and a Verifier for
@@ -159,7 +162,8 @@ func (c *Client) connect() (*clientState, error) {
 	}
 	// Nothing below fails, so no retry leaves goroutines behind.
 	st := &clientState{disc: d, site: site}
-	st.keys = NewRemoteKeySet(c.ctx, d.JWKSURI, RemoteOptions{Client: c.opts.HTTPClient, Now: c.opts.Now, Logger: c.opts.Logger, Observer: c.opts.Observer})
+	st.keys = NewRemoteKeySet(c.ctx, d.JWKSURI, RemoteOptions{Client: c.opts.HTTPClient, Now: c.opts.Now, Logger: c.opts.Logger, Observer: c.opts.Observer,
+		Tracer: c.opts.Tracer})
 	if feed := firstNonEmpty(d.RevocationV2URI, d.RevocationURI); feed != "" {
 		ro, _ := c.opts.Observer.(RevocationObserver)
 		st.revoked = NewRevocationList(c.ctx, feed, RevocationOptions{
@@ -192,6 +196,7 @@ func verifierConfig(opts Options) Config {
 		CacheSize:   opts.CacheSize,
 		Now:         opts.Now,
 		Observer:    opts.Observer,
+		Tracer:      opts.Tracer,
 	}
 }
 

@@ -36,6 +36,8 @@ type RemoteOptions struct {
 	Logger *slog.Logger
 	// Observer, when set, is told the outcome of every fetch (metrics).
 	Observer Observer
+	// Tracer, when set, records a span for every fetch.
+	Tracer Tracer
 }
 
 // RemoteKeySet is a KeySet fetched from the issuer's JWKS URL. It fetches at
@@ -54,6 +56,7 @@ type RemoteKeySet struct {
 	def      time.Duration
 	log      *slog.Logger
 	observer Observer
+	tracer   Tracer
 	ctx      context.Context
 
 	keys  atomic.Pointer[map[string]*jose.JSONWebKey] // nil until the first good set
@@ -89,6 +92,7 @@ func NewRemoteKeySet(ctx context.Context, jwksURL string, opts RemoteOptions) *R
 		def:      opts.DefaultRefresh,
 		log:      opts.Logger,
 		observer: opts.Observer,
+		tracer:   opts.Tracer,
 		ctx:      ctx,
 		ready:    make(chan struct{}),
 	}
@@ -252,10 +256,29 @@ func (ks *RemoteKeySet) fetch() (time.Duration, error) {
 	}
 	ks.mu.Unlock()
 
-	res, err := fetchJSON(ks.ctx, ks.client, ks.url, etag, maxJWKSBytes)
+	ctx := ks.ctx
+	var span Span
+	if ks.tracer != nil {
+		// A root span: the fetch serves every caller, not the one that
+		// happened to start it.
+		ctx, span = ks.tracer.Start(ctx, SpanKeySetFetch)
+		span.SetAttribute(AttrKeySetURL, ks.url)
+	}
+	res, err := fetchJSON(ctx, ks.client, ks.url, etag, maxJWKSBytes)
 	first := false
 	if err == nil && !res.notModified {
 		first, err = ks.install(res)
+	}
+	if span != nil {
+		outcome := FetchUpdated
+		switch {
+		case err != nil:
+			outcome = FetchError
+		case res.notModified:
+			outcome = FetchNotModified
+		}
+		span.SetAttribute(AttrKeySetOutcome, outcome)
+		span.End(err)
 	}
 	ks.mu.Lock()
 	defer ks.mu.Unlock()

@@ -65,6 +65,8 @@ type Config struct {
 	Revoked RevocationChecker
 	// Observer, when set, is told the outcome of every verification (metrics).
 	Observer Observer
+	// Tracer, when set, records a span for every verification.
+	Tracer Tracer
 }
 
 // Validate reports every problem with the config at once.
@@ -109,6 +111,7 @@ type Verifier struct {
 	now      func() time.Time
 	revoked  RevocationChecker
 	observer Observer
+	tracer   Tracer
 	cache    *tokenCache // nil when disabled
 }
 
@@ -130,6 +133,7 @@ func NewVerifier(ks KeySet, cfg Config) (*Verifier, error) {
 		now:      cfg.Now,
 		revoked:  cfg.Revoked,
 		observer: cfg.Observer,
+		tracer:   cfg.Tracer,
 		algs:     map[string][]jose.SignatureAlgorithm{},
 	}
 	v.gens, _ = ks.(generationKeySet)
@@ -175,13 +179,31 @@ func (v *Verifier) Audience() string { return v.audience }
 // ErrRevoked and the claim checks made after the signature come inside a
 // *ClaimsError, so an expired token is known to carry a good signature.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
+	var span Span
+	if v.tracer != nil {
+		ctx, span = v.tracer.Start(ctx, SpanVerify)
+	}
 	c, cached, err := v.verify(ctx, token)
-	if v.observer != nil {
+	if v.observer != nil || span != nil {
 		reason := ""
 		if err != nil {
 			reason = Reason(err)
 		}
-		v.observer.Verified(reason, cached)
+		if v.observer != nil {
+			v.observer.Verified(reason, cached)
+		}
+		if span != nil {
+			cache, outcome := verifyCold, verifyAccepted
+			if cached {
+				cache = verifyCached
+			}
+			if reason != "" {
+				outcome = reason
+			}
+			span.SetAttribute(AttrVerifyCache, cache)
+			span.SetAttribute(AttrVerifyOutcome, outcome)
+			span.End(err)
+		}
 	}
 	return c, err
 }

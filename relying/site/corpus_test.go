@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/canopy-sso/canopy/pkg/sso"
+	"github.com/canopy-sso/canopy/relying/policy"
 	"github.com/canopy-sso/canopy/relying/site"
 )
 
@@ -141,7 +142,7 @@ func corpusClient(t *testing.T, doc *corpusFile) *sso.Client {
 // clock; cfg sets the other fields.
 func testSite(t *testing.T, doc *corpusFile, client *sso.Client, pattern string, cfg site.Config) http.Handler {
 	var err error
-	if cfg.Pattern, err = site.ParsePattern(pattern); err != nil {
+	if cfg.Pattern, err = policy.ParsePattern(pattern); err != nil {
 		t.Fatal(err)
 	}
 	cfg.Issuer, cfg.Client, cfg.Log = doc.Issuer, client, slog.New(slog.DiscardHandler)

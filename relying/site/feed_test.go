@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/canopy-sso/canopy/pkg/sso"
+	"github.com/canopy-sso/canopy/relying/policy"
 	"github.com/canopy-sso/canopy/relying/site"
 )
 
@@ -90,7 +91,7 @@ func feedSite(t *testing.T, doc *corpusFile, upstream *url.URL) (http.Handler, *
 	if err := client.Wait(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	pattern, _ := site.ParsePattern("app.domain.localhost")
+	pattern, _ := policy.ParsePattern("app.domain.localhost")
 	h, err := site.New(site.Config{Pattern: pattern, Issuer: doc.Issuer, Client: client, Upstream: upstream, Log: log, Now: now})
 	if err != nil {
 		t.Fatal(err)

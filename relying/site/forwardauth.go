@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 
@@ -22,14 +23,37 @@ const HeaderLoginURL = "X-Canopy-Login-URL"
 // forwardAuth answers 200 with the X-Canopy-* identity headers, 401 with the
 // login URL in X-Canopy-Login-URL (with prompt=login when a rule wants a
 // stronger or fresher sign-in), or 403. Never a redirect or another status:
-// nginx's auth_request turns anything but 2xx, 401 and 403 into a 500.
-func (s *Site) forwardAuth(w http.ResponseWriter, r *http.Request) {
+// nginx's auth_request turns anything but 2xx, 401 and 403 into a 500 (a
+// 404 too, so a host no entry serves gets 403). The original URL's host
+// picks the policy entry.
+func (rt *Router) forwardAuth(w http.ResponseWriter, r *http.Request, rs *routes) {
 	w.Header().Set("Cache-Control", "no-store")
-	orig, err := s.originalURL(r)
+	orig, err := originalURL(r, rt.cfg.TrustedProxies)
 	if err != nil {
 		// 403, not 400: nginx's auth_request turns a 400 into a 500.
-		s.cfg.Log.Warn("forward auth: refused original URL", "err", err)
+		rt.cfg.Log.Warn("forward auth: refused original URL", "err", err)
 		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	s, ok := rs.match(orig.Host)
+	if !ok {
+		rt.cfg.Log.Info("forward auth: no policy entry for the host", "host", orig.Host)
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	s.forwardAuth(w, r, orig)
+}
+
+// forwardAuth answers for orig, a URL of one of s's hosts. A public path
+// gets 200 with the identity headers present and empty: a proxy that copies
+// them (Caddy 2.6's copy_headers writes its placeholder's own text for a
+// missing one) then overwrites whatever the client sent with nothing.
+func (s *Site) forwardAuth(w http.ResponseWriter, r *http.Request, orig *url.URL) {
+	if s.cfg.Public != nil && s.cfg.Public(orig.Path) {
+		for _, h := range []string{HeaderUser, HeaderSub, HeaderSid} {
+			w.Header()[h] = []string{""}
+		}
+		w.WriteHeader(http.StatusOK)
 		return
 	}
 	d := s.cfg.Client.Discovery()
@@ -72,12 +96,12 @@ func (s *Site) forwardAuth(w http.ResponseWriter, r *http.Request) {
 // nginx copies from a Host header into $http_host), a backslash, a percent
 // sign or any other character is refused rather than interpreted, and an
 // X-Forwarded-Host sent beside X-Original-URL must name the same host.
-func (s *Site) originalURL(r *http.Request) (*url.URL, error) {
+func originalURL(r *http.Request, trusted []netip.Prefix) (*url.URL, error) {
 	u := &url.URL{Scheme: "http", Host: r.Host, Path: "/"}
 	if r.TLS != nil {
 		u.Scheme = "https"
 	}
-	if trustedproxy.From(r, s.cfg.TrustedProxies) {
+	if trustedproxy.From(r, trusted) {
 		fwdHost := r.Header.Get("X-Forwarded-Host")
 		if raw := r.Header.Get("X-Original-URL"); raw != "" {
 			o, err := url.Parse(raw)

@@ -31,6 +31,9 @@ type liveConn struct {
 }
 
 func newLiveConns(now func() time.Time) *liveConns {
+	if now == nil {
+		now = time.Now
+	}
 	return &liveConns{now: now, bySID: map[string]map[uint64]*liveConn{}, bySub: map[string]map[uint64]*liveConn{}}
 }
 

@@ -7,6 +7,11 @@ import (
 	"net/url"
 	"strings"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/canopy-sso/canopy/pkg/ssohttp"
 )
 
@@ -29,6 +34,11 @@ func (s *Site) newProxy(upstream *url.URL, log *slog.Logger) *httputil.ReversePr
 			pr.SetXForwarded()
 			pr.Out.Host = pr.In.Host
 			s.identify(pr.Out)
+			if s.cfg.Tracer != nil {
+				// The app's spans join the proxy's trace; a client's own
+				// traceparent was the parent of the proxy's span.
+				propagation.TraceContext{}.Inject(pr.Out.Context(), propagation.HeaderCarrier(pr.Out.Header))
+			}
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			log.Warn("upstream unreachable", "upstream", upstream.String(), "err", err)
@@ -62,13 +72,17 @@ func (s *Site) identify(out *http.Request) {
 			delete(out.Header, k)
 		}
 	}
-	a, ok := ssohttp.AuthenticationFrom(out.Context())
-	if !ok {
-		// Unreachable: only admitted requests are proxied. Send no identity.
-		return
-	}
 	if d := s.cfg.Client.Discovery(); d != nil {
 		dropCookie(out, d.CookieName)
+	}
+	a, ok := ssohttp.AuthenticationFrom(out.Context())
+	if !ok {
+		// A public path: no identity, and no token the app did not ask
+		// for (the middleware counts every Bearer token as Canopy's).
+		if _, bearer := bearerScheme(out.Header.Get("Authorization")); bearer {
+			out.Header.Del("Authorization")
+		}
+		return
 	}
 	if a.Bearer {
 		out.Header.Del("Authorization")
@@ -89,5 +103,32 @@ func dropCookie(r *http.Request, name string) {
 		if c.Name != name {
 			r.AddCookie(c)
 		}
+	}
+}
+
+// bearerScheme reports whether an Authorization value uses the Bearer
+// scheme, in any case (RFC 7235).
+func bearerScheme(v string) (string, bool) {
+	if len(v) < 7 || !strings.EqualFold(v[:7], "bearer ") {
+		return "", false
+	}
+	return v[7:], true
+}
+
+// serveProxy proxies r to the upstream, inside a span when tracing is on.
+func (s *Site) serveProxy(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Tracer == nil {
+		s.proxy.ServeHTTP(w, r)
+		return
+	}
+	ctx, span := s.cfg.Tracer.Start(r.Context(), "relying.proxy", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("http.request.method", r.Method),
+			attribute.String("server.address", s.cfg.Upstream.Host), attribute.String("canopy.host_pattern", s.cfg.Pattern.String())))
+	defer span.End()
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	s.proxy.ServeHTTP(sw, r.WithContext(ctx))
+	span.SetAttributes(attribute.Int("http.response.status_code", sw.status))
+	if sw.status >= 500 {
+		span.SetStatus(codes.Error, http.StatusText(sw.status))
 	}
 }

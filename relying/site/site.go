@@ -13,8 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/canopy-sso/canopy/pkg/sso"
 	"github.com/canopy-sso/canopy/pkg/ssohttp"
+	"github.com/canopy-sso/canopy/relying/policy"
 )
 
 //go:embed templates/*.html templates/*.css
@@ -22,31 +25,66 @@ var files embed.FS
 
 var pages = template.Must(template.ParseFS(files, "templates/*.html"))
 
-// Config is what the relying example needs.
+//go:embed templates/site.css
+var siteCSS []byte
+
+// Config is what the relying example needs for one host pattern.
 type Config struct {
-	Pattern        Pattern
+	Pattern        policy.Pattern
 	Issuer         string // issuer URL, for the account and sign-out links
 	Client         *sso.Client
 	Upstream       *url.URL // proxy mode when set
 	ForwardToken   bool     // proxy mode: pass the access token to the app as Authorization: Bearer
 	TrustedProxies []netip.Prefix
+	// AnyUser lets any signed-in user into a {username} host; by default
+	// only its owner (policy: owner_only: false).
+	AnyUser bool
 	// Rule, when set, is asked about every signed-in request after the
 	// owner check (--require-group, --require-amr, --max-auth-age).
 	Rule ssohttp.Rule
-	Log  *slog.Logger
-	Now  func() time.Time
+	// Public, when set, reports the URL paths that need no sign-in
+	// (policy.Host.Public: it cleans the path itself).
+	Public func(path string) bool
+	Log    *slog.Logger
+	Now    func() time.Time
+	// Tracer, when set, records a span around every proxied request and
+	// passes its context on to the upstream (see package tracing).
+	Tracer trace.Tracer
 }
 
-// Site serves the relying example.
+// Site serves the relying example for one host pattern.
 type Site struct {
 	cfg   Config
 	proxy *httputil.ReverseProxy
 	conns *liveConns // proxied requests in flight, closed on revocation
-	css   []byte
+	app   http.Handler
 }
 
-// New returns the example's handler.
+// New returns the example's handler for one host pattern: a Router over
+// cfg alone.
 func New(cfg Config) (http.Handler, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("site: no sso client")
+	}
+	var conns *liveConns
+	if cfg.Upstream != nil {
+		conns = newLiveConns(cfg.Now)
+		cfg.Client.OnRevoke(conns.revoke)
+	}
+	s, err := newSite(cfg, conns)
+	if err != nil {
+		return nil, err
+	}
+	h := &policy.Host{Pattern: cfg.Pattern, Issuer: cfg.Issuer, Upstream: cfg.Upstream}
+	rt := &Router{cfg: RouterConfig{TrustedProxies: cfg.TrustedProxies, Log: s.cfg.Log}}
+	rt.cur.Store(&routes{policy: &policy.Policy{Issuer: cfg.Issuer, Hosts: []*policy.Host{h}},
+		sites: map[*policy.Host]*Site{h: s}, clients: []*sso.Client{cfg.Client}})
+	return rt, nil
+}
+
+// newSite builds the handler of one host; conns, shared by every site of
+// one client, is required in proxy mode.
+func newSite(cfg Config, conns *liveConns) (*Site, error) {
 	if cfg.Client == nil {
 		return nil, errors.New("site: no sso client")
 	}
@@ -56,47 +94,27 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	css, err := files.ReadFile("templates/site.css")
-	if err != nil {
-		return nil, err
-	}
-	s := &Site{cfg: cfg, css: css}
+	s := &Site{cfg: cfg}
 	if cfg.Upstream != nil {
 		s.proxy = s.newProxy(cfg.Upstream, cfg.Log)
-		s.conns = newLiveConns(cfg.Now)
-		cfg.Client.OnRevoke(s.conns.revoke)
+		s.conns = conns
 	}
 	protect, err := ssohttp.Middleware(cfg.Client, ssohttp.MiddlewareConfig{Authorize: s.authorize,
-		TrustedProxies: cfg.TrustedProxies, Logger: cfg.Log})
+		TrustedProxies: cfg.TrustedProxies, Logger: cfg.Log, Skipper: s.public})
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/.canopy/healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("/.canopy/readyz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if !cfg.Client.Ready() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, "no key set loaded yet: the issuer has not been reached")
-			return
-		}
-		if err := cfg.Client.RevocationFeedError(); err != nil {
-			// The issuer answers but its feed cannot be read whole:
-			// revocations may be missed, so take no traffic.
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, "revocation feed unreadable: %v\n", err)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
 	mux.Handle(ssohttp.RefreshScriptPath, ssohttp.RefreshScriptHandler(cfg.Client))
-	mux.HandleFunc(AuthPath, s.forwardAuth)
-	mux.HandleFunc("/.canopy/site.css", s.serveCSS)
+	mux.HandleFunc("/.canopy/site.css", serveCSS)
 	mux.Handle("/", protect(http.HandlerFunc(s.serveApp)))
-	return s.hosts(mux), nil
+	s.app = mux
+	return s, nil
+}
+
+// public reports whether r's path needs no sign-in.
+func (s *Site) public(r *http.Request) bool {
+	return s.cfg.Public != nil && s.cfg.Public(r.URL.Path)
 }
 
 // authorize is the example's rule: a per-user host is its owner's alone
@@ -107,32 +125,13 @@ func (s *Site) authorize(r *http.Request, c *sso.Claims) error {
 
 func (s *Site) authorizeHost(host string, r *http.Request, c *sso.Claims) error {
 	label, ok := s.cfg.Pattern.Match(host)
-	if s.cfg.Pattern.PerUser && (!ok || c.Username != label) {
+	if s.cfg.Pattern.PerUser && !s.cfg.AnyUser && (!ok || c.Username != label) {
 		return &ssohttp.ForbiddenError{Message: fmt.Sprintf("This page belongs to %s. You are signed in as %s.", label, c.Username)}
 	}
 	if s.cfg.Rule != nil {
 		return s.cfg.Rule(r, c)
 	}
 	return nil
-}
-
-// hosts answers 404 for any host outside the pattern, before any auth.
-func (s *Site) hosts(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.headers(w)
-		// Health checks and forward-auth arrive on whatever host the caller
-		// used; forward-auth checks the original URL's host itself.
-		if p := r.URL.Path; p == "/.canopy/healthz" || p == "/.canopy/readyz" || p == AuthPath {
-			next.ServeHTTP(w, r)
-			return
-		}
-		if _, ok := s.cfg.Pattern.Match(r.Host); !ok {
-			w.Header().Set("Cache-Control", "no-store")
-			s.render(w, http.StatusNotFound, "notfound.html", map[string]any{"Host": r.Host, "Pattern": s.cfg.Pattern.String()})
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 func (s *Site) headers(w http.ResponseWriter) {
@@ -146,10 +145,10 @@ func (s *Site) headers(w http.ResponseWriter) {
 	}
 }
 
-func (s *Site) serveCSS(w http.ResponseWriter, r *http.Request) {
+func serveCSS(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/css; charset=utf-8")
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	_, _ = w.Write(s.css)
+	_, _ = w.Write(siteCSS)
 }
 
 func (s *Site) serveApp(w http.ResponseWriter, r *http.Request) {
@@ -159,11 +158,12 @@ func (s *Site) serveApp(w http.ResponseWriter, r *http.Request) {
 			r, done = s.conns.track(r, c, s.cfg.Client.RevokedClaims)
 			defer done()
 		}
-		s.proxy.ServeHTTP(w, r)
+		s.serveProxy(w, r)
 		return
 	}
-	claims, _ := ssohttp.ClaimsFrom(r.Context())
-	if r.URL.Path != "/" {
+	claims, ok := ssohttp.ClaimsFrom(r.Context())
+	if !ok || r.URL.Path != "/" {
+		// Without an upstream a public path has nothing to show.
 		w.Header().Set("Cache-Control", "no-store")
 		s.render(w, http.StatusNotFound, "notfound.html", map[string]any{"Host": r.Host, "Path": r.URL.Path})
 		return
@@ -171,7 +171,7 @@ func (s *Site) serveApp(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "private, no-store")
 	logout := s.cfg.Issuer + "/logout?return_to=" + url.QueryEscape(ssohttp.RequestURL(r, s.cfg.TrustedProxies))
 	s.render(w, http.StatusOK, "page.html", map[string]any{
-		"User": claims.Username, "Host": r.Host, "PerUser": s.cfg.Pattern.PerUser,
+		"User": claims.Username, "Host": r.Host, "PerUser": s.cfg.Pattern.PerUser && !s.cfg.AnyUser,
 		"Account": s.cfg.Issuer + "/", "Logout": logout,
 		"Expires":   time.Unix(claims.Expiry, 0).UTC().Format("15:04:05 UTC"),
 		"RefreshJS": ssohttp.RefreshScriptTag(ssohttp.RefreshScriptPath, claims, s.cfg.Now()),
@@ -179,9 +179,13 @@ func (s *Site) serveApp(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Site) render(w http.ResponseWriter, status int, name string, data any) {
+	render(w, s.cfg.Log, status, name, data)
+}
+
+func render(w http.ResponseWriter, log *slog.Logger, status int, name string, data any) {
 	var b strings.Builder
 	if err := pages.ExecuteTemplate(&b, name, data); err != nil {
-		s.cfg.Log.Error("render", "page", name, "err", err)
+		log.Error("render", "page", name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
