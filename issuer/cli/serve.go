@@ -64,7 +64,7 @@ func (inv *invocation) open(ctx context.Context, create bool) (*env, error) {
 			return nil, err
 		}
 	}
-	if e.store, err = openStore(inv.cfg.DB); err != nil {
+	if e.store, err = openStoreWith(inv.cfg.DB, inv.sqliteOptions()); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -89,6 +89,21 @@ func usernameRules(cfg *config.Config) (*username.Rules, error) {
 // postgresql:// URL, else a SQLite file.
 // Opening PostgreSQL migrates its schema, bounded by postgres.Open's own timeout.
 func openStore(dsn string) (store.Store, error) {
+	return openStoreWith(dsn, sqlite.Options{})
+}
+
+// sqliteOptions are the SQLite store's options from the configuration;
+// serve adds its metrics as the group writer's observer.
+func (inv *invocation) sqliteOptions() sqlite.Options {
+	opts := sqlite.Options{CommitEach: inv.cfg.SQLiteCommit == "each"}
+	if inv.metrics != nil {
+		opts.Group.Observer = inv.metrics
+	}
+	return opts
+}
+
+// openStoreWith is openStore with the SQLite store's options.
+func openStoreWith(dsn string, opts sqlite.Options) (store.Store, error) {
 	if isPostgresURL(dsn) {
 		s, err := postgres.Open(context.Background(), dsn, postgres.Options{})
 		if err != nil {
@@ -96,7 +111,7 @@ func openStore(dsn string) (store.Store, error) {
 		}
 		return s, nil
 	}
-	s, err := sqlite.Open(dsn, sqlite.Options{})
+	s, err := sqlite.Open(dsn, opts)
 	if err != nil {
 		return nil, fmt.Errorf("--db %s: %w", dsn, err)
 	}
@@ -120,16 +135,20 @@ func isPostgresURL(dsn string) bool {
 const hashConcurrency = 4
 
 func (inv *invocation) serve(ctx context.Context) error {
+	m := metrics.NewIssuer()
+	inv.metrics = m
 	e, err := inv.open(ctx, true)
 	if err != nil {
 		return err
 	}
 	defer e.Close()
+	if q, ok := e.store.(interface{ QueueDepth() int }); ok {
+		m.WatchQueue(q.QueueDepth)
+	}
 	hasher, err := password.NewHasher(password.OWASP, hashConcurrency)
 	if err != nil {
 		return err
 	}
-	m := metrics.NewIssuer()
 	srv, err := server.New(ctx, server.Deps{
 		Config: inv.cfg, Store: e.store, Keys: e.keys, Hasher: hasher,
 		Throttle: throttle.New(throttle.DefaultConfig()), Names: e.names, Log: inv.log, Metrics: m,

@@ -38,6 +38,10 @@ type Config struct {
 	TLSCert        string        // serve HTTPS directly with this certificate chain (PEM)
 	TLSKey         string        // and this private key (PEM)
 	EventRetention time.Duration // audit events older than this are deleted; 0 keeps them forever
+	// SQLiteCommit is how a SQLite store commits refresh rotations:
+	// "group" (shared transactions, one fsync per batch) or "each" (one
+	// transaction and fsync per rotation, for comparison).
+	SQLiteCommit string
 }
 
 // Default returns the configuration of SPEC.md's defaults.
@@ -56,6 +60,7 @@ func Default() Config {
 		Registration:   "open",
 		LogFormat:      "text",
 		EventRetention: DefaultEventRetention,
+		SQLiteCommit:   "group",
 	}
 }
 
@@ -139,6 +144,9 @@ func (c *Config) Validate() error {
 		if _, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey); err != nil {
 			add("--tls-cert/--tls-key: %v", err)
 		}
+	}
+	if c.SQLiteCommit != "group" && c.SQLiteCommit != "each" {
+		add("--sqlite-commit %q: must be group or each", c.SQLiteCommit)
 	}
 	if c.Listen == "" {
 		add("--listen must not be empty")
