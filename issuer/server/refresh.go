@@ -28,7 +28,7 @@ func (s *Server) refreshRedirect(c echo.Context) error {
 			// same URL, so the same cookie and return_to.
 			return s.page(c, http.StatusServiceUnavailable, &messageView{Title: "One moment",
 				Message: "Many people are signing in right now. This page tries again by itself in a moment.",
-				Link: c.Request().URL.RequestURI(), LinkText: "Try again now", Retry: wait})
+				Link:    c.Request().URL.RequestURI(), LinkText: "Try again now", Retry: wait})
 		}
 		if !refreshRefused(err) {
 			return err

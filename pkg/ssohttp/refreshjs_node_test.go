@@ -66,7 +66,7 @@ func TestRefreshScriptInNode(t *testing.T) {
 	cases := []struct {
 		name                string
 		expiresIn, lifetime string
-		statuses            []any // a status, or [status, Retry-After]
+		statuses            []any     // a status, or [status, Retry-After]
 		wantCalls           []float64 // ms of each POST
 		wantEvents          []string
 	}{
