@@ -149,9 +149,19 @@ func (inv *invocation) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	tc := throttle.DefaultConfig()
+	if shared, ok := e.store.(throttle.Shared); ok && isPostgresURL(inv.cfg.DB) {
+		// Several instances may share a PostgreSQL database: their login
+		// failure counts are pooled there, so N instances do not allow N
+		// times the guesses.
+		tc.Shared = shared
+		tc.OnSharedError = func(err error) {
+			inv.log.Warn("shared login throttle unavailable; this instance's counts decide alone", "err", err)
+		}
+	}
 	srv, err := server.New(ctx, server.Deps{
 		Config: inv.cfg, Store: e.store, Keys: e.keys, Hasher: hasher,
-		Throttle: throttle.New(throttle.DefaultConfig()), Names: e.names, Log: inv.log, Metrics: m,
+		Throttle: throttle.New(tc), Names: e.names, Log: inv.log, Metrics: m,
 	})
 	if err != nil {
 		return err
@@ -208,7 +218,8 @@ const (
 	sweepKeep  = time.Hour
 )
 
-// sweepLoop deletes ended sessions (with their refresh-token records) and,
+// sweepLoop deletes ended sessions (with their refresh-token records),
+// expired shared login throttle counts and,
 // when retention is positive, audit events older than retention, now and
 // then every interval, until ctx ends.
 func sweepLoop(ctx context.Context, s store.Store, log *slog.Logger, interval, retention time.Duration) {
@@ -220,6 +231,13 @@ func sweepLoop(ctx context.Context, s store.Store, log *slog.Logger, interval, r
 			log.Warn("sweep of ended sessions failed; retrying later", "deleted", n, "err", err)
 		} else if n > 0 {
 			log.Info("swept ended sessions", "deleted", n)
+		}
+		if ts, ok := s.(interface {
+			SweepThrottle(context.Context, time.Time, int) (int, error)
+		}); ok {
+			if n, err := drain(ctx, ts.SweepThrottle, now); err != nil {
+				log.Warn("sweep of expired login throttle counts failed; retrying later", "deleted", n, "err", err)
+			}
 		}
 		if retention > 0 {
 			if n, err := drain(ctx, s.SweepEvents, now.Add(-retention)); err != nil {
