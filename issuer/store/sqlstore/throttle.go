@@ -81,4 +81,3 @@ func (s *Store) SweepThrottle(ctx context.Context, now time.Time, limit int) (in
 		`DELETE FROM throttle_counts WHERE key IN (SELECT key FROM throttle_counts WHERE expires_at < ? LIMIT ?)`), ToDB(now), limit)
 	return int(n), err
 }
-
