@@ -38,6 +38,7 @@ type options struct {
 	sessions              int
 	jsonOut               bool
 	only                  string
+	noPostgres            bool
 	abProfile             string
 }
 
@@ -59,6 +60,10 @@ type report struct {
 	// divides the totals.
 	GroupOverEach      float64 `json:"group_over_each"`
 	GroupOverEachTotal float64 `json:"group_over_each_total"`
+	// PGTwoOverOne is rotations/s on PostgreSQL with two issuer instances
+	// ÷ with one: the median of the paired rounds' ratios.
+	PGTwoOverOne  float64 `json:"pg_two_over_one"`
+	PGSeedSeconds float64 `json:"pg_seed_seconds"`
 }
 
 func main() {
@@ -77,7 +82,8 @@ func main() {
 	flag.IntVar(&o.refreshConc, "refresh-conc", 64, "concurrent clients for POST /refresh")
 	flag.IntVar(&o.sessions, "sessions", 1_000_000, "sessions seeded in the issuer's database")
 	flag.BoolVar(&o.jsonOut, "json", false, "print the results as JSON on stdout")
-	flag.StringVar(&o.only, "only", "", `run only "pages" or "refresh"`)
+	flag.StringVar(&o.only, "only", "", `run only "pages", "refresh" (SQLite and PostgreSQL) or "postgres"`)
+	flag.BoolVar(&o.noPostgres, "no-postgres", false, "skip the PostgreSQL refresh scenarios")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -90,7 +96,7 @@ func main() {
 		return
 	}
 	// However the scenarios are set, the whole run is bounded.
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Minute)
 	defer cancel()
 	o.abProfile = ab.cpuProfile
 	rep, err := run(ctx, o)
@@ -152,12 +158,18 @@ func run(ctx context.Context, o options) (*report, error) {
 			return nil, err
 		}
 	}
-	if o.only != "pages" {
+	if o.only == "" || o.only == "refresh" {
 		if rep.FsyncP50, err = fsyncLatency(dir); err != nil {
 			return nil, err
 		}
 		iss.stop() // each commit mode gets issuers of its own on the same file
 		if err := runRefreshModes(ctx, o, rep, dir, issuerBin, common, cookies.Refresh, tokens); err != nil {
+			return nil, err
+		}
+	}
+	if (o.only == "" || o.only == "refresh" || o.only == "postgres") && !o.noPostgres {
+		iss.stop()
+		if err := runPostgres(ctx, o, rep, dir, issuerBin, issuerURL, cookies.Refresh); err != nil {
 			return nil, err
 		}
 	}

@@ -231,6 +231,10 @@ func printReport(w io.Writer, rep *report, o options) {
 		fmt.Fprintf(w, "refresh, group commit / fsync each, rotations/s: median of paired rounds %.2f, totals %.2f (target ≥ 2.5: %s)\n",
 			rep.GroupOverEach, rep.GroupOverEachTotal, metOrMissed(rep.GroupOverEach >= 2.5))
 	}
+	if rep.PGTwoOverOne > 0 {
+		fmt.Fprintf(w, "refresh on PostgreSQL, 2 instances / 1 instance, rotations/s: median of paired rounds %.2f (target ≥ 0.95, i.e. not slower within noise, on 2 cores: %s)\n",
+			rep.PGTwoOverOne, metOrMissed(rep.PGTwoOverOne >= 0.95))
+	}
 	for _, s := range rep.Scenarios {
 		if strings.HasSuffix(s.Name, "group commit") {
 			fmt.Fprintf(w, "refresh rotations/s with group commit: %.0f, p99 %v (target ≥ 5000/s, p99 ≤ 50 ms, 0 errors: %s), errors %d\n",
