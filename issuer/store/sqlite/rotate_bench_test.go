@@ -70,7 +70,35 @@ func BenchmarkRotateScale(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rotations/s")
 		})
 	}
-	b.Run("paired", func(b *testing.B) {
+	paired(b, "paired", small, large)
+	// The same files through stores committing each rotation on its own
+	// with SQLite's own checkpoints (the path before group commit), in the
+	// same run.
+	paired(b, "paired-each", commitEach(b, small), commitEach(b, large))
+}
+
+// commitEach is f through a second Store on the same file with
+// Options.CommitEach; the chains (gen) are shared, so either store may
+// rotate next.
+func commitEach(b *testing.B, f *rotationFixture) *rotationFixture {
+	var file string
+	if err := f.s.db.Get(&file, `SELECT file FROM pragma_database_list WHERE name = 'main'`); err != nil {
+		b.Fatal(err)
+	}
+	each, err := Open(file, Options{CommitEach: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = each.Close() })
+	c := *f
+	c.s = each
+	return &c
+}
+
+// paired alternates blocks of rotations between small and large, timing
+// each apart, and reports their means and 1M/10k.
+func paired(b *testing.B, name string, small, large *rotationFixture) {
+	b.Run(name, func(b *testing.B) {
 		// Blocks of rotations alternate between the stores: short enough
 		// that the machine's drift falls on both alike, long enough that one
 		// store's fsync and checkpoint rarely land in the other's timing
