@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io"
-	"net/http"
 	"path/filepath"
 	"slices"
 	"time"
@@ -61,28 +59,7 @@ func runPostgres(ctx context.Context, o options, rep *report, dir, issuerBin, is
 	c := loadClient(o.refreshConc)
 	rotate := func(instances int) func(int) error {
 		return func(w int) error {
-			u := "http://" + addrs[w%instances] + "/refresh"
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
-			if err != nil {
-				return err
-			}
-			req.Header.Set("Cookie", refreshCookie+"="+chains[w])
-			resp, err := c.Do(req)
-			if err != nil {
-				return err
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode != http.StatusNoContent {
-				return fmt.Errorf("%w: POST /refresh: %s", errStatus, resp.Status)
-			}
-			for _, ck := range resp.Cookies() {
-				if ck.Name == refreshCookie && ck.Value != "" {
-					chains[w] = ck.Value
-					return nil
-				}
-			}
-			return fmt.Errorf("POST /refresh: 204 without a %s cookie", refreshCookie)
+			return refreshOnce(ctx, c, "http://"+addrs[w%instances]+"/refresh", refreshCookie, chains, w)
 		}
 	}
 	names := [2]string{

@@ -178,30 +178,35 @@ func refreshRound(ctx context.Context, o options, dir, issuerBin string, common 
 	}
 	c := loadClient(o.refreshConc)
 	u := issuerURL + "/refresh"
-	rotate := func(w int) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Cookie", refreshCookie+"="+chains[w])
-		resp, err := c.Do(req)
-		if err != nil {
-			return err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusNoContent {
-			return fmt.Errorf("%w: POST /refresh: %s", errStatus, resp.Status)
-		}
-		for _, ck := range resp.Cookies() {
-			if ck.Name == refreshCookie && ck.Value != "" {
-				chains[w] = ck.Value // each worker owns its own slot
-				return nil
-			}
-		}
-		return fmt.Errorf("POST /refresh: 204 without a %s cookie", refreshCookie)
-	}
+	rotate := func(w int) error { return refreshOnce(ctx, c, u, refreshCookie, chains, w) }
 	return hammer(ctx, mode, o.refreshConc, d, rotate), nil
+}
+
+// refreshOnce presents worker w's refresh cookie to POST u and, on 204,
+// keeps the successor from Set-Cookie in chains[w] (each worker owns its
+// slot); no Origin header (not a browser).
+func refreshOnce(ctx context.Context, c *http.Client, u, refreshCookie string, chains []string, w int) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Cookie", refreshCookie+"="+chains[w])
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("%w: POST /refresh: %s", errStatus, resp.Status)
+	}
+	for _, ck := range resp.Cookies() {
+		if ck.Name == refreshCookie && ck.Value != "" {
+			chains[w] = ck.Value
+			return nil
+		}
+	}
+	return fmt.Errorf("POST /refresh: 204 without a %s cookie", refreshCookie)
 }
 
 func count(n int) string {
