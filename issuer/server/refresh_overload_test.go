@@ -53,7 +53,7 @@ func TestRefreshOverload(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 		if i == 0 {
-			time.Sleep(20 * time.Millisecond) // the writer is past its drain, in BEGIN
+			time.Sleep(100 * time.Millisecond) // the writer is past its drain, in BEGIN
 		}
 	}
 	if d := h.store.QueueDepth(); d != 1 {
