@@ -39,6 +39,7 @@ func TestPostgresIssuers(t *testing.T) {
 		t.Run("journey across instances", p.testJourney)
 		t.Run("refresh race across instances", p.testRefreshRace)
 		t.Run("key rotation reaches both", p.testKeyRotation)
+		t.Run("login throttle holds across instances", p.testThrottle)
 	})
 	t.Run("store copy from SQLite", func(t *testing.T) { testStoreCopy(t, cluster) })
 }
@@ -138,6 +139,44 @@ func (p *pgStack) testJourney(t *testing.T) {
 	h, err := fetch(rawClient(), http.MethodGet, p.direct(1)+"/sessions/revoked", nil, nil)
 	if err != nil || !strings.Contains(h.body, `"`+sid+`"`) {
 		t.Fatalf("instance 1's revocation feed lacks %s: %v\n%s", sid, err, h.body)
+	}
+}
+
+// testThrottle guesses dave's password from one browser and address,
+// alternating between the instances: 6 failures, 3 on each, pass the 5
+// free tries of the (account, address) count for the whole deployment,
+// so the right password is refused next on either instance (with memory
+// alone each instance would have seen only 3), and works once the backoff
+// has passed.
+func (p *pgStack) testThrottle(t *testing.T) {
+	dave := p.userURL("dave")
+	p.proxy.use(0)
+	if r := p.signUp(t, newBrowser(t), "dave", alicePW, dave); r.status != http.StatusSeeOther {
+		t.Fatalf("sign-up: %d\n%s", r.status, r.body)
+	}
+	b := newBrowser(t) // no device cookie: counted with everyone else
+	for i := range 6 {
+		p.proxy.use(i % 2)
+		if r := p.signIn(t, b, "dave", "wrong password", dave); r.status != http.StatusUnauthorized || served(r) != strconv.Itoa(i%2) {
+			t.Fatalf("wrong password %d: %d (served by %q)", i+1, r.status, served(r))
+		}
+	}
+	for i := range 2 {
+		p.proxy.use(i)
+		if r := p.signIn(t, b, "dave", alicePW, dave); r.status != http.StatusUnauthorized {
+			t.Fatalf("right password via instance %d right after 6 failures across both: %d, want 401 (throttled)", i, r.status)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := p.signIn(t, b, "dave", alicePW, dave)
+		if r.status == http.StatusSeeOther {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("right password still refused 10 s later: %d", r.status)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 

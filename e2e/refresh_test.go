@@ -1,14 +1,18 @@
 package e2e
 
 import (
+	"database/sql"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 )
 
-// TestRefreshConcurrentConverges presents one refresh cookie 20 times at once
-// (tabs waking together): every request gets the same successor. Then the
+// TestRefreshConcurrentConverges presents one refresh cookie 50 times at once
+// (tabs waking together, released on a barrier, so that on SQLite they land
+// in the same group commits): every request gets the same successor, and
+// the database holds exactly one rotation of the session. Then the
 // chain A→B→C is followed by A again, inside the grace of A's rotation: A is
 // no longer the immediate predecessor, so that is reuse and the whole session
 // is revoked.
@@ -23,7 +27,7 @@ func TestRefreshConcurrentConverges(t *testing.T) {
 	a := b.cookie(s.issuerURL, "canopy-refresh").Value
 	sid := tokenSID(t, b.cookie(alice, "canopy").Value)
 
-	const n = 20
+	const n = 50
 	c := rawClient()
 	results, errs := make([]hit, n), make([]error, n)
 	release := make(chan struct{})
@@ -58,7 +62,18 @@ func TestRefreshConcurrentConverges(t *testing.T) {
 			t.Fatalf("request %d got successor %.8s…, request 0 got %.8s… (original %.8s…)", i, next, successor, a)
 		}
 	}
-	t.Logf("%d concurrent GET /refresh with one token: all 303 back with the same successor", n)
+	// Exactly one rotation: the original token and one successor on record.
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(s.dir, "issuer.db")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tokens int
+	err = db.QueryRow(`SELECT COUNT(*) FROM refresh_tokens WHERE session_id = ?`, sid).Scan(&tokens)
+	_ = db.Close()
+	if err != nil || tokens != 2 {
+		t.Fatalf("refresh tokens of the session after %d concurrent presentations: %d (%v), want 2: exactly one rotation", n, tokens, err)
+	}
+	t.Logf("%d concurrent GET /refresh with one token: all 303 back with the same successor, one rotation stored", n)
 
 	// The successor works (B → C) and its access token is accepted.
 	cur, access := s.mustRefresh(t, c, successor, alice)

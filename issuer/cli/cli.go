@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/canopy-sso/canopy/issuer/config"
+	"github.com/canopy-sso/canopy/issuer/metrics"
 	"github.com/canopy-sso/canopy/pkg/envflag"
 )
 
@@ -51,6 +52,8 @@ type invocation struct {
 	args    []string
 	io      IO
 	log     *slog.Logger
+	// metrics, set by serve before it opens the store, observes it.
+	metrics *metrics.Issuer
 }
 
 func flagSet(cfg *config.Config, force *bool, cp *copyFlags, groups *groupFlag, subject *string) *flag.FlagSet {
@@ -60,6 +63,7 @@ func flagSet(cfg *config.Config, force *bool, cp *copyFlags, groups *groupFlag, 
 	fs.StringVar(&cfg.URL, "url", cfg.URL, "the issuer's public URL; the token's iss")
 	fs.StringVar(&cfg.CookieDomain, "cookie-domain", cfg.CookieDomain, "parent domain of every relying host; the token's aud (default: host of --url)")
 	fs.StringVar(&cfg.DB, "db", cfg.DB, "SQLite file, or a postgres:// URL for PostgreSQL")
+	fs.StringVar(&cfg.SQLiteCommit, "sqlite-commit", cfg.SQLiteCommit, "SQLite: group (rotations share a transaction and its fsync) or each (one per rotation, slower; for comparison)")
 	fs.StringVar(&cfg.Keys, "keys", cfg.Keys, "directory of signing keys")
 	fs.StringVar(&cfg.Alg, "alg", cfg.Alg, "signing algorithm for new keys: EdDSA or ES256")
 	fs.DurationVar(&cfg.AccessTTL, "access-ttl", cfg.AccessTTL, "lifetime of the access token")

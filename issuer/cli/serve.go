@@ -66,7 +66,7 @@ func (inv *invocation) open(ctx context.Context, create bool) (*env, error) {
 			return nil, err
 		}
 	}
-	if e.store, err = openStore(inv.cfg.DB); err != nil {
+	if e.store, err = openStoreWith(inv.cfg.DB, inv.sqliteOptions()); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -91,6 +91,21 @@ func usernameRules(cfg *config.Config) (*username.Rules, error) {
 // postgresql:// URL, else a SQLite file.
 // Opening PostgreSQL migrates its schema, bounded by postgres.Open's own timeout.
 func openStore(dsn string) (store.Store, error) {
+	return openStoreWith(dsn, sqlite.Options{})
+}
+
+// sqliteOptions are the SQLite store's options from the configuration;
+// serve adds its metrics as the group writer's observer.
+func (inv *invocation) sqliteOptions() sqlite.Options {
+	opts := sqlite.Options{CommitEach: inv.cfg.SQLiteCommit == "each"}
+	if inv.metrics != nil {
+		opts.Group.Observer = inv.metrics
+	}
+	return opts
+}
+
+// openStoreWith is openStore with the SQLite store's options.
+func openStoreWith(dsn string, opts sqlite.Options) (store.Store, error) {
 	if isPostgresURL(dsn) {
 		s, err := postgres.Open(context.Background(), dsn, postgres.Options{})
 		if err != nil {
@@ -98,7 +113,7 @@ func openStore(dsn string) (store.Store, error) {
 		}
 		return s, nil
 	}
-	s, err := sqlite.Open(dsn, sqlite.Options{})
+	s, err := sqlite.Open(dsn, opts)
 	if err != nil {
 		return nil, fmt.Errorf("--db %s: %w", dsn, err)
 	}
@@ -127,19 +142,33 @@ func (inv *invocation) serve(ctx context.Context) error {
 	if err := inv.cfg.LoadSecrets(); err != nil {
 		return err
 	}
+	m := metrics.NewIssuer()
+	inv.metrics = m
 	e, err := inv.open(ctx, true)
 	if err != nil {
 		return err
 	}
 	defer e.Close()
+	if q, ok := e.store.(interface{ QueueDepth() int }); ok {
+		m.WatchQueue(q.QueueDepth)
+	}
 	hasher, err := password.NewHasher(password.OWASP, hashConcurrency)
 	if err != nil {
 		return err
 	}
-	m := metrics.NewIssuer()
+	tc := throttle.DefaultConfig()
+	if shared, ok := e.store.(throttle.Shared); ok && isPostgresURL(inv.cfg.DB) {
+		// Several instances may share a PostgreSQL database: their login
+		// failure counts are pooled there, so N instances do not allow N
+		// times the guesses.
+		tc.Shared = shared
+		tc.OnSharedError = func(err error) {
+			inv.log.Warn("shared login throttle unavailable; this instance's counts decide alone", "err", err)
+		}
+	}
 	srv, err := server.New(ctx, server.Deps{
 		Config: inv.cfg, Store: e.store, Keys: e.keys, Hasher: hasher,
-		Throttle: throttle.New(throttle.DefaultConfig()), Names: e.names, Log: inv.log, Metrics: m,
+		Throttle: throttle.New(tc), Names: e.names, Log: inv.log, Metrics: m,
 	})
 	if err != nil {
 		return err
@@ -209,7 +238,8 @@ const (
 	sweepKeep  = time.Hour
 )
 
-// sweepLoop deletes ended sessions (with their refresh-token records) and,
+// sweepLoop deletes ended sessions (with their refresh-token records),
+// expired shared login throttle counts and,
 // when retention is positive, audit events older than retention, now and
 // then every interval, until ctx ends.
 func sweepLoop(ctx context.Context, s store.Store, log *slog.Logger, interval, retention time.Duration) {
@@ -221,6 +251,13 @@ func sweepLoop(ctx context.Context, s store.Store, log *slog.Logger, interval, r
 			log.Warn("sweep of ended sessions failed; retrying later", "deleted", n, "err", err)
 		} else if n > 0 {
 			log.Info("swept ended sessions", "deleted", n)
+		}
+		if ts, ok := s.(interface {
+			SweepThrottle(context.Context, time.Time, int) (int, error)
+		}); ok {
+			if n, err := drain(ctx, ts.SweepThrottle, now); err != nil {
+				log.Warn("sweep of expired login throttle counts failed; retrying later", "deleted", n, "err", err)
+			}
 		}
 		if retention > 0 {
 			if n, err := drain(ctx, s.SweepEvents, now.Add(-retention)); err != nil {

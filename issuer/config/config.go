@@ -44,6 +44,10 @@ type Config struct {
 	// first host label ("https://{username}.domain.com:8443"); empty is
 	// the --url's scheme on {username}.<cookie domain>.
 	UserPageURL string
+	// SQLiteCommit is how a SQLite store commits refresh rotations:
+	// "group" (shared transactions, one fsync per batch) or "each" (one
+	// transaction and fsync per rotation, for comparison).
+	SQLiteCommit string
 }
 
 // Default returns the configuration of SPEC.md's defaults.
@@ -63,6 +67,7 @@ func Default() Config {
 		LogFormat:      "text",
 		EventRetention: DefaultEventRetention,
 		PasswordLogin:  "on",
+		SQLiteCommit:   "group",
 	}
 }
 
@@ -152,6 +157,9 @@ func (c *Config) Validate() error {
 		if msg := checkUserPageURL(c.UserPageURL, c.CookieDomain); msg != "" {
 			add("--user-page-url %q: %s", c.UserPageURL, msg)
 		}
+	}
+	if c.SQLiteCommit != "group" && c.SQLiteCommit != "each" {
+		add("--sqlite-commit %q: must be group or each", c.SQLiteCommit)
 	}
 	if c.Listen == "" {
 		add("--listen must not be empty")

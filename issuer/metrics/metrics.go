@@ -33,6 +33,8 @@ const (
 	UpstreamUnavailable = "unavailable" // down, slow or garbage
 	UpstreamRefused     = "refused"     // verified, but not admitted or linked here
 	UpstreamUnknown     = "unknown_provider"
+	// RefreshOverloaded: the store's write queue was full; answered 503.
+	RefreshOverloaded = "overloaded"
 )
 
 // Issuer holds the issuer's metrics. A nil *Issuer records nothing.
@@ -48,6 +50,11 @@ type Issuer struct {
 	accountCapped prometheus.Counter
 	// upstream counts sign-ins at upstream providers by provider and outcome.
 	upstream *prometheus.CounterVec
+	// SQLite's group commit (sqlstore.GroupCommit): rotations per
+	// transaction, the COMMIT's latency (its fsync), failed COMMITs.
+	batchSize     prometheus.Histogram
+	commitLatency prometheus.Histogram
+	commitErrors  prometheus.Counter
 }
 
 // NewIssuer registers the issuer's metrics (and Go and process collectors) on a new registry.
@@ -59,7 +66,7 @@ func NewIssuer() *Issuer {
 			Name: "canopy_issuer_logins_total", Help: "Password logins by outcome (success, failure, throttled, busy).",
 		}, []string{"outcome"}),
 		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "canopy_issuer_refreshes_total", Help: "Refresh-token uses by outcome (rotated, converged, reuse_detected, expired, unknown, error).",
+			Name: "canopy_issuer_refreshes_total", Help: "Refresh-token uses by outcome (rotated, converged, reuse_detected, expired, unknown, error, overloaded).",
 		}, []string{"outcome"}),
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "canopy_issuer_request_duration_seconds", Help: "HTTP request latency by route and status class.",
@@ -79,17 +86,52 @@ func NewIssuer() *Issuer {
 			Name: "canopy_issuer_upstream_logins_total",
 			Help: "Sign-ins at upstream OpenID providers by provider (--idp name) and outcome (success, denied, bad_state, invalid, unavailable, refused, unknown_provider).",
 		}, []string{"idp", "outcome"}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "canopy_issuer_store_batch_size", Help: "Refresh rotations committed together in one SQLite transaction (group commit).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10), // 1 … 512
+		}),
+		commitLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "canopy_issuer_store_commit_seconds", Help: "Latency of one group commit's COMMIT, its fsync included.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25},
+		}),
+		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "canopy_issuer_store_commit_errors_total", Help: "Group commits whose COMMIT failed; every rotation in them was answered with an error.",
+		}),
 	}
 	reg.MustRegister(m.upstream)
+	reg.MustRegister(m.batchSize, m.commitLatency, m.commitErrors)
 	reg.MustRegister(m.logins, m.refreshes, m.requests, m.signups, m.factorThrottled, m.accountCapped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range []string{LoginSuccess, LoginFailure, LoginThrottled, LoginBusy} {
 		m.logins.WithLabelValues(o)
 	}
-	for _, o := range []string{RefreshRotated, RefreshConverged, RefreshReuse, RefreshEnded, RefreshUnknown, RefreshError} {
+	for _, o := range []string{RefreshRotated, RefreshConverged, RefreshReuse, RefreshEnded, RefreshUnknown, RefreshError, RefreshOverloaded} {
 		m.refreshes.WithLabelValues(o)
 	}
 	return m
+}
+
+// CommitBatch observes one group commit (it is a sqlstore.CommitObserver).
+func (m *Issuer) CommitBatch(size int, commit time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	m.batchSize.Observe(float64(size))
+	m.commitLatency.Observe(commit.Seconds())
+	if err != nil {
+		m.commitErrors.Inc()
+	}
+}
+
+// WatchQueue exports depth, read at each scrape, as the gauge of rotations
+// waiting for the group writer.
+func (m *Issuer) WatchQueue(depth func() int) {
+	if m == nil {
+		return
+	}
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "canopy_issuer_store_queue_depth", Help: "Refresh rotations waiting for the SQLite group writer.",
+	}, func() float64 { return float64(depth()) }))
 }
 
 // Login counts a login attempt.

@@ -23,6 +23,7 @@ import (
 	"github.com/canopy-sso/canopy/issuer/password"
 	"github.com/canopy-sso/canopy/issuer/store"
 	"github.com/canopy-sso/canopy/issuer/store/sqlite"
+	"github.com/canopy-sso/canopy/issuer/store/sqlstore"
 	"github.com/canopy-sso/canopy/issuer/throttle"
 	"github.com/canopy-sso/canopy/keys"
 	"github.com/canopy-sso/canopy/pkg/username"
@@ -63,6 +64,7 @@ type options struct {
 	wrapStore      func(store.Store) store.Store // what the server sees of the store; nil: the store itself
 	metrics        *metrics.Issuer               // nil records nothing
 	upstreamWait   time.Duration                 // Deps.UpstreamTimeout; 0: the default
+	group          sqlstore.GroupCommit          // the SQLite store's group commit; zero: its defaults
 }
 
 // harness is a real Server (SQLite file, key directory, hasher, throttle)
@@ -107,7 +109,7 @@ func newHarness(t testing.TB, o options) *harness {
 		t.Fatal(err)
 	}
 
-	st, err := sqlite.Open(cfg.DB, sqlite.Options{Now: clock.Now})
+	st, err := sqlite.Open(cfg.DB, sqlite.Options{Now: clock.Now, Group: o.group})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -17,10 +19,18 @@ import (
 	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
-// refreshRedirect is the browser flow: rotate and go back, or go to the login form.
+// refreshRedirect is the browser flow: rotate and go back, go to the login
+// form, or (store overloaded) a 503 page that retries by itself.
 func (s *Server) refreshRedirect(c echo.Context) error {
 	returnTo := s.returnTo(c.QueryParam("return_to"))
 	if _, err := s.rotate(c); err != nil {
+		if wait, ok := overloaded(c, err); ok {
+			// A page that asks again by itself once the wait is over: the
+			// same URL, so the same cookie and return_to.
+			return s.page(c, http.StatusServiceUnavailable, &messageView{Title: "One moment",
+				Message: "Many people are signing in right now. This page tries again by itself in a moment.",
+				Link:    c.Request().URL.RequestURI(), LinkText: "Try again now", Retry: wait})
+		}
 		if !refreshRefused(err) {
 			return err
 		}
@@ -35,7 +45,8 @@ func (s *Server) refreshRedirect(c echo.Context) error {
 	return s.redirectBack(c, returnTo)
 }
 
-// refreshAPI is the fetch() flow: 204 with new cookies, or 401 JSON.
+// refreshAPI is the fetch() flow: 204 with new cookies, 401 JSON, or 503
+// JSON with Retry-After when the store's write queue is full.
 func (s *Server) refreshAPI(c echo.Context) error {
 	origin, ok := s.corsOrigin(c)
 	s.setCORS(c, origin)
@@ -44,6 +55,9 @@ func (s *Server) refreshAPI(c echo.Context) error {
 		return c.JSON(http.StatusForbidden, map[string]string{"error": "origin_not_allowed"})
 	}
 	if _, err := s.rotate(c); err != nil {
+		if wait, ok := overloaded(c, err); ok {
+			return c.JSON(http.StatusServiceUnavailable, map[string]any{"error": "overloaded", "retry_after": wait})
+		}
 		if !refreshRefused(err) {
 			return err
 		}
@@ -52,6 +66,22 @@ func (s *Server) refreshAPI(c echo.Context) error {
 			"login_url": s.cfg.URL + "/login"})
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// overloaded reports whether err is the store's refusal to queue another
+// rotation (store.OverloadError) and, if so, sets Retry-After and no-store
+// and returns the wait in whole seconds: the client retries after it, with
+// the same refresh cookie, which is still current.
+func overloaded(c echo.Context, err error) (int, bool) {
+	var oe *store.OverloadError
+	if !errors.As(err, &oe) {
+		return 0, false
+	}
+	wait := max(1, int((oe.RetryAfter+time.Second-1)/time.Second))
+	h := c.Response().Header()
+	h.Set("Retry-After", strconv.Itoa(wait))
+	h.Set("Cache-Control", "no-store")
+	return wait, true
 }
 
 // refreshRefused reports whether err means "no usable session" rather than a fault.
@@ -82,6 +112,9 @@ func (s *Server) rotate(c echo.Context) (store.RotateResult, error) {
 		Grace: s.cfg.RefreshGrace, IdleTTL: s.cfg.IdleTTL, AccessExpiry: exp,
 	})
 	switch {
+	case errors.Is(err, store.ErrOverloaded):
+		s.metrics.Refresh(metrics.RefreshOverloaded)
+		return res, err
 	case errors.Is(err, store.ErrReuse):
 		s.metrics.Refresh(metrics.RefreshReuse)
 		s.event(c, "refresh_reuse", res.User, res.Session.ID, "a superseded refresh token was presented; session revoked")

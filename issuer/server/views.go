@@ -74,6 +74,9 @@ func (*logoutView) template() string { return "logout" }
 type messageView struct {
 	frame
 	Title, Message, Link, LinkText string
+	// Retry, when > 0, reloads the page after this many seconds (a 503
+	// with Retry-After).
+	Retry int
 }
 
 func (*messageView) template() string { return "message" }

@@ -22,7 +22,25 @@ var (
 	ErrReuse = errors.New("store: refresh token reuse")
 	// ErrUnavailable: the database cannot be reached; callers answer 503.
 	ErrUnavailable = errors.New("store: unavailable")
+	// ErrOverloaded: the store's write queue is full or a write waited in
+	// it too long; nothing was written. Callers answer 503 with the
+	// Retry-After an *OverloadError carries.
+	ErrOverloaded = errors.New("store: overloaded")
 )
+
+// OverloadError is ErrOverloaded with how long the caller should wait
+// before trying again.
+type OverloadError struct {
+	Op         string
+	RetryAfter time.Duration
+}
+
+func (e *OverloadError) Error() string {
+	return e.Op + ": " + ErrOverloaded.Error() + ", retry after " + e.RetryAfter.String()
+}
+
+// Unwrap makes errors.Is(err, ErrOverloaded) hold.
+func (e *OverloadError) Unwrap() error { return ErrOverloaded }
 
 // User is an account. ID is stable, opaque and never reused; Username is the
 // lowercase DNS label. A deleted user keeps its row so the name stays taken.

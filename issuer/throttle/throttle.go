@@ -36,6 +36,14 @@ type Config struct {
 	UntrustedAccountMax time.Duration
 	MaxEntries          int // memory bound per dimension; the oldest entries go first
 	Now                 func() time.Time
+	// Shared, when set, pools the counts of several instances (shared.go):
+	// an attempt memory admits is checked against the deployment's counts
+	// (one read) and a failure is added to them (a write per count); an
+	// attempt memory already refuses is answered without the store.
+	Shared Shared
+	// OnSharedError, when set, hears of every failed call to Shared (the
+	// in-memory counts then decide alone).
+	OnSharedError func(error)
 }
 
 // DefaultConfig: 5 free tries per (account, address), 20 per address, 100 per
@@ -67,6 +75,7 @@ type entry struct {
 const pendingTTL = 30 * time.Second
 
 type table struct {
+	name string // the dimension, in shared keys
 	rule Rule
 	m    map[string]*entry
 }
@@ -91,9 +100,9 @@ func New(cfg Config) *Limiter {
 	}
 	return &Limiter{
 		cfg:     cfg,
-		pair:    table{rule: cfg.Pair, m: map[string]*entry{}},
-		addr:    table{rule: cfg.Addr, m: map[string]*entry{}},
-		account: table{rule: cfg.Account, m: map[string]*entry{}},
+		pair:    table{name: "pair", rule: cfg.Pair, m: map[string]*entry{}},
+		addr:    table{name: "addr", rule: cfg.Addr, m: map[string]*entry{}},
+		account: table{name: "account", rule: cfg.Account, m: map[string]*entry{}},
 	}
 }
 
@@ -135,9 +144,19 @@ func (l *Limiter) BeginDevice(account, addr, device string) (*Attempt, time.Dura
 	if l.disabled {
 		return a, 0
 	}
+	now := l.cfg.Now()
+	if l.cfg.Shared != nil {
+		// Memory first: an attempt it refuses costs the store nothing.
+		l.mu.Lock()
+		ok, wait := l.admissible(account, addr, device, now)
+		l.mu.Unlock()
+		if !ok {
+			return nil, wait
+		}
+		l.pull(l.checks(account, addr, device), now)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.cfg.Now()
 	if ok, wait := l.admissible(account, addr, device, now); !ok {
 		return nil, wait
 	}
@@ -236,13 +255,17 @@ func (l *Limiter) failure(account, addr, device string) (capped bool) {
 		return false
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	now := l.cfg.Now()
-	for _, c := range l.checks(account, addr, device) {
+	cs := l.checks(account, addr, device)
+	for _, c := range cs {
 		c.t.release(c.key)
 		if c.t.fail(c.key, now, l.cfg.MaxEntries, c.max) {
 			capped = true
 		}
+	}
+	l.mu.Unlock()
+	if l.cfg.Shared != nil && l.push(cs, now) {
+		capped = true
 	}
 	return capped
 }
@@ -267,7 +290,6 @@ func (l *Limiter) Success(account, addr string) {
 // success also forgets the device's own failures: its owner is back in.
 func (l *Limiter) success(account, addr, device string) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	cs := l.checks(account, addr, device)
 	for _, c := range cs {
 		c.t.release(c.key)
@@ -275,6 +297,15 @@ func (l *Limiter) success(account, addr, device string) {
 	delete(l.pair.m, cs[0].key)
 	if device != "" {
 		delete(l.account.m, cs[2].key)
+	}
+	l.mu.Unlock()
+	if l.cfg.Shared != nil {
+		keys := l.sharedKeys(cs)
+		forget := []string{keys[0]}
+		if device != "" {
+			forget = append(forget, keys[2])
+		}
+		l.forget(forget)
 	}
 }
 
@@ -324,18 +355,30 @@ func (t *table) fail(key string, now time.Time, maxEntries int, limit time.Durat
 	}
 	e.failures++
 	e.last = now
-	if over := e.failures - t.rule.Free; over > 0 {
-		wait := t.rule.Base
-		for i := 1; i < over && wait < t.rule.Max; i++ {
-			wait *= 2
-		}
-		wait = min(wait, t.rule.Max)
-		if limit > 0 && wait > limit {
-			wait, capped = limit, true
-		}
+	wait, capped := t.rule.wait(e.failures, limit)
+	if wait > 0 {
 		e.until = now.Add(wait)
 	}
 	return capped
+}
+
+// wait is how long an entry with failures waits after its last one: zero
+// within the free tries, then Base doubling up to Max, cut to limit (> 0)
+// with capped set.
+func (r Rule) wait(failures int, limit time.Duration) (wait time.Duration, capped bool) {
+	over := failures - r.Free
+	if over <= 0 {
+		return 0, false
+	}
+	wait = r.Base
+	for i := 1; i < over && wait < r.Max; i++ {
+		wait *= 2
+	}
+	wait = min(wait, r.Max)
+	if limit > 0 && wait > limit {
+		wait, capped = limit, true
+	}
+	return wait, capped
 }
 
 // evict drops expired entries, or, if none, the least recently failed one.

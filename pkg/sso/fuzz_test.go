@@ -29,8 +29,10 @@ func fuzzVerifier(t testing.TB) *Verifier {
 }
 
 // FuzzVerify checks that Verify never panics, always answers with one of the
-// package's errors, and accepts only what an independent check (go-jose
-// alone plus a plain JSON decode) also finds valid.
+// package's errors, gives the same verdict, reason and claims as the same
+// verifier checking every signature with go-jose (differential_test.go),
+// and accepts only what an independent check (go-jose alone plus a plain
+// JSON decode) also finds valid.
 func FuzzVerify(f *testing.F) {
 	ed, es := ssotest.FixedKeys(f)
 	good := ssotest.ValidClaims()
@@ -43,7 +45,14 @@ func FuzzVerify(f *testing.F) {
 		f.Add(s)
 	}
 	v := fuzzVerifier(f)
+	ks, err := NewStaticKeySet(ed.JWK(), es.JWK())
+	if err != nil {
+		f.Fatal(err)
+	}
+	pair := newVerifierPair(f, ks, Config{Issuer: ssotest.Issuer, Audience: ssotest.Audience,
+		Now: ssotest.NewClock().Now, Revoked: ssotest.RevokedSet{"s_revoked": true}})
 	f.Fuzz(func(t *testing.T, token string) {
+		pair.agree(t, "fuzz input", token)
 		c, err := v.Verify(context.Background(), token)
 		if err != nil {
 			var re *reasonError

@@ -25,13 +25,19 @@ var b64val = func() (t [256]int8) {
 
 func base64DecodedLen(n int) int { return n * 6 / 8 }
 
+// segments are a compact token's three parts, as splitToken found them.
+type segments struct {
+	header, payload, signature string
+	signingInput               string // header.payload: what the signature covers
+}
+
 // splitToken makes the structural checks that need no decoding: three
 // non-empty segments of the base64url alphabet (so no padding, whitespace or
 // JSON serialization) each in canonical form, which means decoding and
-// re-encoding it gives the same text. It returns the header segment.
-func splitToken(t string) (string, error) {
+// re-encoding it gives the same text.
+func splitToken(t string) (segments, error) {
 	if t[0] == '{' {
-		return "", errorf(ErrMalformed, "JWS JSON serialization is not accepted")
+		return segments{}, errorf(ErrMalformed, "JWS JSON serialization is not accepted")
 	}
 	var dots [2]int
 	nd := 0
@@ -41,24 +47,24 @@ func splitToken(t string) (string, error) {
 			continue
 		}
 		if c != '.' {
-			return "", errorf(ErrMalformed, "byte %#02x at %d is not base64url", c, i)
+			return segments{}, errorf(ErrMalformed, "byte %#02x at %d is not base64url", c, i)
 		}
 		if nd == 2 {
-			return "", errorf(ErrMalformed, "more than three segments")
+			return segments{}, errorf(ErrMalformed, "more than three segments")
 		}
 		dots[nd] = i
 		nd++
 	}
 	if nd != 2 {
-		return "", errorf(ErrMalformed, "%d segments, want 3", nd+1)
+		return segments{}, errorf(ErrMalformed, "%d segments, want 3", nd+1)
 	}
 	segs := [3]string{t[:dots[0]], t[dots[0]+1 : dots[1]], t[dots[1]+1:]}
 	for i, s := range segs {
 		if !canonical(s) {
-			return "", errorf(ErrMalformed, "segment %d is empty or not canonical base64url", i+1)
+			return segments{}, errorf(ErrMalformed, "segment %d is empty or not canonical base64url", i+1)
 		}
 	}
-	return segs[0], nil
+	return segments{header: segs[0], payload: segs[1], signature: segs[2], signingInput: t[:dots[1]]}, nil
 }
 
 // canonical reports whether a base64url string of valid characters is
@@ -85,16 +91,19 @@ func canonical(s string) bool {
 // (go-jose honours b64:false, which would change what the signature covers).
 // Other members, jwk, jku, x5u and x5c among them, are ignored: the key comes
 // only from the key set.
-func (v *Verifier) parseHeader(data []byte) (alg, kid string, err error) {
+//
+// plain reports a header of alg, kid and typ only: what the issuer writes.
+func (v *Verifier) parseHeader(data []byte) (alg, kid string, plain bool, err error) {
 	var s objectScanner
 	if err := s.init(data); err != nil {
-		return "", "", errorf(ErrMalformed, "header: %v", err)
+		return "", "", false, errorf(ErrMalformed, "header: %v", err)
 	}
 	var rawAlg, rawKid, rawTyp []byte
+	plain = true
 	for {
 		key, val, ok, err := s.next()
 		if err != nil {
-			return "", "", errorf(ErrMalformed, "header: %v", err)
+			return "", "", false, errorf(ErrMalformed, "header: %v", err)
 		}
 		if !ok {
 			break
@@ -107,24 +116,26 @@ func (v *Verifier) parseHeader(data []byte) (alg, kid string, err error) {
 		case "typ":
 			rawTyp = val
 		case "crit", "b64":
-			return "", "", errorf(ErrMalformed, "header has %q", key)
+			return "", "", false, errorf(ErrMalformed, "header has %q", key)
+		default:
+			plain = false
 		}
 	}
 	if rawAlg == nil {
-		return "", "", errorf(ErrMalformed, "header has no alg")
+		return "", "", false, errorf(ErrMalformed, "header has no alg")
 	}
 	alg, ok := v.algAllowed(rawAlg)
 	if !ok {
-		return "", "", errorf(ErrSignature, "alg %s is not one of %v", rawAlg, v.sortedAlgs())
+		return "", "", false, errorf(ErrSignature, "alg %s is not one of %v", rawAlg, v.sortedAlgs())
 	}
 	if rawKid == nil {
-		return "", "", errorf(ErrMalformed, "header has no kid")
+		return "", "", false, errorf(ErrMalformed, "header has no kid")
 	}
 	if kid, err = jsonString(rawKid); err != nil || kid == "" {
-		return "", "", errorf(ErrMalformed, "header kid is not a non-empty string")
+		return "", "", false, errorf(ErrMalformed, "header kid is not a non-empty string")
 	}
 	if rawTyp == nil || !jsonStringIs(rawTyp, wire.TokenType) {
-		return "", "", errorf(ErrClaims, "typ is %s, want %q", rawTyp, wire.TokenType)
+		return "", "", false, errorf(ErrClaims, "typ is %s, want %q", rawTyp, wire.TokenType)
 	}
-	return alg, kid, nil
+	return alg, kid, plain, nil
 }

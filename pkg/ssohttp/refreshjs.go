@@ -23,7 +23,9 @@ const RefreshScriptPath = "/.canopy/refresh.js"
 // wrong client clock) and how long tokens live (data-lifetime). The script
 // POSTs the issuer's /refresh (which answers 204 and sets a fresh cookie)
 // 30 s before expiry, or at 80% of a short lifetime, then again one lifetime
-// later. A 401 means the session is gone; it stops and fires
+// later. A failure is retried after 5, 10, … s (six times at most); a 503
+// or 429 with Retry-After (the issuer's store is overloaded) after the wait
+// it names, between 1 s and 5 min. A 401 means the session is gone; it stops and fires
 // "canopy:signed-out" so the page may react. A hidden tab's timers are
 // throttled, so becoming visible again refreshes at once when overdue.
 const refreshScript = `(function () {
@@ -42,9 +44,15 @@ const refreshScript = `(function () {
     timer = setTimeout(run, Math.max(0, secs) * 1000);
   }
   function emit(name) { document.dispatchEvent(new CustomEvent(name)); }
-  function retry() {
+  function retry(after) {
     busy = false;
-    if (++failures <= 6) schedule(Math.min(30, 5 * failures));
+    if (++failures <= 6) schedule(after > 0 ? after : Math.min(30, 5 * failures));
+  }
+  function retryAfter(r) {
+    var v = r.headers && r.headers.get("Retry-After");
+    if (!v) return 0;
+    var secs = /^\d+$/.test(v) ? Number(v) : (Date.parse(v) - Date.now()) / 1000;
+    return isFinite(secs) ? Math.min(Math.max(secs, 1), 300) : 0;
   }
   function run() {
     if (busy) return;
@@ -53,8 +61,8 @@ const refreshScript = `(function () {
       busy = false;
       if (r.ok) { failures = 0; schedule(life - margin()); emit("canopy:refreshed"); return; }
       if (r.status === 401 || r.status === 403) { clearTimeout(timer); emit("canopy:signed-out"); return; }
-      retry();
-    }, retry);
+      retry(r.status === 503 || r.status === 429 ? retryAfter(r) : 0);
+    }, function () { retry(0); });
   }
   document.addEventListener("visibilitychange", function () {
     if (!document.hidden && due && Date.now() >= due) run();

@@ -27,13 +27,15 @@ const sandbox = {
   window: { fetch: true },
   fetch: (url, opts) => {
     calls.push([now, url, opts.method, opts.credentials]);
-    const st = statuses.shift();
+    let st = statuses.shift(), retryAfter = null;
+    if (Array.isArray(st)) [st, retryAfter] = st; // [status, Retry-After]
     if (st === 0) return Promise.reject(new TypeError("network"));
-    return Promise.resolve({ ok: st >= 200 && st < 300, status: st });
+    const headers = { get: (n) => (n.toLowerCase() === "retry-after" ? retryAfter : null) };
+    return Promise.resolve({ ok: st >= 200 && st < 300, status: st, headers });
   },
   setTimeout: (f, ms) => { timers.push({ at: now + ms, f }); return timers.length; },
   clearTimeout: (id) => { if (id && timers[id - 1]) timers[id - 1].cancelled = true; },
-  Date: { now: () => now },
+  Date: { now: () => now, parse: (s) => Date.parse(s) },
   CustomEvent: function (t) { this.type = t; },
 };
 vm.runInNewContext(script, sandbox);
@@ -64,17 +66,21 @@ func TestRefreshScriptInNode(t *testing.T) {
 	cases := []struct {
 		name                string
 		expiresIn, lifetime string
-		statuses            []int
+		statuses            []any     // a status, or [status, Retry-After]
 		wantCalls           []float64 // ms of each POST
 		wantEvents          []string
 	}{
-		{"refreshes 30 s before expiry, then every lifetime, stops at 401", "240", "300", []int{204, 204, 401},
+		{"refreshes 30 s before expiry, then every lifetime, stops at 401", "240", "300", []any{204, 204, 401},
 			[]float64{210000, 480000, 750000}, []string{"canopy:refreshed", "canopy:refreshed", "canopy:signed-out"}},
-		{"retries a failure", "240", "300", []int{500, 0, 204, 401},
+		{"retries a failure", "240", "300", []any{500, 0, 204, 401},
 			[]float64{210000, 215000, 225000, 495000}, []string{"canopy:refreshed", "canopy:signed-out"}},
-		{"short tokens refresh at 80%", "3", "3", []int{204, 401},
+		{"short tokens refresh at 80%", "3", "3", []any{204, 401},
 			[]float64{2400, 4800}, []string{"canopy:refreshed", "canopy:signed-out"}},
-		{"already expired refreshes at once", "-5", "300", []int{401},
+		{"503 waits Retry-After seconds", "240", "300", []any{[]any{503, "7"}, []any{503, "120"}, 204, 401},
+			[]float64{210000, 217000, 337000, 607000}, []string{"canopy:refreshed", "canopy:signed-out"}},
+		{"Retry-After is bounded", "240", "300", []any{[]any{503, "0"}, []any{503, "99999"}, []any{503, "soon"}, 401},
+			[]float64{210000, 211000, 511000, 526000}, []string{"canopy:signed-out"}},
+		{"already expired refreshes at once", "-5", "300", []any{401},
 			[]float64{0}, []string{"canopy:signed-out"}},
 	}
 	for _, tc := range cases {

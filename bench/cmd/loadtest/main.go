@@ -5,7 +5,9 @@
 //     same page handler with and without Canopy's middleware in one process
 //     of its own (see abserver.go), interleaved, with their ratio;
 //   - refresh: POST /refresh from 64 clients, each following its own cookie
-//     chain, against an issuer whose database holds a million sessions.
+//     chain, against an issuer whose database holds a million sessions, in
+//     alternating rounds with group commit and with one fsync per rotation
+//     (--sqlite-commit each), and their ratio.
 //
 // Every scenario runs for a fixed time at a fixed concurrency and stops by
 // itself; nothing leaves the machine. Build the programs first (make build).
@@ -36,6 +38,7 @@ type options struct {
 	sessions              int
 	jsonOut               bool
 	only                  string
+	noPostgres            bool
 	abProfile             string
 }
 
@@ -52,6 +55,15 @@ type report struct {
 	// FsyncP50 is the disk's fsync latency, measured just before the refresh
 	// scenario in the database's directory.
 	FsyncP50 time.Duration `json:"fsync_p50_ns"`
+	// GroupOverEach is rotations/s with group commit ÷ with one fsync per
+	// rotation: the median of the paired rounds' ratios; GroupOverEachTotal
+	// divides the totals.
+	GroupOverEach      float64 `json:"group_over_each"`
+	GroupOverEachTotal float64 `json:"group_over_each_total"`
+	// PGTwoOverOne is rotations/s on PostgreSQL with two issuer instances
+	// ÷ with one: the median of the paired rounds' ratios.
+	PGTwoOverOne  float64 `json:"pg_two_over_one"`
+	PGSeedSeconds float64 `json:"pg_seed_seconds"`
 }
 
 func main() {
@@ -70,7 +82,8 @@ func main() {
 	flag.IntVar(&o.refreshConc, "refresh-conc", 64, "concurrent clients for POST /refresh")
 	flag.IntVar(&o.sessions, "sessions", 1_000_000, "sessions seeded in the issuer's database")
 	flag.BoolVar(&o.jsonOut, "json", false, "print the results as JSON on stdout")
-	flag.StringVar(&o.only, "only", "", `run only "pages" or "refresh"`)
+	flag.StringVar(&o.only, "only", "", `run only "pages", "refresh" (SQLite and PostgreSQL) or "postgres"`)
+	flag.BoolVar(&o.noPostgres, "no-postgres", false, "skip the PostgreSQL refresh scenarios")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -83,7 +96,7 @@ func main() {
 		return
 	}
 	// However the scenarios are set, the whole run is bounded.
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Minute)
 	defer cancel()
 	o.abProfile = ab.cpuProfile
 	rep, err := run(ctx, o)
@@ -145,11 +158,20 @@ func run(ctx context.Context, o options) (*report, error) {
 			return nil, err
 		}
 	}
-	if o.only != "pages" {
+	if o.only == "" || o.only == "refresh" {
 		if rep.FsyncP50, err = fsyncLatency(dir); err != nil {
 			return nil, err
 		}
-		rep.Scenarios = append(rep.Scenarios, runRefresh(ctx, o, issuerURL, cookies.Refresh, tokens))
+		iss.stop() // each commit mode gets issuers of its own on the same file
+		if err := runRefreshModes(ctx, o, rep, dir, issuerBin, common, cookies.Refresh, tokens); err != nil {
+			return nil, err
+		}
+	}
+	if (o.only == "" || o.only == "refresh" || o.only == "postgres") && !o.noPostgres {
+		iss.stop()
+		if err := runPostgres(ctx, o, rep, dir, issuerBin, issuerURL, cookies.Refresh); err != nil {
+			return nil, err
+		}
 	}
 	return rep, nil
 }

@@ -152,9 +152,12 @@ type loadReport struct {
 		P99      int64   `json:"p99_ns"`
 		FirstErr string  `json:"first_error"`
 	} `json:"scenarios"`
-	AuthOverBare      float64 `json:"auth_over_bare"`
-	AuthOverBareTotal float64 `json:"auth_over_bare_total"`
-	FsyncP50          int64   `json:"fsync_p50_ns"`
+	GroupOverEach      float64 `json:"group_over_each"`
+	GroupOverEachTotal float64 `json:"group_over_each_total"`
+	PGTwoOverOne       float64 `json:"pg_two_over_one"`
+	AuthOverBare       float64 `json:"auth_over_bare"`
+	AuthOverBareTotal  float64 `json:"auth_over_bare_total"`
+	FsyncP50           int64   `json:"fsync_p50_ns"`
 }
 
 func runLoad(ctx context.Context, o options) (*loadReport, error) {

@@ -2,8 +2,11 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,7 +70,35 @@ func BenchmarkRotateScale(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rotations/s")
 		})
 	}
-	b.Run("paired", func(b *testing.B) {
+	paired(b, "paired", small, large)
+	// The same files through stores committing each rotation on its own
+	// with SQLite's own checkpoints (the path before group commit), in the
+	// same run.
+	paired(b, "paired-each", commitEach(b, small), commitEach(b, large))
+}
+
+// commitEach is f through a second Store on the same file with
+// Options.CommitEach; the chains (gen) are shared, so either store may
+// rotate next.
+func commitEach(b *testing.B, f *rotationFixture) *rotationFixture {
+	var file string
+	if err := f.s.db.Get(&file, `SELECT file FROM pragma_database_list WHERE name = 'main'`); err != nil {
+		b.Fatal(err)
+	}
+	each, err := Open(file, Options{CommitEach: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = each.Close() })
+	c := *f
+	c.s = each
+	return &c
+}
+
+// paired alternates blocks of rotations between small and large, timing
+// each apart, and reports their means and 1M/10k.
+func paired(b *testing.B, name string, small, large *rotationFixture) {
+	b.Run(name, func(b *testing.B) {
 		// Blocks of rotations alternate between the stores: short enough
 		// that the machine's drift falls on both alike, long enough that one
 		// store's fsync and checkpoint rarely land in the other's timing
@@ -105,4 +136,89 @@ func BenchmarkRotateScale(b *testing.B) {
 		b.ReportMetric(mean[1]/mean[0], "1M/10k")
 		b.ReportMetric(p50[1]/p50[0], "1M/10k-p50")
 	})
+}
+
+// BenchmarkGroupCommit measures durable rotations from 64 concurrent
+// callers on a million sessions, in the store without HTTP: group commit
+// (the default) and one transaction and fsync per rotation (CommitEach),
+// two Stores on the same file, in alternating 500 ms rounds (one round of
+// each per iteration, the order swapped each time) so that the machine's
+// drift falls on both. It reports both rates and their ratio.
+func BenchmarkGroupCommit(b *testing.B) {
+	const callers, round = 64, 500 * time.Millisecond
+	group, sids := seed(b, 1_000_000)
+	var file string
+	if err := group.db.Get(&file, `SELECT file FROM pragma_database_list WHERE name = 'main'`); err != nil {
+		b.Fatal(err)
+	}
+	each, err := Open(file, Options{CommitEach: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = each.Close() })
+	gen := make([]int, len(sids))
+	now := benchBase.Add(time.Minute)
+	// run rotates from callers goroutines for d; caller w owns the sessions
+	// i with i % callers == w, so no two touch one chain.
+	run := func(s *Store, d time.Duration, seed uint64) (int, error) {
+		var total atomic.Int64
+		var firstErr atomic.Value
+		deadline := time.Now().Add(d)
+		var wg sync.WaitGroup
+		for w := range callers {
+			wg.Go(func() {
+				rnd := rand.New(rand.NewPCG(seed, uint64(w)))
+				for time.Now().Before(deadline) {
+					i := rnd.IntN(len(sids)/callers)*callers + w
+					res, err := s.RotateRefresh(context.Background(), store.RotateRequest{
+						PresentedHash: storetest.BenchHash(sids[i], gen[i]), SuccessorHash: storetest.BenchHash(sids[i], gen[i]+1),
+						Now: now, Grace: 30 * time.Second, IdleTTL: 168 * time.Hour, AccessExpiry: now.Add(5 * time.Minute),
+					})
+					if err != nil || res.Outcome != store.Rotated {
+						firstErr.CompareAndSwap(nil, fmt.Errorf("rotate %s#%d: %v, outcome %v", sids[i], gen[i], err, res.Outcome))
+						return
+					}
+					gen[i]++
+					total.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if e, _ := firstErr.Load().(error); e != nil {
+			return 0, e
+		}
+		return int(total.Load()), nil
+	}
+	var nGroup, nEach int
+	var dGroup, dEach time.Duration
+	var ratios []float64
+	i := 0
+	for b.Loop() {
+		var rates [2]float64
+		for k := range 2 {
+			which := (i + k) % 2
+			s := group
+			if which == 1 {
+				s = each
+			}
+			t0 := time.Now()
+			n, err := run(s, round, uint64(i*2+k))
+			d := time.Since(t0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rates[which] = float64(n) / d.Seconds()
+			if which == 0 {
+				nGroup, dGroup = nGroup+n, dGroup+d
+			} else {
+				nEach, dEach = nEach+n, dEach+d
+			}
+		}
+		ratios = append(ratios, rates[0]/rates[1])
+		i++
+	}
+	slices.Sort(ratios)
+	b.ReportMetric(float64(nGroup)/dGroup.Seconds(), "group-rot/s")
+	b.ReportMetric(float64(nEach)/dEach.Seconds(), "each-rot/s")
+	b.ReportMetric(ratios[len(ratios)/2], "group/each")
 }

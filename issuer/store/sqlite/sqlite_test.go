@@ -28,10 +28,24 @@ func openTemp(t testing.TB) (*Store, string) {
 	return s, path
 }
 
+// TestConformance runs the suite on both commit paths: group commit (the
+// default) and one transaction per rotation (Options.CommitEach).
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
-		s, _ := openTemp(t)
-		return s
+	t.Run("group", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) store.Store {
+			s, _ := openTemp(t)
+			return s
+		})
+	})
+	t.Run("each", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) store.Store {
+			s, err := Open(filepath.Join(t.TempDir(), "canopy.db"), Options{CommitEach: true})
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			return s
+		})
 	})
 }
 
@@ -50,6 +64,21 @@ func TestPragmasOnEveryConnection(t *testing.T) {
 	for i, p := range got {
 		if p != want {
 			t.Errorf("connection %d: %+v, want %+v", i, p, want)
+		}
+	}
+	// One transaction per rotation keeps SQLite's own checkpoints.
+	each, err := Open(filepath.Join(t.TempDir(), "each.db"), Options{CommitEach: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = each.Close() }()
+	if got, err = each.Pragmas(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	want.AutoCheckpoint = 1000
+	for i, p := range got {
+		if p != want {
+			t.Errorf("CommitEach connection %d: %+v, want %+v", i, p, want)
 		}
 	}
 }

@@ -34,9 +34,18 @@ import (
 //
 // With store.ErrReuse and store.ErrSessionEnded the result still carries the
 // session and its user, so the caller can record who was affected.
+//
+// After StartGroupCommit the same transaction body runs in the group
+// writer (group.go), under a savepoint in a transaction shared with other
+// rotations, and every outcome above is answered only after that
+// transaction's COMMIT.
 func (s *Store) RotateRefresh(ctx context.Context, r store.RotateRequest) (store.RotateResult, error) {
 	if err := r.Check(); err != nil {
 		return store.RotateResult{}, err
+	}
+	if s.group != nil {
+		res, _, err := s.group.rotate(ctx, r) // answers store.ErrReuse itself, after its commit
+		return res, err
 	}
 	var (
 		res  store.RotateResult

@@ -26,13 +26,10 @@ type Store struct {
 	// sleeps in its busy handler (1, 2, 5, 10 ms…) long after the holder
 	// committed; queued here, the next writer starts the moment the last
 	// one ends. Writers in other processes still meet the busy handler.
-	//
-	// It is also where a group commit would go: one writer running several
-	// queued transaction functions in one transaction, each under its own
-	// SAVEPOINT. Every write already reaches the database through inTx as a
-	// function of one *sqlx.Tx, and RotateRefresh reports a reuse only
-	// after inTx committed, so nothing outside inTx would change.
+	// The group writer (group.go) takes it for each batch.
 	writer chan struct{}
+	// group, when set, runs RotateRefresh as group commit (group.go).
+	group *groupWriter
 }
 
 // New returns a Store on db, whose pool holds at most maxOpen connections;
@@ -51,6 +48,9 @@ func New(db *sqlx.DB, d Dialect, now func() time.Time, maxOpen int) *Store {
 
 // Close releases the database. Closing twice is harmless.
 func (s *Store) Close() error {
+	if s.group != nil {
+		s.group.close()
+	}
 	return s.d.wrapIf("close", s.db.Close())
 }
 

@@ -24,7 +24,7 @@ import (
 
 // schemaVersion is the schema, on both sides, that the table list below
 // maps. A newer schema on either side needs a new mapping first.
-const schemaVersion = 6
+const schemaVersion = 7
 
 // ErrTargetNotEmpty: the target already holds users, sessions or events.
 // Copying into it would mix two issuers' states.
@@ -52,7 +52,7 @@ type table struct {
 }
 
 // tables lists what is copied, parents before children (foreign keys), with
-// every column of schema version 6 (see both backends' migrations). The
+// every column of schema version 7 (see both backends' migrations). The
 // migrations table is not copied: the target has its own.
 var tables = []table{
 	{"users", cols("id", "username", "password_hash", text, "disabled", boolean, "created_at", "deleted_at", integer), "id"},
@@ -70,6 +70,7 @@ var tables = []table{
 	{"challenges", cols("id", "kind", "user_id", "data", text, "created_at", "expires_at", integer), "id"},
 	{"secrets", cols("name", text, "value", blob, "created_at", integer), "name"},
 	{"events", cols("id", "at", integer, "kind", "user_id", "username", "session_id", "ip", "user_agent", "detail", text), "id"},
+	{"throttle_counts", cols("key", text, "failures", "last_at", "expires_at", integer), "key"},
 }
 
 // cols builds a column list from names, each run of names followed by their kind.

@@ -129,6 +129,10 @@ func seed(t *testing.T, keepOpen bool) seeded {
 		must(s.AddEvent(ctx, store.Event{At: base.Add(time.Duration(i) * time.Second), Kind: kind, UserID: "uid-alice",
 			Username: "alice", SessionID: "live", IP: "192.0.2.1", UserAgent: "UA", Detail: "d" + kind}))
 	}
+	for range 2 { // one shared login throttle count, of two failures
+		_, err := s.ThrottleFailure(ctx, "throttle-key", base, time.Hour)
+		must(err)
+	}
 	return seeded{path: path, sids: sids, rotatedAt: rotatedAt, secret: secret}
 }
 
@@ -170,7 +174,7 @@ func TestCopy(t *testing.T) {
 			want := []Count{{"users", 3, 3}, {"user_groups", 2, 2}, {"sessions", 5, 5}, {"user_revocations", 1, 1}, {"session_amr", 1, 1},
 				{"refresh_tokens", 8, 8}, {"totp", 1, 1}, {"recovery_codes", 2, 2}, {"passkeys", 1, 1},
 				{"user_identities", 1, 1}, {"session_upstream", 1, 1}, {"challenges", 1, 1},
-				{"secrets", 1, 1}, {"events", 5, 5}}
+				{"secrets", 1, 1}, {"events", 5, 5}, {"throttle_counts", 1, 1}}
 			if !reflect.DeepEqual(res.Counts, want) {
 				t.Errorf("counts = %v, want %v", res.Counts, want)
 			}
