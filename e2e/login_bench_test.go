@@ -26,9 +26,9 @@ type burstResult struct {
 	wall            time.Duration
 }
 
-// BenchmarkLoginBurst starts a real `issuer serve`, adds one user with
+// BenchmarkLoginBurst starts a real `issuer serve`, adds ten users with
 // `issuer user add`, and fires 200 simultaneous POST /login with the right
-// password, each from its own browser (cookie jar, CSRF token). It reports
+// password, each from its own browser (cookie jar, CSRF token, address). It reports
 // the issuer's peak RSS (VmHWM from /proc), the successful logins, the
 // deliberate 503s (with Retry-After) and every other outcome, which must not
 // happen. One round is one fresh issuer process, since VmHWM never goes down.
@@ -57,13 +57,20 @@ func loginBurstRound(b *testing.B) burstResult {
 	port := freePort(b)
 	issuerURL := fmt.Sprintf("http://domain.localhost:%d", port)
 	common := []string{"--db", filepath.Join(dir, "issuer.db"), "--keys", filepath.Join(dir, "keys"), "--url", issuerURL}
-	p := start(b, "issuer", append([]string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port)}, common...)...)
+	// Each browser comes from its own address (through a trusted proxy) and
+	// the burst is spread over a few accounts, as a real burst is: the
+	// throttle holds a slot per attempt in flight, so 200 at once for one
+	// account from one address would be refused by design.
+	p := start(b, "issuer", append([]string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port),
+		"--trusted-proxies", "127.0.0.1/32"}, common...)...)
 	defer p.Stop()
 	waitHTTP(b, issuerURL+"/healthz", p)
-	const name, pw = "alice", "correct horse battery"
+	const pw, accounts = "correct horse battery", 10
 	s := &stack{dir: dir, issuerURL: issuerURL}
-	if out, err := s.issuerCmd(b, pw+"\n", "user", "add", name); err != nil {
-		b.Fatalf("issuer user add: %v\n%s", err, out)
+	for a := range accounts {
+		if out, err := s.issuerCmd(b, pw+"\n", "user", "add", fmt.Sprintf("user%d", a)); err != nil {
+			b.Fatalf("issuer user add: %v\n%s", err, out)
+		}
 	}
 
 	// Every browser fetches its form first; then all post at once.
@@ -75,7 +82,7 @@ func loginBurstRound(b *testing.B) burstResult {
 		if page.status != http.StatusOK {
 			b.Fatalf("GET /login: %d", page.status)
 		}
-		forms[i] = url.Values{"username": {name}, "password": {pw}, "csrf_token": {csrf(b, page.body)}}
+		forms[i] = url.Values{"username": {fmt.Sprintf("user%d", i%accounts)}, "password": {pw}, "csrf_token": {csrf(b, page.body)}}
 	}
 	res := burstResult{statuses: map[int]int{}}
 	var mu sync.Mutex
@@ -86,6 +93,7 @@ func loginBurstRound(b *testing.B) burstResult {
 			req, _ := http.NewRequest(http.MethodPost, issuerURL+"/login", strings.NewReader(forms[i].Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			req.Header.Set("Origin", issuerURL)
+			req.Header.Set("X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i%250+1))
 			<-gate
 			resp, err := browsers[i].client.Do(req)
 			mu.Lock()

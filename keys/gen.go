@@ -55,13 +55,18 @@ func (k *key) with(m meta) *key {
 	return &c
 }
 
-// newKID returns a random URL-safe key id.
+// newKID returns a random URL-safe key id that does not begin with '-', so
+// that `issuer keys revoke KID` never reads it as a flag.
 func newKID() (string, error) {
 	b := make([]byte, kidBytes)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("keys: random kid: %w", err)
+	for {
+		if _, err := rand.Read(b); err != nil {
+			return "", fmt.Errorf("keys: random kid: %w", err)
+		}
+		if kid := base64.RawURLEncoding.EncodeToString(b); kid[0] != '-' {
+			return kid, nil
+		}
 	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 // generate makes a fresh key pair for alg with a random kid.

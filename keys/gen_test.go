@@ -97,3 +97,17 @@ func TestUnixCeil(t *testing.T) {
 		}
 	}
 }
+
+// TestKIDNeverLooksLikeAFlag: `issuer keys revoke KID` takes the kid as an
+// argument, so no kid may begin with '-' (one in 64 random ones would).
+func TestKIDNeverLooksLikeAFlag(t *testing.T) {
+	for range 2000 {
+		kid, err := newKID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kid[0] == '-' {
+			t.Fatalf("kid %q begins with '-': the CLI reads it as a flag", kid)
+		}
+	}
+}
