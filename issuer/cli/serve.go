@@ -133,6 +133,7 @@ func (inv *invocation) serve(ctx context.Context) error {
 	srv, err := server.New(ctx, server.Deps{
 		Config: inv.cfg, Store: e.store, Keys: e.keys, Hasher: hasher,
 		Throttle: throttle.New(throttle.DefaultConfig()), Names: e.names, Log: inv.log, Metrics: m,
+		StreamHeartbeat: inv.cfg.StreamHeartbeat,
 	})
 	if err != nil {
 		return err
@@ -153,10 +154,14 @@ func (inv *invocation) serve(ctx context.Context) error {
 	// Keys changed by `issuer keys rotate|revoke` or another instance are picked up without a restart.
 	go e.keys.Watch(ctx, 2*time.Second)
 	go sweepLoop(ctx, e.store, inv.log, 10*time.Minute, inv.cfg.EventRetention)
+	defer srv.Close()
 	hs := &http.Server{
 		Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 	}
+	// Open revocation streams end when shutdown starts; their clients
+	// resume on another instance (or this one, restarted) from their cursor.
+	hs.RegisterOnShutdown(srv.Close)
 	inv.log.Info("issuer listening", "addr", ln.Addr().String(), "url", inv.cfg.URL,
 		"cookie_domain", inv.cfg.CookieDomain, "db", redactDB(inv.cfg.DB), "keys", inv.cfg.Keys)
 	errc := make(chan error, 1)

@@ -37,6 +37,8 @@ type Issuer struct {
 	factorThrottled prometheus.Counter
 	// accountCapped counts failures after which the per-account wait was capped.
 	accountCapped prometheus.Counter
+	// streams is the number of open revocation streams.
+	streams prometheus.Gauge
 }
 
 // NewIssuer registers the issuer's metrics (and Go and process collectors) on a new registry.
@@ -64,8 +66,11 @@ func NewIssuer() *Issuer {
 			Name: "canopy_issuer_throttle_account_capped_total",
 			Help: "Failed sign-ins after which an account's wait was capped for browsers without its device cookie: guessing from many addresses.",
 		}),
+		streams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "canopy_issuer_revocation_streams", Help: "Revocation streams (Server-Sent Events) open on this instance.",
+		}),
 	}
-	reg.MustRegister(m.logins, m.refreshes, m.requests, m.signups, m.factorThrottled, m.accountCapped,
+	reg.MustRegister(m.streams, m.logins, m.refreshes, m.requests, m.signups, m.factorThrottled, m.accountCapped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range []string{LoginSuccess, LoginFailure, LoginThrottled, LoginBusy} {
 		m.logins.WithLabelValues(o)
@@ -116,5 +121,19 @@ func (m *Issuer) AccountThrottleCapped() {
 func (m *Issuer) Request(route string, status int, d time.Duration) {
 	if m != nil {
 		m.requests.WithLabelValues(route, metricsrv.CodeClass(status)).Observe(d.Seconds())
+	}
+}
+
+// StreamOpened and StreamClosed track the open revocation streams.
+func (m *Issuer) StreamOpened() {
+	if m != nil {
+		m.streams.Inc()
+	}
+}
+
+// StreamClosed: see StreamOpened.
+func (m *Issuer) StreamClosed() {
+	if m != nil {
+		m.streams.Dec()
 	}
 }

@@ -62,6 +62,8 @@ type options struct {
 	dir            string                        // for the database and keys; "" means t.TempDir()
 	wrapStore      func(store.Store) store.Store // what the server sees of the store; nil: the store itself
 	metrics        *metrics.Issuer               // nil records nothing
+	streamMaxSubs  int                           // revocation streams per instance; 0: the default
+	streamMaxPer   int                           // revocation streams per client; 0: the default
 }
 
 // harness is a real Server (SQLite file, key directory, hasher, throttle)
@@ -149,11 +151,13 @@ func newHarness(t testing.TB, o options) *harness {
 	srv, err := New(context.Background(), Deps{
 		Config: cfg, Store: served, Keys: kd, Hasher: hasher, Throttle: lim, Names: names, FactorThrottle: factorLim,
 		Log: slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Now: clock.Now, Metrics: o.metrics,
+		Now: clock.Now, Metrics: o.metrics, StreamHeartbeat: cfg.StreamHeartbeat,
+		StreamMaxSubscribers: o.streamMaxSubs, StreamMaxPerClient: o.streamMaxPer,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(srv.Close)
 	ts.Config.Handler = srv.Handler()
 	ts.Start()
 	t.Cleanup(ts.Close)

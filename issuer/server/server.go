@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -47,6 +49,12 @@ type Deps struct {
 	// FactorThrottle limits second-factor attempts; nil means a limiter
 	// stricter per account than the password one, on Now.
 	FactorThrottle *throttle.Limiter
+	// StreamHeartbeat is the revocation stream's heartbeat interval;
+	// DefaultStreamHeartbeat when zero.
+	StreamHeartbeat time.Duration
+	// StreamMaxSubscribers and StreamMaxPerClient bound the revocation
+	// streams of the instance and of one client address; the defaults when zero.
+	StreamMaxSubscribers, StreamMaxPerClient int
 }
 
 // Server serves the issuer's endpoints.
@@ -58,16 +66,20 @@ type Server struct {
 	hasher   *password.Hasher
 	throttle *throttle.Limiter
 	// factorThrottle limits TOTP and recovery-code attempts.
-	factorThrottle *throttle.Limiter
-	names          *username.Rules
-	tmpl           *web.Templates
-	returns        returnurl.Policy
-	verifier       *sso.Verifier
-	log            *slog.Logger
-	metrics        *metrics.Issuer
-	now            func() time.Time
-	feeds          *feedCache // the revocation feeds, built at most once per commit or feedTTL
-	feedCap        int        // entries of the second revocation feed; DefaultFeedCap
+	factorThrottle  *throttle.Limiter
+	names           *username.Rules
+	tmpl            *web.Templates
+	returns         returnurl.Policy
+	verifier        *sso.Verifier
+	log             *slog.Logger
+	metrics         *metrics.Issuer
+	now             func() time.Time
+	feeds           *feedCache // the revocation feeds, built at most once per commit or feedTTL
+	feedCap         int        // entries of the second revocation feed; DefaultFeedCap
+	hub             *revHub    // follows the revocation log for the streams
+	hubCancel       context.CancelFunc
+	hubWG           sync.WaitGroup
+	streamHeartbeat time.Duration
 
 	refreshKey []byte // HMAC key deriving successor refresh tokens, shared by every instance
 	csrfKey    []byte
@@ -98,7 +110,10 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		origin:  d.Config.URL, factorThrottle: d.FactorThrottle,
 	}
 	s.feeds, s.feedCap = newFeedCache(d.Now), DefaultFeedCap
-	s.store = notifyingStore{Store: d.Store, committed: s.feeds.invalidate}
+	s.streamHeartbeat = cmp.Or(d.StreamHeartbeat, DefaultStreamHeartbeat)
+	s.hub = newRevHub(d.Store, d.Log, cmp.Or(d.StreamMaxSubscribers, DefaultStreamMaxSubscribers),
+		cmp.Or(d.StreamMaxPerClient, DefaultStreamMaxPerClient))
+	s.store = notifyingStore{Store: d.Store, committed: func() { s.feeds.invalidate(); s.hub.wake() }}
 	if s.factorThrottle == nil {
 		s.factorThrottle = throttle.New(factorThrottleConfig(d.Now))
 	}
@@ -144,7 +159,30 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	if d.Config.Secure() {
 		s.csp = strings.ReplaceAll(s.csp, ":*", "")
 	}
+	s.startHub(d.Store)
 	return s, nil
+}
+
+// startHub starts following the revocation log: woken by this instance's
+// commits (notifyingStore), by the store's watcher for other instances'
+// (PostgreSQL LISTEN/NOTIFY), and every hubRecheck.
+func (s *Server) startHub(st store.Store) {
+	var ctx context.Context
+	ctx, s.hubCancel = context.WithCancel(context.Background())
+	s.hubWG.Go(func() { s.hub.run(ctx) })
+	if w, ok := st.(store.RevocationWatcher); ok {
+		s.hubWG.Go(func() { _ = w.WatchRevocations(ctx, s.hub.wake) })
+	}
+}
+
+// Close ends every revocation stream and the work behind them; call it when
+// the HTTP server starts shutting down (http.Server.RegisterOnShutdown),
+// since open streams would otherwise hold the shutdown until its timeout.
+// It returns once the hub's goroutines have ended; calling it again is harmless.
+func (s *Server) Close() {
+	s.hub.close()
+	s.hubCancel()
+	s.hubWG.Wait()
 }
 
 // Handler returns the issuer's HTTP handler.
@@ -163,6 +201,7 @@ func (s *Server) Handler() http.Handler {
 	e.GET("/.well-known/openid-configuration", s.discovery)
 	e.GET(wire.PathRevocation, s.revokedFeed)
 	e.GET(wire.PathRevocationV2, s.revocationFeed)
+	e.GET(wire.PathRevocationStream, s.revocationStream)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.StaticFS("/static", web.Static())
@@ -270,7 +309,7 @@ func (s *Server) parseForm(next echo.HandlerFunc) echo.HandlerFunc {
 
 // quietPath reports machine endpoints polled by every relying service, logged at debug level.
 func quietPath(p string) bool {
-	return strings.HasPrefix(p, "/.well-known/") || p == wire.PathRevocation || p == wire.PathRevocationV2 || p == "/healthz" || p == "/readyz"
+	return strings.HasPrefix(p, "/.well-known/") || p == wire.PathRevocation || p == wire.PathRevocationV2 || p == wire.PathRevocationStream || p == "/healthz" || p == "/readyz"
 }
 
 func (s *Server) healthz(c echo.Context) error { return c.String(http.StatusOK, "ok\n") }
