@@ -24,10 +24,12 @@ const (
 	// DefaultStreamMaxPerClient bounds the streams of one client address,
 	// so one client cannot take every slot and push the others to polling.
 	DefaultStreamMaxPerClient = 16
-	// hubRecheck is how often the hub reads the log head without being
-	// woken: revocations committed by another process on the same SQLite
-	// file (`issuer user disable`), or an instance whose NOTIFY was lost.
-	hubRecheck = 2 * time.Second
+	// hubRecheck is how often the hub reads the log without being woken:
+	// revocations committed by another process on the same SQLite file
+	// (`issuer user disable`). With a watcher (PostgreSQL NOTIFY, which is
+	// re-read on every reconnection) it is only a safety net: hubRecheckWatched.
+	hubRecheck        = 2 * time.Second
+	hubRecheckWatched = 30 * time.Second
 	// hubPage bounds one read of the log, and one incremental poll.
 	hubPage = 1000
 	// subscriberBuffer is how many commits a subscriber may fall behind
@@ -59,6 +61,7 @@ type subscriber struct {
 type revHub struct {
 	log        store.RevocationLog
 	logger     *slog.Logger
+	recheck    time.Duration
 	maxSubs    int
 	maxPerAddr int
 
@@ -74,7 +77,7 @@ type revHub struct {
 }
 
 func newRevHub(log store.RevocationLog, logger *slog.Logger, maxSubs, maxPerAddr int) *revHub {
-	return &revHub{log: log, logger: logger, maxSubs: maxSubs, maxPerAddr: maxPerAddr,
+	return &revHub{log: log, logger: logger, recheck: hubRecheck, maxSubs: maxSubs, maxPerAddr: maxPerAddr,
 		wakeCh: make(chan struct{}, 1), done: make(chan struct{}),
 		subs: map[*subscriber]struct{}{}, perAddr: map[string]int{}}
 }
@@ -92,7 +95,7 @@ func (h *revHub) close() { h.once.Do(func() { close(h.done) }) }
 
 // run follows the log until ctx ends or close is called.
 func (h *revHub) run(ctx context.Context) {
-	t := time.NewTicker(hubRecheck)
+	t := time.NewTicker(h.recheck)
 	defer t.Stop()
 	for {
 		h.advance(ctx)

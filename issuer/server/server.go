@@ -169,10 +169,11 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 func (s *Server) startHub(st store.Store) {
 	var ctx context.Context
 	ctx, s.hubCancel = context.WithCancel(context.Background())
-	s.hubWG.Go(func() { s.hub.run(ctx) })
 	if w, ok := st.(store.RevocationWatcher); ok {
+		s.hub.recheck = hubRecheckWatched
 		s.hubWG.Go(func() { _ = w.WatchRevocations(ctx, s.hub.wake) })
 	}
+	s.hubWG.Go(func() { s.hub.run(ctx) })
 }
 
 // Close ends every revocation stream and the work behind them; call it when
