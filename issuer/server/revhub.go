@@ -23,7 +23,7 @@ const (
 	DefaultStreamMaxSubscribers = 2000
 	// DefaultStreamMaxPerClient bounds the streams of one client address,
 	// so one client cannot take every slot and push the others to polling.
-	DefaultStreamMaxPerClient = 16
+	DefaultStreamMaxPerClient = 32
 	// hubRecheck is how often the hub reads the log without being woken:
 	// revocations committed by another process on the same SQLite file
 	// (`issuer user disable`). With a watcher (PostgreSQL NOTIFY, which is

@@ -73,8 +73,8 @@ type RevocationOptions struct {
 	MaxEntries int
 }
 
-// DefaultMaxRevocations bounds a RevocationList: at about 100 bytes an
-// entry (BenchmarkRevocationSetMemory), 20 MiB.
+// DefaultMaxRevocations bounds a RevocationList: at about 60 bytes a
+// session entry (BenchmarkRevocationSetMemory), 12 MiB.
 const DefaultMaxRevocations = 200_000
 
 // Revocations are the entries a poll added to a RevocationList.
