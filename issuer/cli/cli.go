@@ -70,6 +70,7 @@ func flagSet(cfg *config.Config, force *bool, cp *copyFlags, groups *groupFlag, 
 	fs.DurationVar(&cfg.JWKSMaxAge, "jwks-max-age", cfg.JWKSMaxAge, "Cache-Control max-age of the JWKS; a new key is published at least this long before it signs")
 	fs.DurationVar(&cfg.SessionTTL, "session-ttl", cfg.SessionTTL, "absolute lifetime of a login session")
 	fs.DurationVar(&cfg.IdleTTL, "idle-ttl", cfg.IdleTTL, "a session unused this long ends")
+	fs.DurationVar(&cfg.StreamHeartbeat, "stream-heartbeat", cfg.StreamHeartbeat, "gap between heartbeats on an idle revocation stream (at most 15s; below the proxy's read timeout)")
 	fs.DurationVar(&cfg.RefreshGrace, "refresh-grace", cfg.RefreshGrace, "how long a rotated refresh token still converges")
 	fs.StringVar(&cfg.Registration, "registration", cfg.Registration, "open or closed")
 	fs.StringVar(&cfg.ReservedNames, "reserved-names", cfg.ReservedNames, "file of extra reserved usernames, one a line")

@@ -169,6 +169,7 @@ func (inv *invocation) serve(ctx context.Context) error {
 	srv, err := server.New(ctx, server.Deps{
 		Config: inv.cfg, Store: e.store, Keys: e.keys, Hasher: hasher,
 		Throttle: throttle.New(tc), Names: e.names, Log: inv.log, Metrics: m,
+		StreamHeartbeat: inv.cfg.StreamHeartbeat,
 	})
 	if err != nil {
 		return err
@@ -202,10 +203,14 @@ func (inv *invocation) serve(ctx context.Context) error {
 			_ = tp.Shutdown(sctx)
 		}()
 	}
+	defer srv.Close()
 	hs := &http.Server{
 		Handler: tp.Handler(traceName, srv.Handler()), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 	}
+	// Open revocation streams end when shutdown starts; their clients
+	// resume on another instance (or this one, restarted) from their cursor.
+	hs.RegisterOnShutdown(srv.Close)
 	inv.log.Info("issuer listening", "addr", ln.Addr().String(), "url", inv.cfg.URL,
 		"cookie_domain", inv.cfg.CookieDomain, "db", redactDB(inv.cfg.DB), "keys", inv.cfg.Keys)
 	errc := make(chan error, 1)

@@ -19,27 +19,29 @@ import (
 
 // Config is every setting of the issuer. Flags and CANOPY_ISSUER_* variables fill it.
 type Config struct {
-	Listen         string
-	URL            string
-	CookieDomain   string
-	DB             string
-	Keys           string
-	Alg            string
-	AccessTTL      time.Duration
-	JWKSMaxAge     time.Duration
-	SessionTTL     time.Duration
-	IdleTTL        time.Duration
-	RefreshGrace   time.Duration
-	Registration   string
-	ReservedNames  string
-	MetricsListen  string
-	TrustedProxies string
-	LogFormat      string
-	TLSCert        string        // serve HTTPS directly with this certificate chain (PEM)
-	TLSKey         string        // and this private key (PEM)
-	EventRetention time.Duration // audit events older than this are deleted; 0 keeps them forever
-	IDPs           IDPs          // upstream OpenID providers (--idp)
-	PasswordLogin  string        // on, or off for sites that sign in only through IDPs
+	Listen       string
+	URL          string
+	CookieDomain string
+	DB           string
+	Keys         string
+	Alg          string
+	AccessTTL    time.Duration
+	JWKSMaxAge   time.Duration
+	SessionTTL   time.Duration
+	IdleTTL      time.Duration
+	RefreshGrace time.Duration
+	// StreamHeartbeat is the revocation stream's heartbeat interval.
+	StreamHeartbeat time.Duration
+	Registration    string
+	ReservedNames   string
+	MetricsListen   string
+	TrustedProxies  string
+	LogFormat       string
+	TLSCert         string        // serve HTTPS directly with this certificate chain (PEM)
+	TLSKey          string        // and this private key (PEM)
+	EventRetention  time.Duration // audit events older than this are deleted; 0 keeps them forever
+	IDPs            IDPs          // upstream OpenID providers (--idp)
+	PasswordLogin   string        // on, or off for sites that sign in only through IDPs
 	// UserPageURL is the account page's "your page" link, {username} its
 	// first host label ("https://{username}.domain.com:8443"); empty is
 	// the --url's scheme on {username}.<cookie domain>.
@@ -53,21 +55,22 @@ type Config struct {
 // Default returns the configuration of SPEC.md's defaults.
 func Default() Config {
 	return Config{
-		Listen:         "127.0.0.1:8080",
-		URL:            "http://domain.localhost:8080",
-		DB:             "var/issuer.db",
-		Keys:           "var/keys",
-		Alg:            wire.AlgEdDSA,
-		AccessTTL:      5 * time.Minute,
-		JWKSMaxAge:     5 * time.Minute,
-		SessionTTL:     720 * time.Hour,
-		IdleTTL:        168 * time.Hour,
-		RefreshGrace:   30 * time.Second,
-		Registration:   "open",
-		LogFormat:      "text",
-		EventRetention: DefaultEventRetention,
-		PasswordLogin:  "on",
-		SQLiteCommit:   "group",
+		Listen:          "127.0.0.1:8080",
+		URL:             "http://domain.localhost:8080",
+		DB:              "var/issuer.db",
+		Keys:            "var/keys",
+		Alg:             wire.AlgEdDSA,
+		AccessTTL:       5 * time.Minute,
+		JWKSMaxAge:      5 * time.Minute,
+		SessionTTL:      720 * time.Hour,
+		IdleTTL:         168 * time.Hour,
+		RefreshGrace:    30 * time.Second,
+		StreamHeartbeat: 10 * time.Second,
+		Registration:    "open",
+		LogFormat:       "text",
+		EventRetention:  DefaultEventRetention,
+		PasswordLogin:   "on",
+		SQLiteCommit:    "group",
 	}
 }
 
@@ -129,6 +132,9 @@ func (c *Config) Validate() error {
 	}
 	if c.IdleTTL <= 0 {
 		add("--idle-ttl %s: must be positive", c.IdleTTL)
+	}
+	if c.StreamHeartbeat < 100*time.Millisecond || c.StreamHeartbeat > 15*time.Second {
+		add("--stream-heartbeat %s: must be between 100ms and 15s", c.StreamHeartbeat)
 	}
 	if c.RefreshGrace < 0 || c.RefreshGrace > 5*time.Minute {
 		add("--refresh-grace %s: must be between 0 and 5m", c.RefreshGrace)

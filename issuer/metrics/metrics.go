@@ -55,6 +55,8 @@ type Issuer struct {
 	batchSize     prometheus.Histogram
 	commitLatency prometheus.Histogram
 	commitErrors  prometheus.Counter
+	// streams is the number of open revocation streams.
+	streams prometheus.Gauge
 }
 
 // NewIssuer registers the issuer's metrics (and Go and process collectors) on a new registry.
@@ -97,10 +99,13 @@ func NewIssuer() *Issuer {
 		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "canopy_issuer_store_commit_errors_total", Help: "Group commits whose COMMIT failed; every rotation in them was answered with an error.",
 		}),
+		streams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "canopy_issuer_revocation_streams", Help: "Revocation streams (Server-Sent Events) open on this instance.",
+		}),
 	}
 	reg.MustRegister(m.upstream)
 	reg.MustRegister(m.batchSize, m.commitLatency, m.commitErrors)
-	reg.MustRegister(m.logins, m.refreshes, m.requests, m.signups, m.factorThrottled, m.accountCapped,
+	reg.MustRegister(m.streams, m.logins, m.refreshes, m.requests, m.signups, m.factorThrottled, m.accountCapped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range []string{LoginSuccess, LoginFailure, LoginThrottled, LoginBusy} {
 		m.logins.WithLabelValues(o)
@@ -182,5 +187,19 @@ func (m *Issuer) Upstream(idp, outcome string) {
 func (m *Issuer) Request(route string, status int, d time.Duration) {
 	if m != nil {
 		m.requests.WithLabelValues(route, metricsrv.CodeClass(status)).Observe(d.Seconds())
+	}
+}
+
+// StreamOpened and StreamClosed track the open revocation streams.
+func (m *Issuer) StreamOpened() {
+	if m != nil {
+		m.streams.Inc()
+	}
+}
+
+// StreamClosed: see StreamOpened.
+func (m *Issuer) StreamClosed() {
+	if m != nil {
+		m.streams.Dec()
 	}
 }

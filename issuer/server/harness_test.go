@@ -65,6 +65,8 @@ type options struct {
 	metrics        *metrics.Issuer               // nil records nothing
 	upstreamWait   time.Duration                 // Deps.UpstreamTimeout; 0: the default
 	group          sqlstore.GroupCommit          // the SQLite store's group commit; zero: its defaults
+	streamMaxSubs  int                           // revocation streams per instance; 0: the default
+	streamMaxPer   int                           // revocation streams per client; 0: the default
 }
 
 // harness is a real Server (SQLite file, key directory, hasher, throttle)
@@ -153,10 +155,13 @@ func newHarness(t testing.TB, o options) *harness {
 		Config: cfg, Store: served, Keys: kd, Hasher: hasher, Throttle: lim, Names: names, FactorThrottle: factorLim,
 		Log: slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Now: clock.Now, Metrics: o.metrics, UpstreamTimeout: o.upstreamWait,
+		StreamHeartbeat:      cfg.StreamHeartbeat,
+		StreamMaxSubscribers: o.streamMaxSubs, StreamMaxPerClient: o.streamMaxPer,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(srv.Close)
 	ts.Config.Handler = srv.Handler()
 	ts.Start()
 	t.Cleanup(ts.Close)

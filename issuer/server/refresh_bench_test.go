@@ -115,5 +115,6 @@ func benchServer(b *testing.B) (*Server, *sqlite.Store) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(srv.Close)
 	return srv, st
 }

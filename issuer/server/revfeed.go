@@ -97,7 +97,13 @@ func (s *Server) buildRevokedFeed(ctx context.Context) (any, error) {
 
 // buildRevocationFeed is the second feed, /sessions/revocations: a user
 // level change is one entry, so the feed grows with events, not sessions.
+// Its cursor is the log head read before the window: whatever commits
+// between the two reads is read again by the next incremental poll, never lost.
 func (s *Server) buildRevocationFeed(ctx context.Context) (any, error) {
+	head, err := s.store.RevocationHead(ctx)
+	if err != nil {
+		return nil, err
+	}
 	sessions, users, err := s.store.RevocationsSince(ctx, s.now().Add(-revokedWindow))
 	if err != nil {
 		return nil, err
@@ -111,6 +117,7 @@ func (s *Server) buildRevocationFeed(ctx context.Context) (any, error) {
 		entries = append(entries, wire.Revocation{SID: r.SID, Until: r.Until.Unix()})
 	}
 	feed := capFeed(entries, s.feedCap)
+	feed.Cursor = formatCursor(head)
 	if len(feed.Revocations) < len(entries) {
 		level := slog.LevelWarn
 		if feed.Overflow {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -13,6 +14,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -51,6 +53,12 @@ type Deps struct {
 	// UpstreamTimeout bounds each call to an upstream provider;
 	// DefaultUpstreamTimeout when zero.
 	UpstreamTimeout time.Duration
+	// StreamHeartbeat is the revocation stream's heartbeat interval;
+	// DefaultStreamHeartbeat when zero.
+	StreamHeartbeat time.Duration
+	// StreamMaxSubscribers and StreamMaxPerClient bound the revocation
+	// streams of the instance and of one client address; the defaults when zero.
+	StreamMaxSubscribers, StreamMaxPerClient int
 }
 
 // Server serves the issuer's endpoints.
@@ -62,16 +70,20 @@ type Server struct {
 	hasher   *password.Hasher
 	throttle *throttle.Limiter
 	// factorThrottle limits TOTP and recovery-code attempts.
-	factorThrottle *throttle.Limiter
-	names          *username.Rules
-	tmpl           *web.Templates
-	returns        returnurl.Policy
-	verifier       *sso.Verifier
-	log            *slog.Logger
-	metrics        *metrics.Issuer
-	now            func() time.Time
-	feeds          *feedCache // the revocation feeds, built at most once per commit or feedTTL
-	feedCap        int        // entries of the second revocation feed; DefaultFeedCap
+	factorThrottle  *throttle.Limiter
+	names           *username.Rules
+	tmpl            *web.Templates
+	returns         returnurl.Policy
+	verifier        *sso.Verifier
+	log             *slog.Logger
+	metrics         *metrics.Issuer
+	now             func() time.Time
+	feeds           *feedCache // the revocation feeds, built at most once per commit or feedTTL
+	feedCap         int        // entries of the second revocation feed; DefaultFeedCap
+	hub             *revHub    // follows the revocation log for the streams
+	hubCancel       context.CancelFunc
+	hubWG           sync.WaitGroup
+	streamHeartbeat time.Duration
 
 	refreshKey []byte // HMAC key deriving successor refresh tokens, shared by every instance
 	csrfKey    []byte
@@ -107,7 +119,10 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	}
 	s.upstreams = newUpstreams(d.Config, d.Config.URL, d.UpstreamTimeout, d.Now)
 	s.feeds, s.feedCap = newFeedCache(d.Now), DefaultFeedCap
-	s.store = notifyingStore{Store: d.Store, committed: s.feeds.invalidate}
+	s.streamHeartbeat = cmp.Or(d.StreamHeartbeat, DefaultStreamHeartbeat)
+	s.hub = newRevHub(d.Store, d.Log, cmp.Or(d.StreamMaxSubscribers, DefaultStreamMaxSubscribers),
+		cmp.Or(d.StreamMaxPerClient, DefaultStreamMaxPerClient))
+	s.store = notifyingStore{Store: d.Store, committed: func() { s.feeds.invalidate(); s.hub.wake() }}
 	if s.factorThrottle == nil {
 		s.factorThrottle = throttle.New(factorThrottleConfig(d.Now))
 	}
@@ -160,7 +175,31 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		}
 	}
 	s.prefetchUpstreams(ctx)
+	s.startHub(d.Store)
 	return s, nil
+}
+
+// startHub starts following the revocation log: woken by this instance's
+// commits (notifyingStore), by the store's watcher for other instances'
+// (PostgreSQL LISTEN/NOTIFY), and every hubRecheck.
+func (s *Server) startHub(st store.Store) {
+	var ctx context.Context
+	ctx, s.hubCancel = context.WithCancel(context.Background())
+	if w, ok := st.(store.RevocationWatcher); ok {
+		s.hub.recheck = hubRecheckWatched
+		s.hubWG.Go(func() { _ = w.WatchRevocations(ctx, s.hub.wake) })
+	}
+	s.hubWG.Go(func() { s.hub.run(ctx) })
+}
+
+// Close ends every revocation stream and the work behind them; call it when
+// the HTTP server starts shutting down (http.Server.RegisterOnShutdown),
+// since open streams would otherwise hold the shutdown until its timeout.
+// It returns once the hub's goroutines have ended; calling it again is harmless.
+func (s *Server) Close() {
+	s.hub.close()
+	s.hubCancel()
+	s.hubWG.Wait()
 }
 
 // Handler returns the issuer's HTTP handler.
@@ -179,6 +218,7 @@ func (s *Server) Handler() http.Handler {
 	e.GET("/.well-known/openid-configuration", s.discovery)
 	e.GET(wire.PathRevocation, s.revokedFeed)
 	e.GET(wire.PathRevocationV2, s.revocationFeed)
+	e.GET(wire.PathRevocationStream, s.revocationStream)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.StaticFS("/static", web.Static())
@@ -291,7 +331,7 @@ func (s *Server) parseForm(next echo.HandlerFunc) echo.HandlerFunc {
 
 // quietPath reports machine endpoints polled by every relying service, logged at debug level.
 func quietPath(p string) bool {
-	return strings.HasPrefix(p, "/.well-known/") || p == wire.PathRevocation || p == wire.PathRevocationV2 || p == "/healthz" || p == "/readyz"
+	return strings.HasPrefix(p, "/.well-known/") || p == wire.PathRevocation || p == wire.PathRevocationV2 || p == wire.PathRevocationStream || p == "/healthz" || p == "/readyz"
 }
 
 func (s *Server) healthz(c echo.Context) error { return c.String(http.StatusOK, "ok\n") }

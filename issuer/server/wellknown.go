@@ -57,7 +57,45 @@ func (s *Server) revokedFeed(c echo.Context) error {
 }
 
 func (s *Server) revocationFeed(c echo.Context) error {
+	if c.QueryParams().Has(wire.QueryAfter) {
+		return s.incrementalFeed(c)
+	}
 	return s.serveFeed(c, wire.PathRevocationV2, s.buildRevocationFeed)
+}
+
+// incrementalFeed serves ?after=CURSOR: the entries committed after it, a
+// page at a time, from one range read of the log's primary key, so a poll
+// with nothing new costs the same however full the window is.
+func (s *Server) incrementalFeed(c echo.Context) error {
+	ctx := c.Request().Context()
+	after, ok := parseCursor(c.QueryParam(wire.QueryAfter))
+	if !ok {
+		return c.JSON(http.StatusBadRequest, map[string]string{"error": "invalid_cursor"})
+	}
+	list, err := s.store.RevocationsAfter(ctx, after, hubPage)
+	if err != nil {
+		return err
+	}
+	if len(list) == 0 && after > s.hub.knownHead() {
+		// Ahead of this instance's hub: another instance's commit, or a
+		// cursor from another database, which the reader must drop.
+		head, err := s.store.RevocationHead(ctx)
+		if err != nil {
+			return err
+		}
+		if after > head {
+			return c.JSON(http.StatusGone, map[string]string{"error": "cursor_unknown"})
+		}
+	}
+	feed := wire.RevocationFeed{Revocations: make([]wire.Revocation, len(list)), Cursor: formatCursor(after), More: len(list) == hubPage}
+	for i, l := range list {
+		feed.Revocations[i] = wireRevocation(l)
+	}
+	if len(list) > 0 {
+		feed.Cursor = formatCursor(list[len(list)-1].Pos)
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, feed)
 }
 
 func (s *Server) serveFeed(c echo.Context, name string, build func(context.Context) (any, error)) error {

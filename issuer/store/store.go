@@ -167,6 +167,7 @@ type Store interface {
 	PasskeyStore
 	RevocationStore
 	IdentityStore
+	RevocationLog
 
 	// CreateUser inserts u; ErrConflict when the username (even of a deleted user) is taken.
 	CreateUser(ctx context.Context, u User) error

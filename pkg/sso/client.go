@@ -26,8 +26,13 @@ type Options struct {
 	Audience string
 	// CookieName overrides the discovery document's canopy_cookie_name.
 	CookieName string
-	// RevocationPoll is how often the revocation feed is read; default 10s.
+	// RevocationPoll is how often the revocation feed is read while the
+	// revocation stream is down (or when there is none); default 10s.
 	RevocationPoll time.Duration
+	// NoRevocationStream turns off the revocation stream the discovery
+	// document offers (canopy_revocation_stream_uri): revocations then
+	// arrive at the next poll instead of at once.
+	NoRevocationStream bool
 	// Leeway is the clock skew allowed on exp, nbf and iat; zero means
 	// DefaultLeeway (30 s), NoLeeway (any negative value) none.
 	Leeway time.Duration
@@ -169,7 +174,7 @@ func (c *Client) connect() (*clientState, error) {
 		st.revoked = NewRevocationList(c.ctx, feed, RevocationOptions{
 			Client: c.opts.HTTPClient, Interval: c.opts.RevocationPoll, Leeway: c.opts.Leeway,
 			Now: c.opts.Now, Logger: c.opts.Logger, UserLevel: d.RevocationV2URI != "",
-			OnRevoke: c.revokedNow, Observer: ro,
+			OnRevoke: c.revokedNow, Observer: ro, StreamURL: c.streamURL(d),
 		})
 		cfg.Revoked = st.revoked
 	} else {
@@ -180,6 +185,22 @@ func (c *Client) connect() (*clientState, error) {
 		return nil, err
 	}
 	return st, nil
+}
+
+// streamURL is the revocation stream to follow, or "".
+func (c *Client) streamURL(d *wire.Discovery) string {
+	if c.opts.NoRevocationStream || d.RevocationV2URI == "" {
+		return ""
+	}
+	return d.RevocationStreamURI
+}
+
+// RevocationStreamConnected reports whether the revocation stream is
+// connected (false before discovery, without a stream, or while it is down
+// and the feed is polled instead).
+func (c *Client) RevocationStreamConnected() bool {
+	st := c.state.Load()
+	return st != nil && st.revoked != nil && st.revoked.StreamConnected()
 }
 
 // verifierConfig is the verifier config Options ask for, audience aside.

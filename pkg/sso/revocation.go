@@ -1,6 +1,7 @@
 package sso
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -60,9 +61,21 @@ type RevocationOptions struct {
 	// OnRevoke, when set, is called after a poll with what it added to the
 	// set (never with nothing), from the polling goroutine.
 	OnRevoke func(Revocations)
-	// Observer, when set, is told every poll's outcome.
+	// Observer, when set, is told every poll's outcome (and, when it
+	// implements RevocationStreamObserver, the stream's state).
 	Observer RevocationObserver
+	// StreamURL, with UserLevel, is the issuer's revocation stream
+	// (discovery's canopy_revocation_stream_uri): the list follows it and
+	// polls, incrementally, only while it is down. Empty: polling only.
+	StreamURL string
+	// MaxEntries bounds the set; default DefaultMaxRevocations. Past it the
+	// entries that expire first are dropped and FeedError says so (not ready).
+	MaxEntries int
 }
+
+// DefaultMaxRevocations bounds a RevocationList: at about 60 bytes a
+// session entry (BenchmarkRevocationSetMemory), 12 MiB.
+const DefaultMaxRevocations = 200_000
 
 // Revocations are the entries a poll added to a RevocationList.
 type Revocations struct {
@@ -118,11 +131,16 @@ type RevocationList struct {
 	v2       bool
 	onRevoke func(Revocations)
 	observer RevocationObserver
+	stream   string // the stream's URL; "" polls only
+	maxSize  int
 
-	set atomic.Pointer[revocationSet] // copy-on-write
+	set      atomic.Pointer[revocationSet] // copy-on-write
+	streamUp atomic.Bool                   // the stream is connected: polls only age the set
 
-	mu          sync.Mutex // serializes polls
+	mu          sync.Mutex // serializes polls and stream merges
 	etag        string
+	cursor      string // the feed's cursor after the last entry merged; "" before a whole read
+	capErr      error  // the set is over MaxEntries
 	lastErr     error
 	feedErr     error
 	lastSuccess time.Time
@@ -143,6 +161,13 @@ func NewRevocationList(ctx context.Context, feedURL string, opts RevocationOptio
 		v2:       opts.UserLevel,
 		onRevoke: opts.OnRevoke,
 		observer: opts.Observer,
+		maxSize:  opts.MaxEntries,
+	}
+	if opts.UserLevel {
+		l.stream = opts.StreamURL
+	}
+	if l.maxSize <= 0 {
+		l.maxSize = DefaultMaxRevocations
 	}
 	if l.client == nil {
 		l.client = localhost.Client(10 * time.Second)
@@ -165,6 +190,9 @@ func NewRevocationList(ctx context.Context, feedURL string, opts RevocationOptio
 	l.set.Store(&revocationSet{sids: map[string]int64{}, users: map[string][]userEntry{}})
 	l.wg.Add(1)
 	go l.run(ctx)
+	if l.stream != "" {
+		l.wg.Go(func() { l.follow(ctx) })
+	}
 	return l
 }
 
@@ -217,8 +245,11 @@ func (l *RevocationList) LastPollError() error {
 func (l *RevocationList) FeedError() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.feedErr
+	return cmp.Or(l.feedErr, l.capErr)
 }
+
+// StreamConnected reports whether the revocation stream is connected.
+func (l *RevocationList) StreamConnected() bool { return l.streamUp.Load() }
 
 // LastSuccess returns when a poll last succeeded (zero: never).
 func (l *RevocationList) LastSuccess() time.Time {
@@ -257,7 +288,15 @@ func (l *RevocationList) Poll(ctx context.Context) error {
 }
 
 func (l *RevocationList) poll(ctx context.Context) (string, error) {
-	body, etag, err := l.fetch(ctx)
+	if l.v2 && l.cursor != "" {
+		outcome, err := l.pollAfter(ctx)
+		var gone *cursorGone
+		if !errors.As(err, &gone) {
+			return outcome, err
+		}
+		l.cursor, l.etag = "", "" // read the whole window again
+	}
+	body, etag, err := l.fetch(ctx, l.url, l.etag)
 	if err != nil {
 		return "", err
 	}
@@ -268,7 +307,11 @@ func (l *RevocationList) poll(ctx context.Context) (string, error) {
 	var sids map[string]int64
 	var users map[string][]userEntry
 	if l.v2 {
-		sids, users, err = parseRevocationFeed(body)
+		var cursor string
+		sids, users, cursor, _, err = parseRevocationFeed(body)
+		if err == nil {
+			l.cursor = cursor
+		}
 	} else {
 		sids, err = parseRevokedFeed(body)
 	}
@@ -285,16 +328,16 @@ func (l *RevocationList) poll(ctx context.Context) (string, error) {
 // fetch GETs the feed: a nil body with a nil error is a 304. A transport
 // error, a 5xx, a proxy's HTML page or a body cut short are outages (plain
 // errors); any other answer that is not a readable feed is a *feedError.
-func (l *RevocationList) fetch(ctx context.Context) (body []byte, etag string, err error) {
+func (l *RevocationList) fetch(ctx context.Context, url, ifNoneMatch string) (body []byte, etag string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, "", err
 	}
 	req.Header.Set("Accept", "application/json")
-	if l.etag != "" {
-		req.Header.Set("If-None-Match", l.etag)
+	if ifNoneMatch != "" {
+		req.Header.Set("If-None-Match", ifNoneMatch)
 	}
 	resp, err := l.client.Do(req)
 	if err != nil {
@@ -302,10 +345,12 @@ func (l *RevocationList) fetch(ctx context.Context) (body []byte, etag string, e
 	}
 	defer resp.Body.Close()
 	switch {
-	case resp.StatusCode == http.StatusNotModified && l.etag != "":
-		return nil, l.etag, nil
+	case resp.StatusCode == http.StatusNotModified && ifNoneMatch != "":
+		return nil, ifNoneMatch, nil
 	case resp.StatusCode >= 500:
 		return nil, "", fmt.Errorf("GET %s: status %s", l.url, resp.Status)
+	case resp.StatusCode == http.StatusGone:
+		return nil, "", &cursorGone{}
 	case resp.StatusCode != http.StatusOK:
 		return nil, "", &feedError{msg: fmt.Sprintf("GET %s: status %s", l.url, resp.Status)}
 	}
@@ -341,29 +386,25 @@ func parseRevokedFeed(body []byte) (map[string]int64, error) {
 // claim it does not know, neither kind) makes the feed unreadable, but the
 // entries it can apply are still returned: revoking what is known beats
 // revoking nothing.
-func parseRevocationFeed(body []byte) (map[string]int64, map[string][]userEntry, error) {
+// It also returns the feed's cursor and whether more pages follow.
+func parseRevocationFeed(body []byte) (map[string]int64, map[string][]userEntry, string, bool, error) {
 	var feed struct {
 		Revocations *[]wire.Revocation `json:"revocations"`
 		Overflow    bool               `json:"overflow"`
+		Cursor      string             `json:"cursor"`
+		More        bool               `json:"more"`
 	}
 	if err := json.Unmarshal(body, &feed); err != nil {
-		return nil, nil, fmt.Errorf("not a revocation feed: %w", err)
+		return nil, nil, "", false, fmt.Errorf("not a revocation feed: %w", err)
 	}
 	if feed.Revocations == nil {
-		return nil, nil, errors.New(`not a revocation feed: no "revocations"`)
+		return nil, nil, "", false, errors.New(`not a revocation feed: no "revocations"`)
 	}
 	sids, users := map[string]int64{}, map[string][]userEntry{}
 	var bad []error
 	for i, r := range *feed.Revocations {
-		switch {
-		case r.SID != "" && r.Subject == "" && r.Claim == "" && r.Before == 0 && r.ExceptSID == "":
-			sids[r.SID] = max(sids[r.SID], r.Until)
-		case r.SID == "" && r.Subject != "" && r.Claim == wire.ClaimIssuedAt && r.Before > 0:
-			users[r.Subject] = addUserEntry(users[r.Subject], userEntry{before: r.Before, except: r.ExceptSID, until: r.Until})
-		case r.SID == "" && r.Subject != "" && r.Claim != wire.ClaimIssuedAt:
-			bad = append(bad, fmt.Errorf("entry %d compares claim %q, which this service cannot apply", i, r.Claim))
-		default:
-			bad = append(bad, fmt.Errorf("entry %d is neither a session nor a user entry", i))
+		if err := addEntry(sids, users, r); err != nil {
+			bad = append(bad, fmt.Errorf("entry %d %w", i, err))
 		}
 	}
 	if feed.Overflow {
@@ -372,7 +413,23 @@ func parseRevocationFeed(body []byte) (map[string]int64, map[string][]userEntry,
 	if len(bad) > 3 {
 		bad = append(bad[:3], fmt.Errorf("and %d more", len(bad)-3))
 	}
-	return sids, users, errors.Join(bad...)
+	return sids, users, feed.Cursor, feed.More, errors.Join(bad...)
+}
+
+// addEntry adds one feed entry to sids or users; an entry this package
+// cannot apply is an error that completes "entry N …".
+func addEntry(sids map[string]int64, users map[string][]userEntry, r wire.Revocation) error {
+	switch {
+	case r.SID != "" && r.Subject == "" && r.Claim == "" && r.Before == 0 && r.ExceptSID == "":
+		sids[r.SID] = max(sids[r.SID], r.Until)
+	case r.SID == "" && r.Subject != "" && r.Claim == wire.ClaimIssuedAt && r.Before > 0:
+		users[r.Subject] = addUserEntry(users[r.Subject], userEntry{before: r.Before, except: r.ExceptSID, until: r.Until})
+	case r.SID == "" && r.Subject != "" && r.Claim != wire.ClaimIssuedAt:
+		return fmt.Errorf("compares claim %q, which this service cannot apply", r.Claim)
+	default:
+		return errors.New("is neither a session nor a user entry")
+	}
+	return nil
 }
 
 // addUserEntry adds e to es, raising the until of an equal entry.
@@ -443,6 +500,7 @@ func (l *RevocationList) merge(sids map[string]int64, users map[string][]userEnt
 	if !changed {
 		return
 	}
+	l.capErr = capSet(next, l.maxSize)
 	l.set.Store(next)
 	if l.onRevoke != nil && (len(added.SIDs) > 0 || len(added.Users) > 0) {
 		l.onRevoke(added)
@@ -471,7 +529,12 @@ func (l *RevocationList) run(ctx context.Context) {
 	t := time.NewTicker(l.interval)
 	defer t.Stop()
 	for {
-		if err := l.Poll(ctx); err != nil && ctx.Err() == nil {
+		if l.streamUp.Load() {
+			// The stream delivers; entries still age out.
+			l.mu.Lock()
+			l.merge(nil, nil)
+			l.mu.Unlock()
+		} else if err := l.Poll(ctx); err != nil && ctx.Err() == nil {
 			var fe *feedError
 			if errors.As(err, &fe) {
 				l.log.Error("sso: the issuer's revocation feed cannot be read whole; applying what could be read and reporting not ready", "url", l.url, "err", err)

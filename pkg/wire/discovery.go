@@ -7,9 +7,12 @@ const (
 	PathRevocation = "/sessions/revoked"
 	// PathRevocationV2 serves RevocationFeed, with user-level entries.
 	PathRevocationV2 = "/sessions/revocations"
-	PathRefresh      = "/refresh"
-	PathLogin        = "/login"
-	PathLogout       = "/logout"
+	// PathRevocationStream pushes the second feed's entries as they commit
+	// (Server-Sent Events; see stream.go).
+	PathRevocationStream = "/sessions/revoked/stream"
+	PathRefresh          = "/refresh"
+	PathLogin            = "/login"
+	PathLogout           = "/logout"
 )
 
 // Discovery is the issuer's /.well-known/openid-configuration, with the
@@ -24,9 +27,12 @@ type Discovery struct {
 	// RevocationV2URI serves RevocationFeed; a reader that knows it reads
 	// it instead of RevocationURI, which stays for services deployed before.
 	RevocationV2URI string `json:"canopy_revocation_v2_uri,omitempty"`
-	RefreshURI      string `json:"canopy_refresh_uri"`
-	LoginURI        string `json:"canopy_login_uri"`
-	LogoutURI       string `json:"canopy_logout_uri,omitempty"`
+	// RevocationStreamURI pushes each revocation as it commits (Server-Sent
+	// Events); a reader that knows it follows it and polls only while it is down.
+	RevocationStreamURI string `json:"canopy_revocation_stream_uri,omitempty"`
+	RefreshURI          string `json:"canopy_refresh_uri"`
+	LoginURI            string `json:"canopy_login_uri"`
+	LogoutURI           string `json:"canopy_logout_uri,omitempty"`
 }
 
 // NewDiscovery is the document an issuer at issuerURL (a bare origin)
@@ -35,7 +41,8 @@ func NewDiscovery(issuerURL, cookieName, cookieDomain string) Discovery {
 	return Discovery{
 		Issuer: issuerURL, JWKSURI: issuerURL + PathJWKS, Algorithms: Algorithms(),
 		CookieName: cookieName, CookieDomain: cookieDomain,
-		RevocationURI: issuerURL + PathRevocation, RevocationV2URI: issuerURL + PathRevocationV2, RefreshURI: issuerURL + PathRefresh,
+		RevocationURI: issuerURL + PathRevocation, RevocationV2URI: issuerURL + PathRevocationV2,
+		RevocationStreamURI: issuerURL + PathRevocationStream, RefreshURI: issuerURL + PathRefresh,
 		LoginURI: issuerURL + PathLogin, LogoutURI: issuerURL + PathLogout,
 	}
 }

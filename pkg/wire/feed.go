@@ -49,8 +49,17 @@ type Revocation struct {
 func (r Revocation) IsUser() bool { return r.SID == "" }
 
 // RevocationFeed is the body of GET /sessions/revocations: every entry whose
-// Until is later than ten minutes ago, the whole window each time (no
-// cursor), with an ETag.
+// Until is later than ten minutes ago, the whole window, with an ETag and a
+// Cursor.
+//
+// With ?after=CURSOR (QueryAfter) it is incremental instead: only the
+// entries committed after CURSOR, in commit order, at most a page of them
+// (More set when there are more: ask again with the new Cursor), and no
+// ETag. Cursor is the position of the last entry served (of the last commit
+// the whole window includes); positions follow commit order on every
+// instance, so a reader that passes back the last Cursor it got misses
+// nothing. An unknown cursor (ahead of the issuer's log: another database)
+// is answered 410 Gone: the reader reads the whole window again.
 //
 // The issuer bounds the feed to a fixed number of entries. Past it, it first
 // merges each user's entries into one with the latest Before and Until and no
@@ -61,4 +70,9 @@ func (r Revocation) IsUser() bool { return r.SID == "" }
 type RevocationFeed struct {
 	Revocations []Revocation `json:"revocations"`
 	Overflow    bool         `json:"overflow,omitempty"`
+	Cursor      string       `json:"cursor,omitempty"`
+	More        bool         `json:"more,omitempty"`
 }
+
+// QueryAfter is the query parameter of an incremental read of the feed.
+const QueryAfter = "after"

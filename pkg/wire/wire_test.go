@@ -65,6 +65,7 @@ func TestDiscoveryFields(t *testing.T) {
 		"canopy_cookie_domain":                  "domain.example",
 		"canopy_revocation_uri":                 "https://domain.example/sessions/revoked",
 		"canopy_revocation_v2_uri":              "https://domain.example/sessions/revocations",
+		"canopy_revocation_stream_uri":          "https://domain.example/sessions/revoked/stream",
 		"canopy_refresh_uri":                    "https://domain.example/refresh",
 		"canopy_login_uri":                      "https://domain.example/login",
 		"canopy_logout_uri":                     "https://domain.example/logout",

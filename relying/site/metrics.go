@@ -20,11 +20,13 @@ type Metrics struct {
 	fetches       *prometheus.CounterVec
 	requests      *prometheus.HistogramVec
 	feedPolls     *prometheus.CounterVec
+	streamUp      prometheus.Gauge
 }
 
 var (
-	_ sso.Observer           = (*Metrics)(nil)
-	_ sso.RevocationObserver = (*Metrics)(nil)
+	_ sso.Observer                 = (*Metrics)(nil)
+	_ sso.RevocationObserver       = (*Metrics)(nil)
+	_ sso.RevocationStreamObserver = (*Metrics)(nil)
 )
 
 // NewMetrics registers the relying service's metrics on a new registry.
@@ -48,6 +50,10 @@ func NewMetrics(keySetAge func() time.Duration) *Metrics {
 			Name: "canopy_relying_revocation_polls_total",
 			Help: "Revocation feed polls by outcome (updated, not_modified, unreachable, unreadable); unreadable means the issuer answered with a feed that could not be read whole, and readyz answers 503.",
 		}, []string{"outcome"}),
+		streamUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "canopy_relying_revocation_stream_connected",
+			Help: "1 while the issuer's revocation stream is connected (revocations arrive at once), 0 while the feed is polled instead.",
+		}),
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "canopy_relying_request_duration_seconds", Help: "HTTP request latency by status class.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
@@ -56,7 +62,7 @@ func NewMetrics(keySetAge func() time.Duration) *Metrics {
 	age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "canopy_relying_jwks_age_seconds", Help: "Seconds since the key set in use was last fetched successfully.",
 	}, func() float64 { return keySetAge().Seconds() })
-	reg.MustRegister(m.verifications, m.cache, m.fetches, m.requests, m.feedPolls, age,
+	reg.MustRegister(m.verifications, m.cache, m.fetches, m.requests, m.feedPolls, m.streamUp, age,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{"hit", "miss"} {
 		m.cache.WithLabelValues(r)
@@ -92,6 +98,15 @@ func (m *Metrics) KeySetFetched(outcome string) { m.fetches.WithLabelValues(outc
 
 // RevocationPolled implements sso.RevocationObserver.
 func (m *Metrics) RevocationPolled(outcome string) { m.feedPolls.WithLabelValues(outcome).Inc() }
+
+// RevocationStreamConnected implements sso.RevocationStreamObserver.
+func (m *Metrics) RevocationStreamConnected(up bool) {
+	if up {
+		m.streamUp.Set(1)
+	} else {
+		m.streamUp.Set(0)
+	}
+}
 
 // Instrument observes each request's latency.
 func (m *Metrics) Instrument(next http.Handler) http.Handler {

@@ -38,7 +38,9 @@ var suites = []suite{
 	{pkg: "keys", bench: "^BenchmarkMint$", benchtime: "500ms"},
 	{pkg: "issuer/password", bench: "^BenchmarkVerifyOWASP$", benchtime: "10x"},
 	{pkg: "issuer/store/sqlite", bench: "^BenchmarkRotateScale$", benchtime: "1500x", inProcessCount: true},
-	{pkg: "e2e", bench: "^BenchmarkLoginBurst$", benchtime: "1x", once: true},
+	{pkg: "issuer/store/sqlite", bench: "^BenchmarkRevocationPoll$", benchtime: "100x", inProcessCount: true},
+	{pkg: "pkg/sso", bench: "^BenchmarkRevocationSetMemory$", benchtime: "2x"},
+	{pkg: "e2e", bench: "^Benchmark(LoginBurst|SignOutPropagation|StreamSubscribers)$", benchtime: "1x", once: true},
 }
 
 // peerSuite is make bench-peers: the nested module's own package.

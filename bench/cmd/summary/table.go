@@ -116,6 +116,22 @@ func printSummary(w io.Writer, r results, load *loadReport, count int) int {
 	}
 	ns, b, a := r.cells("VerifyOWASP")
 	add(row{name: "login: argon2id verify (OWASP m=19 MiB t=2 p=1)", ns: ns, bytes: b, allocs: a})
+	for _, size := range []string{"1k", "10k"} {
+		full, inc := "RevocationPoll/window="+size+"/full", "RevocationPoll/window="+size+"/incremental-empty"
+		ns, b, a := r.cells(full)
+		add(row{name: "revocation poll, whole window, " + size + " entries (SQLite)", ns: ns, bytes: b, allocs: a})
+		ns, b, a = r.cells(inc)
+		x := row{name: "revocation poll, ?after= head, nothing new, " + size + " entries", ns: ns, bytes: b, allocs: a}
+		if fi, ii := r.get(full, "ns/op"), r.get(inc, "ns/op"); ii > 0 {
+			x.ratio = fmt.Sprintf("%.4f× whole", ii/fi)
+		}
+		if size == "10k" {
+			small, big := r.get("RevocationPoll/window=1k/incremental-empty", "ns/op"), r.get(inc, "ns/op")
+			x.ratio += fmt.Sprintf(", %.2f× 1k", big/small)
+			x.target, x.check = "O(1): ≤ 2× 1k", v.of(small > 0 && big <= 2*small)
+		}
+		add(x)
+	}
 
 	fmt.Fprintf(w, "Canopy benchmarks: medians of %d rounds; ratios measured in the same process\n\n", count)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -131,6 +147,22 @@ func printSummary(w io.Writer, r results, load *loadReport, count int) int {
 			rss, v.of(rss <= 256), r.get("LoginBurst", "ok/burst"), r.get("LoginBurst", "503s/burst"), r.get("LoginBurst", "logins/s"))
 	} else {
 		fmt.Fprintf(w, "  did not run (%s)\n", v.of(false))
+	}
+	fmt.Fprintf(w, "\nRevocation stream against a real `issuer serve` on loopback:\n")
+	if p99, ok := r.median("SignOutPropagation", "p99-ms"); ok {
+		fmt.Fprintf(w, "  sign-out to 20 pkg/sso clients, 100 sign-outs: p50 %.1f ms, p99 %.1f ms (target p99 < 1 s: %s)\n",
+			r.get("SignOutPropagation", "p50-ms"), p99, v.of(p99 < 1000))
+	} else {
+		fmt.Fprintf(w, "  propagation did not run (%s)\n", v.of(false))
+	}
+	if rss, ok := r.median("StreamSubscribers", "extra-RSS-MiB"); ok {
+		fmt.Fprintf(w, "  1,000 open streams: +%.1f MiB RSS, %.1f KiB a stream (target < 64 MiB: %s)\n",
+			rss, r.get("StreamSubscribers", "KiB/stream"), v.of(rss < 64))
+	} else {
+		fmt.Fprintf(w, "  subscriber memory did not run (%s)\n", v.of(false))
+	}
+	if m, ok := r.median("RevocationSetMemory", "B/entry"); ok {
+		fmt.Fprintf(w, "  relying revocation set: %.0f B a revoked session (heap after GC, 100k entries)\n", m)
 	}
 	if load != nil {
 		printLoad(w, load, &v)

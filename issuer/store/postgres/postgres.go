@@ -39,18 +39,27 @@ var dialect = sqlstore.Dialect{
 		version    INTEGER NOT NULL PRIMARY KEY,
 		applied_at BIGINT  NOT NULL
 	)`,
-	MigrationLock: fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, migrationLock),
-	IsUnique:      pgCode("23505"),
-	IsForeignKey:  pgCode("23503"),
-	Unavailable:   unavailable,
-	ConnLost:      connLost,
-	Retryable:     retryable,
+	RevocationLock: fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d), pg_notify('%s', '')`, revocationLock, RevocationChannel),
+	MigrationLock:  fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, migrationLock),
+	IsUnique:       pgCode("23505"),
+	IsForeignKey:   pgCode("23503"),
+	Unavailable:    unavailable,
+	ConnLost:       connLost,
+	Retryable:      retryable,
 }
 
 // migrationLock is the key of the transaction-scoped advisory lock that
 // serialises migrations: any constant, as long as nothing else in the
 // database uses it ("canopy" in ASCII).
 const migrationLock int64 = 0x63616e6f7079
+
+// revocationLock is the key of the advisory lock that orders the revocation
+// log's positions by commit ("canrev" in ASCII).
+const revocationLock int64 = 0x63616e726576
+
+// RevocationChannel is the LISTEN/NOTIFY channel on which every revoking
+// commit is announced to every issuer instance.
+const RevocationChannel = "canopy_revocations"
 
 // migrationFiles holds the schema changes, one file per version, named
 // NNNN_what.sql. A released file is never edited: a change is a new file.
@@ -86,7 +95,8 @@ type Options struct {
 // Store is the PostgreSQL backend of store.Store: sqlstore.Store on a pool.
 type Store struct {
 	*sqlstore.Store
-	db *sqlx.DB
+	db  *sqlx.DB
+	cfg *pgx.ConnConfig // for the LISTEN connection (watch.go)
 }
 
 // Open connects to the database at dsn (a postgres:// URL or a key=value
@@ -119,7 +129,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	db.SetConnMaxLifetime(connMaxLifetime)
 	db.SetConnMaxIdleTime(connMaxIdleTime)
 
-	s := &Store{Store: sqlstore.New(db, dialect, opts.Now, maxOpen), db: db}
+	s := &Store{Store: sqlstore.New(db, dialect, opts.Now, maxOpen), db: db, cfg: cfg.Copy()}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, openTimeout)

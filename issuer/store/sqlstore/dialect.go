@@ -36,6 +36,14 @@ type Dialect struct {
 	// joins them with ';', which the driver must run in turn in one call.
 	WritableCTE bool
 
+	// RevocationLock runs in a revoking transaction just before its
+	// revocations are logged, and must hold until commit whatever orders
+	// log positions by commit: PostgreSQL draws positions before commit and
+	// commits transactions out of order, so it takes a transaction-level
+	// advisory lock (and queues a NOTIFY, delivered at commit). Empty where
+	// one writer at a time already orders them (SQLite).
+	RevocationLock string
+
 	// MigrationsTable creates the migrations table when missing.
 	MigrationsTable string
 	// MigrationLock, when set, runs first in the migration transaction and

@@ -52,21 +52,22 @@ func (r UserRevocationRow) UserRevocation() store.UserRevocation {
 // sessions are marked revoked, one row for every session of the user but
 // exceptSID: iat before now's whole second, until the latest access_until
 // among them. Nothing is recorded when no token of theirs is still valid.
-func (s *Store) recordUserRevocation(ctx context.Context, tx *sqlx.Tx, userID, exceptSID string, now time.Time) error {
+// It returns the row, or nil when none was recorded.
+func (s *Store) recordUserRevocation(ctx context.Context, tx *sqlx.Tx, userID, exceptSID string, now time.Time) (*UserRevocationRow, error) {
 	const op = "record user revocation"
 	var until int64
 	if err := tx.GetContext(ctx, &until, s.rebind(qUserAccessUntil), userID, exceptSID); err != nil {
-		return s.d.Wrap(op, err)
+		return nil, s.d.Wrap(op, err)
 	}
 	if until <= ToDB(now) {
-		return nil
+		return nil, nil
 	}
-	before := ToDB(now.Truncate(time.Second))
-	if _, err := s.exec(ctx, tx, op, s.rebind(qInsertUserRevocation), userID, before, until, exceptSID, ToDB(now)); err != nil {
-		return err
+	row := &UserRevocationRow{UserID: userID, BeforeAt: ToDB(now.Truncate(time.Second)), UntilAt: until, ExceptSID: exceptSID}
+	if _, err := s.exec(ctx, tx, op, s.rebind(qInsertUserRevocation), userID, row.BeforeAt, until, exceptSID, ToDB(now)); err != nil {
+		return nil, err
 	}
 	_, err := s.exec(ctx, tx, op, s.rebind(qPruneUserRevocations), ToDB(now.Add(-userRevocationKeep)))
-	return err
+	return row, err
 }
 
 // RevocationsSince implements store.RevocationStore. The sessions are read

@@ -78,7 +78,11 @@ func (s *Store) rotate(ctx context.Context, tx *sqlx.Tx, r store.RotateRequest) 
 	case store.StepMismatch:
 		return res, step, s.d.errorf("rotate refresh: session %q: derived successor differs from the stored one (secret mismatch?)", row.ID)
 	case store.StepReuse:
-		if _, err := s.exec(ctx, tx, "rotate refresh: revoke on reuse", s.q.RevokeSession, ToDB(now), store.ReasonReuse, row.ID); err != nil {
+		n, err := s.exec(ctx, tx, "rotate refresh: revoke on reuse", s.q.RevokeSession, ToDB(now), store.ReasonReuse, row.ID)
+		if err == nil && n > 0 {
+			err = s.logSession(ctx, tx, row.ID, now)
+		}
+		if err != nil {
 			return res, step, err
 		}
 		res.Session.RevokedAt = &now

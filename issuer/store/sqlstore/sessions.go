@@ -80,8 +80,11 @@ func (s *Store) ListSessions(ctx context.Context, userID string, now time.Time, 
 func (s *Store) RevokeSession(ctx context.Context, sid, reason string, now time.Time) error {
 	return s.inTx(ctx, "revoke session", func(tx *sqlx.Tx) error {
 		n, err := s.exec(ctx, tx, "revoke session", s.q.RevokeSession, ToDB(now), reason, sid)
-		if err != nil || n > 0 {
+		if err != nil {
 			return err
+		}
+		if n > 0 {
+			return s.logSession(ctx, tx, sid, now)
 		}
 		var one int
 		return s.getTx(ctx, tx, "revoke session", fmt.Sprintf("%q", sid), &one, s.q.SessionExists, sid)
@@ -98,11 +101,14 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID, exceptSID, reaso
 // revokeUserSessions is the shared step of every user change that ends
 // sessions; it runs in the caller's transaction.
 func (s *Store) revokeUserSessions(ctx context.Context, tx *sqlx.Tx, userID, exceptSID, reason string, now time.Time) error {
-	if err := s.recordUserRevocation(ctx, tx, userID, exceptSID, now); err != nil {
+	entry, err := s.recordUserRevocation(ctx, tx, userID, exceptSID, now)
+	if err != nil {
 		return err
 	}
-	_, err := s.exec(ctx, tx, "revoke user sessions", s.q.RevokeUserSessions, ToDB(now), reason, userID, exceptSID)
-	return err
+	if _, err := s.exec(ctx, tx, "revoke user sessions", s.q.RevokeUserSessions, ToDB(now), reason, userID, exceptSID); err != nil {
+		return err
+	}
+	return s.logUser(ctx, tx, userID, exceptSID, entry, now)
 }
 
 // RevokedSince lists the sessions revoked early whose last access token is

@@ -24,7 +24,7 @@ import (
 
 // schemaVersion is the schema, on both sides, that the table list below
 // maps. A newer schema on either side needs a new mapping first.
-const schemaVersion = 7
+const schemaVersion = 8
 
 // ErrTargetNotEmpty: the target already holds users, sessions or events.
 // Copying into it would mix two issuers' states.
@@ -52,7 +52,7 @@ type table struct {
 }
 
 // tables lists what is copied, parents before children (foreign keys), with
-// every column of schema version 7 (see both backends' migrations). The
+// every column of schema version 8 (see both backends' migrations). The
 // migrations table is not copied: the target has its own.
 var tables = []table{
 	{"users", cols("id", "username", "password_hash", text, "disabled", boolean, "created_at", "deleted_at", integer), "id"},
@@ -69,6 +69,7 @@ var tables = []table{
 	{"session_upstream", cols("session_id", "provider", "groups", text), "session_id"},
 	{"challenges", cols("id", "kind", "user_id", "data", text, "created_at", "expires_at", integer), "id"},
 	{"secrets", cols("name", text, "value", blob, "created_at", integer), "name"},
+	{"revocation_log", cols("pos", integer, "sid", "user_id", text, "before_at", integer, "except_sid", text, "until_at", "created_at", integer), "pos"},
 	{"events", cols("id", "at", integer, "kind", "user_id", "username", "session_id", "ip", "user_agent", "detail", text), "id"},
 	{"throttle_counts", cols("key", text, "failures", "last_at", "expires_at", integer), "key"},
 }
@@ -248,6 +249,11 @@ func copyAll(ctx context.Context, src, dst *sqlx.Tx) (Result, error) {
 	// The copied events kept their ids; new ones continue after them.
 	if _, err := dst.ExecContext(ctx, `SELECT setval(pg_get_serial_sequence('events', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM events`); err != nil {
 		return Result{}, fmt.Errorf("storecopy: target: events sequence: %w", err)
+	}
+	// The log keeps its positions too, so the cursors relying services hold
+	// stay valid on the new database, and new positions continue after them.
+	if _, err := dst.ExecContext(ctx, `SELECT setval(pg_get_serial_sequence('revocation_log', 'pos'), COALESCE(MAX(pos), 0) + 1, false) FROM revocation_log`); err != nil {
+		return Result{}, fmt.Errorf("storecopy: target: revocation log sequence: %w", err)
 	}
 
 	var mismatched []string

@@ -174,7 +174,7 @@ func TestCopy(t *testing.T) {
 			want := []Count{{"users", 3, 3}, {"user_groups", 2, 2}, {"sessions", 5, 5}, {"user_revocations", 1, 1}, {"session_amr", 1, 1},
 				{"refresh_tokens", 8, 8}, {"totp", 1, 1}, {"recovery_codes", 2, 2}, {"passkeys", 1, 1},
 				{"user_identities", 1, 1}, {"session_upstream", 1, 1}, {"challenges", 1, 1},
-				{"secrets", 1, 1}, {"events", 5, 5}, {"throttle_counts", 1, 1}}
+				{"secrets", 1, 1}, {"revocation_log", 3, 3}, {"events", 5, 5}, {"throttle_counts", 1, 1}}
 			if !reflect.DeepEqual(res.Counts, want) {
 				t.Errorf("counts = %v, want %v", res.Counts, want)
 			}
@@ -234,6 +234,22 @@ func checkSame(t *testing.T, from *sqlite.Store, to *postgres.Store, src seeded)
 	feedB, errB := to.RevokedSince(ctx, since)
 	if errA != nil || errB != nil || len(feedA) != 4 || !reflect.DeepEqual(feedA, feedB) {
 		t.Errorf("revoked feed:\nsqlite   %v %v\npostgres %v %v", feedA, errA, feedB, errB)
+	}
+	// The log keeps its positions (relying services' cursors stay valid),
+	// and the next revocation on the target continues after them.
+	logA, errA := from.RevocationsAfter(ctx, 0, 100)
+	logB, errB := to.RevocationsAfter(ctx, 0, 100)
+	if errA != nil || errB != nil || len(logA) != 3 || !reflect.DeepEqual(logA, logB) {
+		t.Errorf("revocation log:\nsqlite   %v %v\npostgres %v %v", logA, errA, logB, errB)
+	}
+	fresh := store.Session{ID: "after-copy", UserID: "uid-alice", CreatedAt: base, AuthTime: base, ExpiresAt: base.Add(time.Hour),
+		LastUsedAt: base, AccessUntil: base.Add(5 * time.Minute)}
+	if err := to.CreateSession(ctx, fresh, hashOf("after-copy")); err != nil {
+		t.Errorf("session on the target: %v", err)
+	} else if err := to.RevokeSession(ctx, fresh.ID, store.ReasonLogout, base.Add(4*time.Minute)); err != nil {
+		t.Errorf("revoke on the target: %v", err)
+	} else if next, err := to.RevocationsAfter(ctx, logB[len(logB)-1].Pos, 10); err != nil || len(next) != 1 {
+		t.Errorf("after the copied log: %v, %v; want the new revocation alone", next, err)
 	}
 	evA, errA := from.Events(ctx, "", 0)
 	evB, errB := to.Events(ctx, "", 0)

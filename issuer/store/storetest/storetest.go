@@ -55,6 +55,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RotateFacts", testRotateFacts},
 		{"RevokedSince", testRevokedSince},
 		{"Revocations", testRevocations},
+		{"RevocationLog", testRevocationLog},
 		{"Sweep", testSweep},
 		{"Secret", testSecret},
 		{"Events", testEvents},

@@ -1,0 +1,135 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// nginxBinary finds Debian's nginx, or skips loudly; CANOPY_REQUIRE_NGINX=1
+// (or CANOPY_REQUIRE_BROWSER=1, which CI sets) turns the skip into a failure.
+func nginxBinary(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"/usr/sbin/nginx"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("nginx"); err == nil {
+		return p
+	}
+	if os.Getenv("CANOPY_REQUIRE_NGINX") == "1" || os.Getenv("CANOPY_REQUIRE_BROWSER") == "1" {
+		t.Fatal("NGINX TESTS FAILED: no nginx found (apt-get install nginx); CANOPY_REQUIRE_NGINX=1 or CANOPY_REQUIRE_BROWSER=1 requires it")
+	}
+	t.Skip("NGINX TESTS SKIPPED: no nginx found (apt-get install nginx); set CANOPY_REQUIRE_NGINX=1 to make this a failure")
+	return ""
+}
+
+// nginxStreamConf is an unprivileged nginx on loopback in front of one backend,
+// set up as the README recommends (HTTP/1.1, Connection "") but with a
+// read timeout short enough that an idle stream is cut within the test;
+// worker_shutdown_timeout makes a reload cut open streams.
+const nginxStreamConf = `worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log info;
+worker_shutdown_timeout 1s;
+events { worker_connections 256; }
+http {
+	access_log off;
+	client_body_temp_path %[1]s/body;
+	proxy_temp_path %[1]s/proxy;
+	fastcgi_temp_path %[1]s/fastcgi;
+	uwsgi_temp_path %[1]s/uwsgi;
+	scgi_temp_path %[1]s/scgi;
+	server {
+		listen 127.0.0.1:%[2]d;
+		location / {
+			proxy_pass http://127.0.0.1:%[3]d;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+			proxy_set_header Host $http_host;
+			proxy_read_timeout %[4]s;
+		}
+	}
+}
+`
+
+// startNginx runs nginx on port in front of backend; it returns the master.
+func startNginx(t *testing.T, port, backend int, readTimeout string) *exec.Cmd {
+	t.Helper()
+	bin := nginxBinary(t)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxStreamConf, dir, port, backend, readTimeout)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"), "-g", "daemon off;")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Logf("--- nginx output:\n%s\n--- error.log:\n%s", out.String(), log)
+		}
+	})
+	return cmd
+}
+
+// TestStreamThroughNginx: behind nginx with a 2 s proxy_read_timeout, the
+// issuer's heartbeats (500 ms here) keep an idle stream open, events pass
+// at once (X-Accel-Buffering), and when nginx cuts the stream (a reload
+// with a 1 s worker_shutdown_timeout) the client resumes from its cursor
+// and misses nothing committed meanwhile.
+func TestStreamThroughNginx(t *testing.T) {
+	t.Parallel()
+	nginxBinary(t)
+	s := &stack{dir: t.TempDir(), domain: "domain.localhost"}
+	backend := freePort(t)
+	s.issuerPort = freePort(t)
+	s.issuerURL = fmt.Sprintf("http://%s:%d", s.domain, s.issuerPort)
+	s.issuerArgs = []string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", backend), "--url", s.issuerURL,
+		"--db", filepath.Join(s.dir, "issuer.db"), "--keys", filepath.Join(s.dir, "keys"), "--stream-heartbeat", "500ms"}
+	s.issuer = start(t, "issuer", s.issuerArgs...)
+	waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", backend), s.issuer)
+	master := startNginx(t, s.issuerPort, backend, "2s")
+	waitHTTP(t, s.issuerURL+"/healthz", s.issuer)
+	if out, err := s.issuerCmd(t, alicePW+"\n", "user", "add", "alice"); err != nil {
+		t.Fatalf("user add: %v\n%s", err, out)
+	}
+
+	w := watchStream(t, s.issuerURL, nil)
+	b1, c1 := s.session(t, w, "alice")
+	b2, c2 := s.session(t, w, "alice")
+	time.Sleep(5 * time.Second) // more than twice nginx's read timeout, with no revocation
+	if n := w.connects.Load(); n != 1 {
+		t.Fatalf("the idle stream connected %d times in 5 s through nginx; heartbeats should have kept one connection", n)
+	}
+	logout(t, b1, s.issuerURL)
+	w.waitRevoked(t, c1, 5*time.Second, "sign-out through nginx")
+
+	// nginx cuts the stream; a sign-out right then must still arrive.
+	if err := master.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "nginx to cut the stream", func() bool { return !w.up.Load() || w.connects.Load() > 1 })
+	logout(t, b2, s.issuerURL)
+	w.waitRevoked(t, c2, 15*time.Second, "sign-out while nginx cut the stream")
+	waitFor(t, 15*time.Second, "the stream to resume through nginx", func() bool { return w.up.Load() && w.connects.Load() >= 2 })
+}
