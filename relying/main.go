@@ -67,7 +67,7 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS directly with this PEM certificate chain (with --tls-key)")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
 	fs.StringVar(&o.requireGroup, "require-group", "", "admit only members of this group (a comma list: any of them); others get 403")
-	fs.StringVar(&o.requireAMR, "require-amr", "", "admit only sign-ins with otp or hwk (a comma list: any of them); others are asked to sign in again")
+	fs.StringVar(&o.requireAMR, "require-amr", "", "admit only sign-ins with one of these methods (a comma list) in amr: "+wire.AMRMethods()+"; others are asked to sign in again")
 	fs.DurationVar(&o.maxAuthAge, "max-auth-age", 0, "admit only sign-ins at most this old (e.g. 10m); older ones are asked to sign in again; 0 is off")
 	pos, err := envflag.Parse(fs, args, "CANOPY_RELYING_", env)
 	if errors.Is(err, flag.ErrHelp) {
@@ -157,7 +157,7 @@ func (o options) validate() (site.Config, error) {
 	if methods := splitList(o.requireAMR); len(methods) > 0 {
 		for _, m := range methods {
 			if !wire.ValidAMR(m) {
-				problems = append(problems, fmt.Sprintf("--require-amr %q: methods are otp (one-time code), hwk (passkey) and pwd", m))
+				problems = append(problems, fmt.Sprintf("--require-amr %q: methods are %s", m, wire.AMRMethods()))
 			}
 		}
 		rules = append(rules, ssohttp.RequireAMR(methods...))
