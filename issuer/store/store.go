@@ -165,7 +165,9 @@ type Store interface {
 	// ReplacePassword replaces the hash and ends no session (the user chose
 	// to stay signed in elsewhere); ErrNotFound for a missing or deleted user.
 	ReplacePassword(ctx context.Context, userID, hash string) error
-	// DeleteUser marks the user deleted, clears the hash and revokes every session.
+	// DeleteUser marks the user deleted, clears the hash, removes its
+	// provider links (so the person can sign up again through them) and
+	// revokes every session.
 	DeleteUser(ctx context.Context, userID string, now time.Time) error
 
 	// CreateSession inserts s and its first refresh token's hash in one

@@ -79,6 +79,10 @@ func (s *Store) DeleteUser(ctx context.Context, userID string, now time.Time) er
 		if err := s.updateUser(ctx, tx, "delete user", userID, s.q.DeleteUser, ToDB(now), userID); err != nil {
 			return err
 		}
+		// The provider accounts are free again: the person may sign up anew.
+		if _, err := s.exec(ctx, tx, "delete user's provider links", s.rebind(qDeleteIdentities), userID); err != nil {
+			return err
+		}
 		return s.revokeUserSessions(ctx, tx, userID, "", store.ReasonUserDeleted, now)
 	})
 }
