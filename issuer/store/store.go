@@ -152,6 +152,9 @@ type Store interface {
 
 	// CreateUser inserts u; ErrConflict when the username (even of a deleted user) is taken.
 	CreateUser(ctx context.Context, u User) error
+	// UsernameTaken reports whether a user, deleted or not, has username
+	// (in any case): CreateUser would refuse it.
+	UsernameTaken(ctx context.Context, username string) (bool, error)
 	// UserByName looks up by lowercase username; deleted users are ErrNotFound.
 	UserByName(ctx context.Context, username string) (User, error)
 	// UserByID looks up by id; deleted users are ErrNotFound.

@@ -26,6 +26,15 @@ func (s *Store) UserByName(ctx context.Context, username string) (store.User, er
 	return s.user(ctx, "user by name", s.q.UserByName, username)
 }
 
+// UsernameTaken reports whether any user, deleted or not, has username.
+func (s *Store) UsernameTaken(ctx context.Context, username string) (bool, error) {
+	var n int
+	if err := s.db.GetContext(ctx, &n, s.q.UsernameTaken, username); err != nil {
+		return false, s.d.Wrap("username taken", err)
+	}
+	return n > 0, nil
+}
+
 // UserByID looks a user up by id; deleted users are store.ErrNotFound.
 func (s *Store) UserByID(ctx context.Context, id string) (store.User, error) {
 	return s.user(ctx, "user by id", s.q.LiveUserByID, id)
