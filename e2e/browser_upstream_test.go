@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
 
 	"github.com/canopy-sso/canopy/issuer/oidctest"
 )
@@ -70,6 +74,57 @@ func TestBrowserUpstreamSignIn(t *testing.T) {
 	}
 	if txt := tb.text(); !strings.Contains(txt, "alice") {
 		t.Fatalf("app page does not know alice:\n%s", txt)
+	}
+
+	// alice gets a password (from the command line) and, with it, an
+	// authenticator app: her next sign-in at the provider asks for a code.
+	if out, err := s.issuerCmd(t, alicePW+"\n", "user", "set-password", "alice"); err != nil {
+		t.Fatalf("set-password: %v\n%s", err, out)
+	}
+	tb.navigate(s.issuerURL + "/login")
+	tb.typeInto("Username", "alice")
+	tb.typeInto("Password", alicePW)
+	tb.clickAndLoad(`form[action="/login"] button[type=submit]`)
+	tb.navigate(s.issuerURL + "/account/totp")
+	key := eval[string](tb, `(document.querySelector("code.secret") || {}).textContent || ""`)
+	if key == "" {
+		t.Fatalf("no authenticator key offered:\n%s", tb.text())
+	}
+	first, err := totp.GenerateCode(key, time.Now()) // the sign-in below uses the next step
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb.typeInto("Code from the app", first)
+	tb.typeInto("Your password, to confirm", alicePW)
+	tb.clickAndLoad(`form[action="/account/totp"] button[type=submit]`)
+	if n := eval[int](tb, `document.querySelectorAll("main li code").length`); n != 10 {
+		t.Fatalf("enrolment did not finish:\n%s", tb.text())
+	}
+	tb.navigate(s.issuerURL + "/login/upstream/corp?return_to=" + url.QueryEscape(home))
+	if loc := tb.location(); !strings.HasPrefix(loc, op.URL+"/login/username") {
+		t.Fatalf("the second provider sign-in went to %s, want the provider's login page", loc)
+	}
+	tb.typeInto("Username:", "alice")
+	tb.typeInto("Password:", "correct horse")
+	tb.clickAndLoad(`button[type=submit]`)
+	// The cross-site return withholds Strict cookies: the callback shows
+	// the code form itself, and its post (same-site) carries them.
+	if loc := tb.location(); !strings.HasPrefix(loc, s.issuerURL+"/login/upstream/corp/callback?") ||
+		!eval[bool](tb, `!!document.querySelector('form[action="/login/otp"]')`) {
+		t.Fatalf("after the provider the browser is on %s, want the code form\n%s", loc, tb.text())
+	}
+	tb.typeInto("Code", totpCode(t, key))
+	tb.clickAndLoad(`form[action="/login/otp"] button[type=submit]`)
+	if loc := tb.location(); loc != home {
+		t.Fatalf("after the code the browser is on %s, want %s\n%s", loc, home, tb.text())
+	}
+	access = tb.cookie("canopy")
+	if access == nil {
+		t.Fatal("no access cookie after the code")
+	}
+	claims = tokenPart(access.Value, 1)
+	if amr := strings.Join(anyStrings(claims["amr"]), " "); claims["idp"] != "corp" || amr != "fed otp" {
+		t.Fatalf("token idp %v amr %q, want corp and [fed otp]", claims["idp"], amr)
 	}
 }
 

@@ -75,7 +75,7 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS directly with this PEM certificate chain (with --tls-key)")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
 	fs.StringVar(&o.requireGroup, "require-group", "", "admit only members of this group (a comma list: any of them); others get 403")
-	fs.StringVar(&o.requireAMR, "require-amr", "", "admit only sign-ins with otp or hwk (a comma list: any of them); others are asked to sign in again")
+	fs.StringVar(&o.requireAMR, "require-amr", "", "admit only sign-ins with one of these methods (a comma list) in amr: "+wire.AMRMethods()+"; others are asked to sign in again")
 	fs.DurationVar(&o.maxAuthAge, "max-auth-age", 0, "admit only sign-ins at most this old (e.g. 10m); older ones are asked to sign in again; 0 is off")
 	fs.StringVar(&o.config, "config", "", "policy file (YAML) of every host served, instead of --host, --issuer, --upstream and the rule flags")
 	fs.DurationVar(&o.configPoll, "config-poll", 2*time.Second, "how often --config is checked for changes (SIGHUP reloads at once); 0 is never")
@@ -209,7 +209,7 @@ func (o options) hostFromFlags(problems []string) (*policy.Host, []string) {
 	}
 	for _, m := range splitList(o.requireAMR) {
 		if !wire.ValidAMR(m) {
-			problems = append(problems, fmt.Sprintf("--require-amr %q: methods are otp (one-time code), hwk (passkey) and pwd", m))
+			problems = append(problems, fmt.Sprintf("--require-amr %q: methods are %s", m, wire.AMRMethods()))
 		}
 		h.RequireAMR = append(h.RequireAMR, m)
 	}

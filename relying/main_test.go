@@ -27,7 +27,7 @@ func TestRuleFlags(t *testing.T) {
 		want []string // in stderr, with exit code 2
 	}{
 		{"bad group", []string{"--require-group", "admins,Ops"}, []string{"--require-group", "Ops"}},
-		{"bad method", []string{"--require-amr", "otp,sms"}, []string{`--require-amr "sms"`}},
+		{"bad method", []string{"--require-amr", "otp,sms"}, []string{`--require-amr "sms"`, "pwd (", "otp (", "hwk (", "fed (", "mfa ("}},
 		{"negative age", []string{"--max-auth-age", "-1m"}, []string{"--max-auth-age -1m0s"}},
 		{"all at once", []string{"--require-group", "-x", "--require-amr", "totp", "--max-auth-age", "-1s", "--leeway", "1h"},
 			[]string{"--require-group", "--require-amr", "--max-auth-age", "--leeway"}},
@@ -49,7 +49,7 @@ func TestRuleFlags(t *testing.T) {
 	if code := run(context.Background(), []string{"--help"}, noEnv, &help, &help); code != 0 {
 		t.Fatalf("--help: exit %d", code)
 	}
-	for _, f := range []string{"--require-group", "--require-amr", "--max-auth-age"} {
+	for _, f := range []string{"--require-group", "--require-amr", "--max-auth-age", "fed (", "mfa ("} {
 		if !strings.Contains(help.String(), f) {
 			t.Errorf("--help does not document %s", f)
 		}

@@ -48,7 +48,7 @@ func (inv *invocation) link(ctx context.Context, cmd string, args []string) erro
 	}
 	inv.cfg.IDPs = specs
 	p, ok := inv.cfg.IDP(name)
-	if !ok {
+	if !ok && cmd == "link" {
 		return usagef("no provider %q is configured (give it with --idp 'name=%s,issuer=…' or CANOPY_ISSUER_IDP)", name, name)
 	}
 	if cmd == "link" && inv.subject == "" {
@@ -78,8 +78,15 @@ func (inv *invocation) link(ctx context.Context, cmd string, args []string) erro
 	}
 	ev := store.Event{At: time.Now(), UserID: u.ID, Username: u.Username}
 	if cmd == "unlink" {
+		issuer, err := linkedIssuer(ctx, e.store, u.ID, name, p.Issuer)
+		if err != nil {
+			return err
+		}
+		if issuer == "" {
+			return fmt.Errorf("user %q has no link to %s", uname, name)
+		}
 		// An administrator may unlink the last way in (then set a password).
-		err := e.store.UnlinkIdentity(ctx, u.ID, p.Issuer, false)
+		err = e.store.UnlinkIdentity(ctx, u.ID, issuer, false)
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("user %q has no link to %s", uname, name)
 		}
@@ -106,4 +113,26 @@ func (inv *invocation) link(ctx context.Context, cmd string, args []string) erro
 	ev.Kind, ev.Detail = "upstream_link", name+" (by an administrator)"
 	fmt.Fprintf(inv.io.Stdout, "linked %s to subject %q at %s\n", uname, inv.subject, name)
 	return e.store.AddEvent(ctx, ev)
+}
+
+// linkedIssuer finds the issuer of the user's link to the provider name:
+// the link recorded under that name, or else the one to the configured
+// issuer. A link unlinks even after its provider left the configuration or
+// moved to another issuer URL. "" when there is none.
+func linkedIssuer(ctx context.Context, st store.Store, userID, name, configured string) (string, error) {
+	ids, err := st.Identities(ctx, userID)
+	if err != nil {
+		return "", err
+	}
+	for _, id := range ids {
+		if id.Provider == name {
+			return id.Issuer, nil
+		}
+	}
+	for _, id := range ids {
+		if configured != "" && id.Issuer == configured {
+			return id.Issuer, nil
+		}
+	}
+	return "", nil
 }

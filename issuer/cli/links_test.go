@@ -54,6 +54,18 @@ func TestUserLinkUnlink(t *testing.T) {
 			t.Errorf("%q: %d %q, want usage error %q", tc.args, code, errOut, tc.want)
 		}
 	}
+	// A link to a provider no longer configured still unlinks.
+	if code, _, errOut := runEnv(t, env, "", "user", "link", "bob", "--idp", "dex", "--subject", "dex-bob"); code != ExitOK {
+		t.Fatalf("link bob at dex: %d %s", code, errOut)
+	}
+	gone := map[string]string{"CANOPY_ISSUER_DB": env["CANOPY_ISSUER_DB"], "CANOPY_ISSUER_KEYS": env["CANOPY_ISSUER_KEYS"],
+		"CANOPY_ISSUER_IDP": "name=corp,issuer=https://idp.example,client-id=x,client-secret-file=/nonexistent"}
+	if code, out, errOut := runEnv(t, gone, "", "user", "unlink", "bob", "--idp", "dex"); code != ExitOK || !strings.Contains(out, "unlinked bob from dex") {
+		t.Fatalf("unlink of a provider no longer configured: %d %s %s", code, out, errOut)
+	}
+	if code, _, errOut := runEnv(t, gone, "", "user", "unlink", "bob", "--idp", "dex"); code != ExitFailure || !strings.Contains(errOut, "has no link") {
+		t.Fatalf("unlink again: %d %s", code, errOut)
+	}
 	if code, out, errOut := runEnv(t, env, "", "user", "unlink", "alice", "--idp", "corp"); code != ExitOK || !strings.Contains(out, "unlinked alice from corp") {
 		t.Fatalf("unlink: %d %s %s", code, out, errOut)
 	}

@@ -37,7 +37,12 @@ func (s *Server) pendingCookie() string {
 // pendingData is what a pending sign-in remembers.
 type pendingData struct {
 	ReturnTo string   `json:"return_to"`
-	AMR      []string `json:"amr"` // the methods already used: ["pwd"]
+	AMR      []string `json:"amr"` // the methods already used: ["pwd"], or ["fed"] after a provider
+	// A sign-in at an upstream provider: what its session keeps.
+	IDP      string        `json:"idp,omitempty"`
+	Groups   []string      `json:"groups,omitempty"`
+	AuthTime time.Time     `json:"auth_time,omitzero"`
+	MaxLife  time.Duration `json:"max_life,omitempty"`
 }
 
 // pending is a verified pending sign-in.
@@ -142,9 +147,14 @@ func (s *Server) completePending(c echo.Context, p *pending, amr []string, how s
 		return err
 	}
 	s.clearPending(c)
-	sess, err := s.startSession(c, p.user, amr)
+	d := p.data
+	sess, err := s.beginSession(c, p.user, sessionSpec{amr: amr, idp: d.IDP, upstreamGroups: d.Groups, authTime: d.AuthTime, maxLife: d.MaxLife})
 	if err != nil {
 		return err
+	}
+	if d.IDP != "" {
+		s.metrics.Upstream(d.IDP, metrics.UpstreamSuccess)
+		how = "via " + d.IDP + " " + how
 	}
 	s.metrics.Login(metrics.LoginSuccess)
 	s.event(c, "login", p.user, sess.ID, how)

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/canopy-sso/canopy/issuer/metrics"
 	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // upstreamSignedIn decides what a verified person of provider u gets: the
@@ -78,8 +80,18 @@ func (s *Server) federatedSession(c echo.Context, u *upstream, user store.User, 
 		s.log.Info("provider groups left out of the token (invalid names or over the size budget)", "idp", u.cfg.Name,
 			"user", user.Username, "dropped", dropped, "carried", len(groups))
 	}
-	sess, err := s.beginSession(c, user, sessionSpec{amr: sessionAMR(u.cfg, id), idp: u.cfg.Name, upstreamGroups: groups,
-		authTime: authTime(id, s.now()), maxLife: u.cfg.MaxSession})
+	spec := sessionSpec{amr: sessionAMR(u.cfg, id), idp: u.cfg.Name, upstreamGroups: groups,
+		authTime: authTime(id, s.now()), maxLife: u.cfg.MaxSession}
+	if !hasSecondMethod(spec.amr) {
+		need, err := s.hasSecondFactor(c, user)
+		if err != nil {
+			return err
+		}
+		if need {
+			return s.federatedSecondFactor(c, user, spec, returnTo)
+		}
+	}
+	sess, err := s.beginSession(c, user, spec)
 	if err != nil {
 		return err
 	}
@@ -110,4 +122,36 @@ func (s *Server) upstreamFacts(ctx context.Context, sid string, f *facts) error 
 	}
 	f.idp, f.groups = idp, mergeGroups(f.groups, groups)
 	return nil
+}
+
+// hasSecondMethod reports whether a provider's trusted amr already holds a
+// second factor (mfa, otp or hwk), which then stands for the local one.
+func hasSecondMethod(amr []string) bool {
+	return slices.ContainsFunc(amr, func(m string) bool {
+		return m == wire.AMRMultiFactor || m == wire.AMROTP || m == wire.AMRHardware
+	})
+}
+
+// federatedSecondFactor makes a provider sign-in of a user with a local
+// second factor pending, as a right password does, and answers the
+// callback with the second-factor page itself. The callback arrives on the
+// provider's cross-site redirect, which withholds SameSite=Strict cookies,
+// and so would a 303 onwards (still the same redirect chain): the page is
+// rendered here with a fresh CSRF secret, and its posts (/login/otp,
+// /webauthn/2fa/*) come from the issuer's own page, which sends the Strict
+// pending and CSRF cookies set on this response. Nothing needs a Lax
+// cookie, and no bearer handle travels in the form.
+func (s *Server) federatedSecondFactor(c echo.Context, user store.User, spec sessionSpec, returnTo string) error {
+	s.clearFlowCookie(c)
+	d := pendingData{ReturnTo: returnTo, AMR: spec.amr, IDP: spec.idp, Groups: spec.upstreamGroups,
+		AuthTime: spec.authTime, MaxLife: spec.maxLife}
+	if err := s.startPending(c, user, d); err != nil {
+		return err
+	}
+	view, err := s.secondFactorData(c, &pending{user: user, data: d})
+	if err != nil {
+		return err
+	}
+	view.CSRF = s.rotateCSRF(c)
+	return s.page(c, http.StatusOK, view)
 }

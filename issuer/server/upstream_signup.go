@@ -83,14 +83,14 @@ func (s *Server) suggestName(c echo.Context, id *upstreamID) (string, error) {
 			if _, err := s.names.Normalize(name); err != nil {
 				continue
 			}
-			// A deleted user's name is not found here yet stays taken:
-			// then the form answers "taken" and the person picks another.
-			_, err := s.store.UserByName(ctx, name)
-			switch {
-			case errors.Is(err, store.ErrNotFound):
-				return name, nil
-			case err != nil:
+			// Taken means by any user, a deleted one included: its name
+			// stays its own (a subdomain's owner never changes).
+			taken, err := s.store.UsernameTaken(ctx, name)
+			if err != nil {
 				return "", err
+			}
+			if !taken {
+				return name, nil
 			}
 		}
 	}

@@ -217,12 +217,18 @@ func TestUpstreamSignUpAndSignIn(t *testing.T) {
 func TestUpstreamSignupNameRules(t *testing.T) {
 	f := newFedHarness(t, ",signup=open", options{})
 	f.createUser("mallory-m", "pw-pw-pw-pw-pw")
+	// A deleted user's name stays taken: it is never suggested.
+	gone := f.createUser("mallory-m-2", "pw-pw-pw-pw-pw")
+	if err := f.store.DeleteUser(context.Background(), gone.ID, f.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
 	b := f.browser()
 	page := b.get(f.atProvider(f.authorize(b, ""), "mallory.M")) // preferred_username "mallory.M": taken after cleaning
-	if !strings.Contains(page.body, `value="mallory-m-2"`) {
-		t.Fatalf("want mallory-m-2 prefilled:\n%s", page.body)
+	if !strings.Contains(page.body, `value="mallory-m-3"`) {
+		t.Fatalf("want mallory-m-3 prefilled (mallory-m taken, mallory-m-2 a deleted user's):\n%s", page.body)
 	}
-	for name, want := range map[string]int{"admin": http.StatusBadRequest, "mallory-m": http.StatusConflict, "-x-": http.StatusBadRequest} {
+	for name, want := range map[string]int{"admin": http.StatusBadRequest, "mallory-m": http.StatusConflict,
+		"mallory-m-2": http.StatusConflict, "-x-": http.StatusBadRequest} {
 		if r := f.signUp(b, page, name); r.StatusCode != want {
 			t.Errorf("username %q: %d, want %d", name, r.StatusCode, want)
 		}

@@ -171,6 +171,9 @@ type Store interface {
 
 	// CreateUser inserts u; ErrConflict when the username (even of a deleted user) is taken.
 	CreateUser(ctx context.Context, u User) error
+	// UsernameTaken reports whether a user, deleted or not, has username
+	// (in any case): CreateUser would refuse it.
+	UsernameTaken(ctx context.Context, username string) (bool, error)
 	// UserByName looks up by lowercase username; deleted users are ErrNotFound.
 	UserByName(ctx context.Context, username string) (User, error)
 	// UserByID looks up by id; deleted users are ErrNotFound.
@@ -184,7 +187,9 @@ type Store interface {
 	// ReplacePassword replaces the hash and ends no session (the user chose
 	// to stay signed in elsewhere); ErrNotFound for a missing or deleted user.
 	ReplacePassword(ctx context.Context, userID, hash string) error
-	// DeleteUser marks the user deleted, clears the hash and revokes every session.
+	// DeleteUser marks the user deleted, clears the hash, removes its
+	// provider links (so the person can sign up again through them) and
+	// revokes every session.
 	DeleteUser(ctx context.Context, userID string, now time.Time) error
 
 	// CreateSession inserts s and its first refresh token's hash in one

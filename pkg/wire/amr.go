@@ -13,6 +13,13 @@ const (
 	AMRMultiFactor = "mfa"
 )
 
+// AMRMethods lists every method Canopy issues, each with what it means,
+// for help and error texts: "pwd (a password), otp (...), ...".
+func AMRMethods() string {
+	return AMRPassword + " (a password), " + AMROTP + " (a one-time code), " + AMRHardware + " (a passkey), " +
+		AMRFederated + " (an upstream identity provider), " + AMRMultiFactor + " (several factors at a trusted provider)"
+}
+
 // ValidAMR reports whether m is a method Canopy issues.
 func ValidAMR(m string) bool {
 	switch m {

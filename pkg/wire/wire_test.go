@@ -97,6 +97,9 @@ func TestAlgorithmsAndMethods(t *testing.T) {
 		if !ValidAMR(m) {
 			t.Errorf("ValidAMR(%q) = false", m)
 		}
+		if !strings.Contains(AMRMethods(), m+" (") {
+			t.Errorf("AMRMethods() = %q does not list %q", AMRMethods(), m)
+		}
 	}
 	for _, m := range []string{"", "MFA", "PWD", "sms", "fed ", "face"} {
 		if ValidAMR(m) {

@@ -221,7 +221,7 @@ func (ps *parser) entry(n *yaml.Node, issuer string, haveIssuer bool) *Host {
 	if v := f["require_amr"]; v != nil {
 		h.RequireAMR = ps.list(v, "require_amr", func(m string) error {
 			if !wire.ValidAMR(m) {
-				return fmt.Errorf("%q: methods are otp (one-time code), hwk (passkey) and pwd", m)
+				return fmt.Errorf("%q: methods are %s", m, wire.AMRMethods())
 			}
 			return nil
 		})

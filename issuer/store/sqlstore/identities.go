@@ -21,6 +21,7 @@ const (
 	qIdentityByEmail  = `SELECT ` + identityColumns + ` FROM user_identities WHERE email = ? AND email <> '' ORDER BY created_at, issuer LIMIT 1`
 	qIdentities       = `SELECT ` + identityColumns + ` FROM user_identities WHERE user_id = ? ORDER BY created_at, issuer`
 	qDeleteIdentity   = `DELETE FROM user_identities WHERE user_id = ? AND issuer = ?`
+	qDeleteIdentities = `DELETE FROM user_identities WHERE user_id = ?`
 	qOtherSignIns     = `SELECT (SELECT count(*) FROM user_identities WHERE user_id = ? AND issuer <> ?) + (SELECT count(*) FROM passkeys WHERE user_id = ?)`
 	qUserPasswordHash = `SELECT password_hash FROM users WHERE id = ? AND deleted_at IS NULL`
 	qInsertUpstream   = `INSERT INTO session_upstream (session_id, provider, groups) VALUES (?, ?, ?)`

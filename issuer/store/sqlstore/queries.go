@@ -15,8 +15,8 @@ import (
 type Queries struct {
 	// Users. LiveUser and UserDisabled check a user inside a transaction,
 	// under the dialect's share lock.
-	InsertUser, UserByName, LiveUserByID, ListUsers, SetDisabled, SetPassword, DeleteUser string
-	LiveUser, UserDisabled                                                                string
+	InsertUser, UsernameTaken, UserByName, LiveUserByID, ListUsers, SetDisabled, SetPassword, DeleteUser string
+	LiveUser, UserDisabled                                                                               string
 
 	// Sessions and their refresh tokens.
 	InsertSession, InsertRefreshToken, SessionByID, SessionByRefresh, SessionExists, ActiveSessions string
@@ -47,15 +47,17 @@ func NewQueries(d Dialect) *Queries {
 	r := func(q string) string { return sqlx.Rebind(d.BindType, q) }
 	greatest := func(col string) string { return col + ` = ` + d.Greatest + `(` + col + `, ?)` }
 	return &Queries{
-		InsertUser:   r(`INSERT INTO users (` + UserColumns + `) VALUES (?, ?, ?, ?, ?, ?)`),
-		UserByName:   r(`SELECT ` + UserColumns + ` FROM users WHERE ` + d.UsernameMatch + ` AND deleted_at IS NULL`),
-		LiveUserByID: r(`SELECT ` + UserColumns + ` FROM users WHERE id = ? AND deleted_at IS NULL`),
-		ListUsers:    r(`SELECT ` + UserColumns + ` FROM users WHERE deleted_at IS NULL ORDER BY username`),
-		SetDisabled:  r(`UPDATE users SET disabled = ? WHERE id = ? AND deleted_at IS NULL`),
-		SetPassword:  r(`UPDATE users SET password_hash = ? WHERE id = ? AND deleted_at IS NULL`),
-		DeleteUser:   r(`UPDATE users SET deleted_at = ?, password_hash = '' WHERE id = ? AND deleted_at IS NULL`),
-		LiveUser:     r(`SELECT 1 FROM users WHERE id = ? AND deleted_at IS NULL` + d.LockShare),
-		UserDisabled: r(`SELECT disabled FROM users WHERE id = ? AND deleted_at IS NULL` + d.LockShare),
+		InsertUser: r(`INSERT INTO users (` + UserColumns + `) VALUES (?, ?, ?, ?, ?, ?)`),
+		UserByName: r(`SELECT ` + UserColumns + ` FROM users WHERE ` + d.UsernameMatch + ` AND deleted_at IS NULL`),
+		// A deleted user keeps its row, and its name.
+		UsernameTaken: r(`SELECT count(*) FROM users WHERE ` + d.UsernameMatch),
+		LiveUserByID:  r(`SELECT ` + UserColumns + ` FROM users WHERE id = ? AND deleted_at IS NULL`),
+		ListUsers:     r(`SELECT ` + UserColumns + ` FROM users WHERE deleted_at IS NULL ORDER BY username`),
+		SetDisabled:   r(`UPDATE users SET disabled = ? WHERE id = ? AND deleted_at IS NULL`),
+		SetPassword:   r(`UPDATE users SET password_hash = ? WHERE id = ? AND deleted_at IS NULL`),
+		DeleteUser:    r(`UPDATE users SET deleted_at = ?, password_hash = '' WHERE id = ? AND deleted_at IS NULL`),
+		LiveUser:      r(`SELECT 1 FROM users WHERE id = ? AND deleted_at IS NULL` + d.LockShare),
+		UserDisabled:  r(`SELECT disabled FROM users WHERE id = ? AND deleted_at IS NULL` + d.LockShare),
 
 		InsertSession: r(`INSERT INTO sessions (` + SessionColumns + `)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', NULL)`),

@@ -26,6 +26,15 @@ func (s *Store) UserByName(ctx context.Context, username string) (store.User, er
 	return s.user(ctx, "user by name", s.q.UserByName, username)
 }
 
+// UsernameTaken reports whether any user, deleted or not, has username.
+func (s *Store) UsernameTaken(ctx context.Context, username string) (bool, error) {
+	var n int
+	if err := s.db.GetContext(ctx, &n, s.q.UsernameTaken, username); err != nil {
+		return false, s.d.Wrap("username taken", err)
+	}
+	return n > 0, nil
+}
+
 // UserByID looks a user up by id; deleted users are store.ErrNotFound.
 func (s *Store) UserByID(ctx context.Context, id string) (store.User, error) {
 	return s.user(ctx, "user by id", s.q.LiveUserByID, id)
@@ -77,6 +86,10 @@ func (s *Store) ReplacePassword(ctx context.Context, userID, hash string) error 
 func (s *Store) DeleteUser(ctx context.Context, userID string, now time.Time) error {
 	return s.inTx(ctx, "delete user", func(tx *sqlx.Tx) error {
 		if err := s.updateUser(ctx, tx, "delete user", userID, s.q.DeleteUser, ToDB(now), userID); err != nil {
+			return err
+		}
+		// The provider accounts are free again: the person may sign up anew.
+		if _, err := s.exec(ctx, tx, "delete user's provider links", s.rebind(qDeleteIdentities), userID); err != nil {
 			return err
 		}
 		return s.revokeUserSessions(ctx, tx, userID, "", store.ReasonUserDeleted, now)

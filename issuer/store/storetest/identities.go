@@ -74,6 +74,16 @@ func testIdentities(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	wantErr(t, "link deleted user", s.LinkIdentity(ctx, link(bob.ID, idpB, "sub-7", "", base)), store.ErrNotFound)
+	// Deleting bob removed his links: the subject can sign up anew.
+	_, err = s.Identity(ctx, idpA, "sub-1")
+	wantErr(t, "Identity(of a deleted user)", err, store.ErrNotFound)
+	if ids, err := s.Identities(ctx, bob.ID); err != nil || len(ids) != 0 {
+		t.Fatalf("Identities(deleted bob) = %v, %v; want none", ids, err)
+	}
+	again := store.User{ID: "bob-again", Username: "bob2", CreatedAt: base}
+	if err := s.CreateLinkedUser(ctx, again, link(again.ID, idpA, "sub-1", "", base)); err != nil {
+		t.Fatalf("sign up again with the deleted user's subject: %v", err)
+	}
 }
 
 // testIdentityUnlinkLast: a user without a password keeps at least one way

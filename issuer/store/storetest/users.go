@@ -61,6 +61,11 @@ func testUserConflict(t *testing.T, s store.Store) {
 			wantErr(t, "CreateUser", s.CreateUser(ctx, tc.user), store.ErrConflict)
 		})
 	}
+	for name, want := range map[string]bool{"alice": true, "ALICE": true, "bob": true, "carol": false} {
+		if got, err := s.UsernameTaken(ctx, name); err != nil || got != want {
+			t.Errorf("UsernameTaken(%q) = %v, %v; want %v (a deleted user's name stays taken)", name, got, err, want)
+		}
+	}
 	users, err := s.ListUsers(ctx)
 	if err != nil {
 		t.Fatalf("ListUsers: %v", err)
