@@ -185,8 +185,13 @@ relying services check them (relying --require-group, ssohttp.RequireGroup).
 
 Commands:
   list                 list signing keys and their states
-  rotate [--force]     promote the next key to active, retire the active one, create a new next key
-  revoke KID           remove a key from the published set at once (a stolen key)
+  rotate [--force]     in every algorithm (EdDSA, ES256, RS256): promote the next key to active,
+                       retire the active one, create a new next key
+  revoke KID           remove a key from the published set at once (a stolen key); a fresh key
+                       of the same algorithm takes its place
+
+Each algorithm has its own active key: --alg's signs the access cookie's token, the others
+sign ID tokens for OpenID Connect clients (RS256 by default).
 
 How long a next key waits and a retired key stays comes from the --access-ttl and
 --jwks-max-age that the serving instances recorded in the key directory (the
