@@ -148,6 +148,7 @@ type Store interface {
 	FactorStore
 	PasskeyStore
 	RevocationStore
+	ClientStore
 
 	// CreateUser inserts u; ErrConflict when the username (even of a deleted user) is taken.
 	CreateUser(ctx context.Context, u User) error

@@ -24,7 +24,7 @@ import (
 
 // schemaVersion is the schema, on both sides, that the table list below
 // maps. A newer schema on either side needs a new mapping first.
-const schemaVersion = 5
+const schemaVersion = 6
 
 // ErrTargetNotEmpty: the target already holds users, sessions or events.
 // Copying into it would mix two issuers' states.
@@ -52,7 +52,7 @@ type table struct {
 }
 
 // tables lists what is copied, parents before children (foreign keys), with
-// every column of schema version 5 (see both backends' migrations). The
+// every column of schema version 6 (see both backends' migrations). The
 // migrations table is not copied: the target has its own.
 var tables = []table{
 	{"users", cols("id", "username", "password_hash", text, "disabled", boolean, "created_at", "deleted_at", integer), "id"},
@@ -66,6 +66,12 @@ var tables = []table{
 	{"recovery_codes", cols("user_id", "hash", text, "used_at", integer), "user_id, hash"},
 	{"passkeys", cols("id", "user_id", "name", "credential", text, "sign_count", "created_at", "last_used_at", integer), "id"},
 	{"challenges", cols("id", "kind", "user_id", "data", text, "created_at", "expires_at", integer), "id"},
+	{"oidc_clients", cols("id", "name", "secret_hash", text, "public", boolean, "redirect_uris", "post_logout_redirect_uris",
+		"backchannel_logout_uri", "id_token_alg", "require_groups", text, "created_at", "secret_rotated_at", integer), "id"},
+	{"oidc_codes", cols("hash", "client_id", "user_id", "session_id", "redirect_uri", "scope", "nonce", "code_challenge", text,
+		"auth_time", integer, "amr", text, "created_at", "expires_at", "used_at", integer), "hash"},
+	{"oidc_tokens", cols("hash", "code_hash", "client_id", "user_id", "session_id", "scope", text,
+		"created_at", "expires_at", "revoked_at", integer), "hash"},
 	{"secrets", cols("name", text, "value", blob, "created_at", integer), "name"},
 	{"events", cols("id", "at", integer, "kind", "user_id", "username", "session_id", "ip", "user_agent", "detail", text), "id"},
 }

@@ -73,6 +73,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ChallengeRace", testChallengeRace},
 		{"Passkeys", testPasskeys},
 		{"PasskeyRace", testPasskeyRace},
+		{"Clients", testClients},
+		{"Codes", testCodes},
+		{"CodeRace", testCodeRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
