@@ -47,8 +47,8 @@ type invocation struct {
 	// clientFlags are `issuer client add`'s.
 	clientFlags clientFlags
 	args        []string
-	io     IO
-	log    *slog.Logger
+	io          IO
+	log         *slog.Logger
 }
 
 func flagSet(cfg *config.Config, force *bool, cp *copyFlags, groups *groupFlag, oc *clientFlags) *flag.FlagSet {
