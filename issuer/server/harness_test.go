@@ -26,6 +26,7 @@ import (
 	"github.com/canopy-sso/canopy/issuer/throttle"
 	"github.com/canopy-sso/canopy/keys"
 	"github.com/canopy-sso/canopy/pkg/username"
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // cheapParams make a hash cost microseconds: every test but the timing test uses them.
@@ -62,6 +63,7 @@ type options struct {
 	dir            string                        // for the database and keys; "" means t.TempDir()
 	wrapStore      func(store.Store) store.Store // what the server sees of the store; nil: the store itself
 	metrics        *metrics.Issuer               // nil records nothing
+	idTokenKeys    bool                          // keep RS256 keys too, as the issuer does, for ID tokens
 }
 
 // harness is a real Server (SQLite file, key directory, hasher, throttle)
@@ -111,7 +113,11 @@ func newHarness(t testing.TB, o options) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	kd, err := keys.Open(cfg.Keys, keys.Options{Alg: cfg.Alg, JWKSMaxAge: cfg.JWKSMaxAge, AccessTTL: cfg.AccessTTL, Now: clock.Now})
+	kopts := keys.Options{Alg: cfg.Alg, JWKSMaxAge: cfg.JWKSMaxAge, AccessTTL: cfg.AccessTTL, Now: clock.Now}
+	if o.idTokenKeys {
+		kopts.Algs = wire.IDTokenAlgorithms()
+	}
+	kd, err := keys.Open(cfg.Keys, kopts)
 	if err != nil {
 		t.Fatal(err)
 	}
