@@ -1,7 +1,6 @@
 package server
 
 import (
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -152,9 +151,4 @@ func (h *harness) relyingVerifier(t *testing.T) *sso.Verifier {
 		t.Fatal(err)
 	}
 	return v
-}
-
-func s256(v string) string {
-	sum := sha256.Sum256([]byte(v))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
 }

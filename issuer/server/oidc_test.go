@@ -23,7 +23,7 @@ func (h *harness) idClaims(t *testing.T, tok string) (jose.Header, idTokenClaims
 	if err := json.Unmarshal(body, &set); err != nil {
 		t.Fatal(err)
 	}
-	jws, err := jose.ParseSigned(tok, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA})
+	jws, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA})
 	if err != nil {
 		t.Fatal(err)
 	}
