@@ -25,6 +25,7 @@ type providerRow struct {
 	NoPKCE           bool               `json:"no_pkce"`
 	Auth             string             `json:"auth"`
 	Present          string             `json:"present"`
+	Hint             string             `json:"hint"`
 	Before           struct {
 		Replay       bool   `json:"replay"`
 		Advance      string `json:"advance"`
@@ -105,6 +106,9 @@ func TestProviderHostile(t *testing.T) {
 				}
 			case "end_session":
 				q := url.Values{"client_id": {c.ID}, "post_logout_redirect_uri": {c.PostLogoutRedirectURIs[0]}, "state": {"s"}}
+				if row.Hint != "" {
+					q.Set("id_token_hint", hostileHint(t, h, b, cs, row.Hint))
+				}
 				apply(q, row.Params)
 				r := b.get("/end-session?" + q.Encode())
 				if r.StatusCode != http.StatusBadRequest || r.Header.Get("Location") != "" {
@@ -240,4 +244,24 @@ func hostileToken(t *testing.T, h *harness, b *browser, cs map[string]rp, c rp, 
 			t.Errorf("the replayed code's first access token still works: %d", r.StatusCode)
 		}
 	}
+}
+
+// hostileHint makes an id_token_hint that must not pass.
+func hostileHint(t *testing.T, h *harness, b *browser, cs map[string]rp, kind string) string {
+	switch kind {
+	case "other_client":
+		o := cs["eddsa"]
+		return b.redeem(t, o, codeFrom(t, o, b.get("/authorize?"+authParams(o).Encode()))).IDToken
+	case "access_cookie":
+		return b.cookies[h.cfg.Cookies().Access]
+	case "tampered":
+		c := cs["conf"]
+		tok := b.redeem(t, c, codeFrom(t, c, b.get("/authorize?"+authParams(c).Encode()))).IDToken
+		parts := strings.Split(tok, ".")
+		sig := []byte(parts[2])
+		sig[10] ^= 1
+		return parts[0] + "." + parts[1] + "." + string(sig)
+	}
+	t.Fatalf("unknown hint %q", kind)
+	return ""
 }

@@ -186,6 +186,14 @@ func TestProviderSignIn(t *testing.T) {
 		t.Errorf("third round without cookies: %d %q", r.StatusCode, r.Header.Get("Location"))
 	}
 
+	// End-session with an id_token_hint instead of client_id, expired or not.
+	hint := b.redeem(t, c, codeFrom(t, c, b.get("/authorize?"+authParams(c).Encode()))).IDToken
+	h.clock.Advance(time.Hour)
+	r = b.get("/end-session?" + url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {c.PostLogoutRedirectURIs[0]}}.Encode())
+	if loc := r.Header.Get("Location"); r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/logout?return_to=") {
+		t.Errorf("end-session with id_token_hint: %d to %q\n%s", r.StatusCode, loc, r.body)
+	}
+
 	// End-session with a registered URI goes to the sign-out confirmation.
 	r = b.get("/end-session?" + url.Values{"client_id": {c.ID}, "post_logout_redirect_uri": {c.PostLogoutRedirectURIs[0]}, "state": {"x"}}.Encode())
 	if loc := r.Header.Get("Location"); r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/logout?return_to=") {
