@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -144,6 +145,26 @@ func TestOIDCProvider(t *testing.T) {
 	}
 	if _, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil {
 		t.Error("the token of a replayed code still works")
+	}
+
+	// offline_access: x/oauth2 refreshes an expired token by itself, and the
+	// refresh token rotates.
+	oo := oc
+	oo.Scopes = append([]string{oidc.ScopeOfflineAccess}, oc.Scopes...)
+	verifier = oauth2.GenerateVerifier()
+	q = codeFromRedirect(t, b.navigate(oo.AuthCodeURL("s5", oauth2.S256ChallengeOption(verifier))), redirect)
+	otok, err := oo.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil || otok.RefreshToken == "" {
+		t.Fatalf("offline_access exchange: %+v, %v", otok, err)
+	}
+	stale := *otok
+	stale.Expiry = time.Now().Add(-time.Minute)
+	fresh, err := oo.TokenSource(ctx, &stale).Token()
+	if err != nil || fresh.AccessToken == otok.AccessToken || fresh.RefreshToken == otok.RefreshToken {
+		t.Fatalf("refresh: %+v, %v", fresh, err)
+	}
+	if _, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(fresh)); err != nil {
+		t.Errorf("userinfo with a refreshed token: %v", err)
 	}
 
 	// A public client: PKCE, no secret.

@@ -100,11 +100,12 @@ func (b *browser) tokenRequest(form url.Values, basicID, basicSecret string) *re
 
 // tokens is a successful token response.
 type tokens struct {
-	AccessToken string `json:"access_token"`
-	TokenType   string `json:"token_type"`
-	ExpiresIn   int64  `json:"expires_in"`
-	IDToken     string `json:"id_token"`
-	Scope       string `json:"scope"`
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	IDToken      string `json:"id_token"`
+	Scope        string `json:"scope"`
+	RefreshToken string `json:"refresh_token"`
 }
 
 func (b *browser) redeem(t *testing.T, c rp, code string) tokens {
@@ -151,4 +152,15 @@ func (h *harness) relyingVerifier(t *testing.T) *sso.Verifier {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// refresh uses a refresh token of c and returns the new tokens.
+func (b *browser) refresh(t *testing.T, c rp, refresh string) tokens {
+	t.Helper()
+	r := b.tokenRequest(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}}, c.ID, c.secret)
+	var tk tokens
+	if r.StatusCode != http.StatusOK || json.Unmarshal([]byte(r.body), &tk) != nil || tk.AccessToken == "" || tk.IDToken == "" || tk.RefreshToken == "" {
+		t.Fatalf("refresh: %d %s", r.StatusCode, r.body)
+	}
+	return tk
 }

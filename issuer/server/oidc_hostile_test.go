@@ -26,6 +26,7 @@ type providerRow struct {
 	Auth             string             `json:"auth"`
 	Present          string             `json:"present"`
 	Hint             string             `json:"hint"`
+	Case             string             `json:"case"`
 	Before           struct {
 		Replay       bool   `json:"replay"`
 		Advance      string `json:"advance"`
@@ -114,6 +115,8 @@ func TestProviderHostile(t *testing.T) {
 				if r.StatusCode != http.StatusBadRequest || r.Header.Get("Location") != "" {
 					t.Errorf("end-session: %d to %q, want an error page\n%s", r.StatusCode, r.Header.Get("Location"), r.body)
 				}
+			case "refresh":
+				hostileRefresh(t, h, b, cs, c, row)
 			case "relying":
 				tk := b.redeem(t, c, codeFrom(t, c, b.get("/authorize?"+authParams(c).Encode())))
 				present := tk.AccessToken
@@ -264,4 +267,57 @@ func hostileHint(t *testing.T, h *harness, b *browser, cs map[string]rp, kind st
 	}
 	t.Fatalf("unknown hint %q", kind)
 	return ""
+}
+
+// hostileRefresh gets a refresh token (scope offline_access), does what
+// row.Case says, then presents a refresh token.
+func hostileRefresh(t *testing.T, h *harness, b *browser, cs map[string]rp, c rp, row providerRow) {
+	q := authParams(c)
+	q.Set("scope", "openid offline_access")
+	code := codeFrom(t, c, b.get("/authorize?"+q.Encode()))
+	tk := b.redeem(t, c, code)
+	if tk.RefreshToken == "" {
+		t.Fatal("no refresh token for offline_access")
+	}
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tk.RefreshToken}}
+	id, secret := c.ID, c.secret
+	var later tokens
+	switch row.Case {
+	case "reuse":
+		later = b.refresh(t, c, tk.RefreshToken)
+	case "other_client":
+		id, secret = cs["eddsa"].ID, cs["eddsa"].secret
+	case "logout":
+		row.Before.Logout = true
+	case "remove_client":
+		row.Before.RemoveClient = true
+	case "broader_scope":
+		form.Set("scope", "openid groups")
+	case "code_replay":
+		if r := b.tokenRequest(tokenForm(c, code), c.ID, c.secret); r.StatusCode != http.StatusBadRequest {
+			t.Fatalf("code replay: %d", r.StatusCode)
+		}
+	case "no_secret":
+		id, secret = "", ""
+		form.Set("client_id", c.ID)
+	default:
+		t.Fatalf("unknown case %q", row.Case)
+	}
+	hostileBefore(t, h, b, c, row)
+	r := b.tokenRequest(form, id, secret)
+	var e struct {
+		Error string `json:"error"`
+	}
+	if r.StatusCode != row.Want.Status || json.Unmarshal([]byte(r.body), &e) != nil || e.Error != row.Want.Error || strings.Contains(r.body, "access_token") {
+		t.Fatalf("refresh: %d %s, want %d %s", r.StatusCode, r.body, row.Want.Status, row.Want.Error)
+	}
+	if row.Case == "reuse" {
+		// The whole family ends: the successor and its access token too.
+		if r := b.tokenRequest(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {later.RefreshToken}}, c.ID, c.secret); r.StatusCode != http.StatusBadRequest {
+			t.Errorf("the successor of a reused refresh token still works: %d %s", r.StatusCode, r.body)
+		}
+		if r := b.userinfo(later.AccessToken); r.StatusCode != http.StatusUnauthorized {
+			t.Errorf("an access token of the revoked family still works: %d", r.StatusCode)
+		}
+	}
 }

@@ -93,8 +93,29 @@ func TestProviderCodeFlow(t *testing.T) {
 		t.Errorf("client_secret_post: %d %s", r.StatusCode, r.body)
 	}
 
-	// Scope openid alone: no name, no groups.
+	// offline_access: a refresh token that rotates; the ID token it brings
+	// keeps sub and auth_time and has no nonce. Without it, none.
+	if tk := b.redeem(t, c, codeFrom(t, c, b.get("/authorize?"+authParams(c).Encode()))); tk.RefreshToken != "" {
+		t.Error("a refresh token without offline_access")
+	}
 	q := authParams(c)
+	q.Set("scope", "openid profile offline_access")
+	first := b.redeem(t, c, codeFrom(t, c, b.get("/authorize?"+q.Encode())))
+	_, firstClaims := h.idClaims(t, first.IDToken)
+	h.clock.Advance(time.Minute)
+	next := b.refresh(t, c, first.RefreshToken)
+	_, nextClaims := h.idClaims(t, next.IDToken)
+	if next.RefreshToken == first.RefreshToken || next.AccessToken == first.AccessToken || nextClaims.Subject != firstClaims.Subject ||
+		nextClaims.AuthTime != firstClaims.AuthTime || nextClaims.Nonce != "" || nextClaims.IssuedAt <= firstClaims.IssuedAt || next.Scope != "openid profile offline_access" {
+		t.Errorf("refreshed: %+v %+v, first %+v", next, nextClaims, firstClaims)
+	}
+	if r := b.userinfo(next.AccessToken); r.StatusCode != http.StatusOK {
+		t.Errorf("userinfo with a refreshed token: %d", r.StatusCode)
+	}
+	b.refresh(t, c, next.RefreshToken)
+
+	// Scope openid alone: no name, no groups.
+	q = authParams(c)
 	q.Set("scope", "openid")
 	tk := b.redeem(t, c, codeFrom(t, c, b.get("/authorize?"+q.Encode())))
 	if _, claims := h.idClaims(t, tk.IDToken); claims.Username != "" || claims.Groups != nil {

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -49,6 +50,8 @@ type tokenResponse struct {
 	ExpiresIn   int64  `json:"expires_in"`
 	IDToken     string `json:"id_token"`
 	Scope       string `json:"scope"`
+	// RefreshToken is issued for scope offline_access.
+	RefreshToken string `json:"refresh_token,omitempty"`
 }
 
 // idTokenClaims are the ID token's claims (OIDC Core §2). aud is the
@@ -69,7 +72,7 @@ type idTokenClaims struct {
 	Groups    []string `json:"groups,omitempty"`
 }
 
-// token handles POST /token: grant_type=authorization_code only.
+// token handles POST /token: grant_type authorization_code and refresh_token.
 func (s *Server) token(c echo.Context) error {
 	c.Response().Header().Set("Access-Control-Allow-Origin", "*")
 	req := c.Request()
@@ -86,8 +89,12 @@ func (s *Server) token(c echo.Context) error {
 	if terr != nil {
 		return s.tokenFail(c, *terr)
 	}
-	if gt := form.Get("grant_type"); gt != "authorization_code" {
-		return s.tokenFail(c, tokenError{status: http.StatusBadRequest, code: "unsupported_grant_type", desc: "only authorization_code is supported"})
+	switch form.Get("grant_type") {
+	case "authorization_code":
+	case "refresh_token":
+		return s.refreshGrant(c, client, form)
+	default:
+		return s.tokenFail(c, tokenError{status: http.StatusBadRequest, code: "unsupported_grant_type", desc: "grant_type must be authorization_code or refresh_token"})
 	}
 	ctx := req.Context()
 	now := s.now()
@@ -113,15 +120,45 @@ func (s *Server) token(c echo.Context) error {
 	if terr := checkPKCE(code.CodeChallenge, form.Get("code_verifier")); terr != nil {
 		return s.tokenFail(c, *terr)
 	}
-	sess, err := s.store.Session(ctx, code.SessionID)
+	g := grant{client: client, userID: code.UserID, sessionID: code.SessionID, scope: code.Scope, nonce: code.Nonce,
+		authTime: code.AuthTime, amr: code.AMR, family: codeHash}
+	if slices.Contains(strings.Fields(code.Scope), wire.ScopeOfflineAccess) {
+		g.refresh = randomID(32)
+		err := s.store.CreateClientRefresh(ctx, store.ClientRefresh{Hash: hashToken(g.refresh), FamilyID: codeHash, ClientID: client.ID,
+			UserID: code.UserID, SessionID: code.SessionID, Scope: code.Scope, AuthTime: code.AuthTime, AMR: code.AMR, CreatedAt: now})
+		if err != nil {
+			return err
+		}
+	}
+	return s.issueTokens(c, g)
+}
+
+// grant is what a token response is issued for: a redeemed code or a
+// rotated refresh token.
+type grant struct {
+	client            store.Client
+	userID, sessionID string
+	scope, nonce      string
+	authTime          time.Time
+	amr               []string
+	family            string // the code's hash: its replay revokes these tokens
+	refresh           string // the refresh token to hand out, if any
+}
+
+// issueTokens checks that the session and the user still stand and answers
+// with an ID token and an access token (and the refresh token of g).
+func (s *Server) issueTokens(c echo.Context, g grant) error {
+	ctx := c.Request().Context()
+	now := s.now()
+	sess, err := s.store.Session(ctx, g.sessionID)
 	if err != nil || !sess.Active(now, s.cfg.IdleTTL) {
 		return s.tokenFail(c, invalidGrant("the sign-in session has ended"))
 	}
-	u, err := s.store.UserByID(ctx, code.UserID)
+	u, err := s.store.UserByID(ctx, g.userID)
 	if err != nil || u.Disabled {
 		return s.tokenFail(c, invalidGrant("the user cannot sign in"))
 	}
-	scope := strings.Fields(code.Scope)
+	scope := strings.Fields(g.scope)
 	var groups []string
 	if slices.Contains(scope, wire.ScopeGroups) {
 		if groups, err = s.store.Groups(ctx, u.ID); err != nil {
@@ -133,9 +170,9 @@ func (s *Server) token(c echo.Context) error {
 		exp = sess.ExpiresAt
 	}
 	claims := idTokenClaims{
-		Issuer: s.cfg.URL, Subject: u.ID, Audience: client.ID, AZP: client.ID,
-		Expiry: exp.Unix(), IssuedAt: now.Unix(), AuthTime: code.AuthTime.Unix(),
-		Nonce: code.Nonce, AMR: code.AMR, SessionID: sess.ID, Groups: groups,
+		Issuer: s.cfg.URL, Subject: u.ID, Audience: g.client.ID, AZP: g.client.ID,
+		Expiry: exp.Unix(), IssuedAt: now.Unix(), AuthTime: g.authTime.Unix(),
+		Nonce: g.nonce, AMR: g.amr, SessionID: sess.ID, Groups: groups,
 	}
 	if slices.Contains(scope, wire.ScopeProfile) {
 		claims.Username = u.Username
@@ -144,13 +181,13 @@ func (s *Server) token(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	idToken, err := s.keys.SignAs(client.IDTokenAlg, wire.IDTokenType, payload)
+	idToken, err := s.keys.SignAs(g.client.IDTokenAlg, wire.IDTokenType, payload)
 	if err != nil {
 		return err
 	}
 	access := randomID(32)
-	err = s.store.CreateClientToken(ctx, store.ClientToken{Hash: hashToken(access), CodeHash: codeHash, ClientID: client.ID,
-		UserID: u.ID, SessionID: sess.ID, Scope: code.Scope, CreatedAt: now, ExpiresAt: exp})
+	err = s.store.CreateClientToken(ctx, store.ClientToken{Hash: hashToken(access), CodeHash: g.family, ClientID: g.client.ID,
+		UserID: u.ID, SessionID: sess.ID, Scope: g.scope, CreatedAt: now, ExpiresAt: exp})
 	if err != nil {
 		return err
 	}
@@ -158,7 +195,39 @@ func (s *Server) token(c echo.Context) error {
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
 	return c.JSON(http.StatusOK, tokenResponse{AccessToken: access, TokenType: "Bearer",
-		ExpiresIn: int64(exp.Sub(now).Seconds()), IDToken: idToken, Scope: code.Scope})
+		ExpiresIn: int64(exp.Sub(now).Seconds()), IDToken: idToken, Scope: g.scope, RefreshToken: g.refresh})
+}
+
+// refreshGrant handles grant_type=refresh_token (RFC 6749 §6): the token
+// rotates at each use; a superseded one presented again revokes its family
+// (RFC 9700 §4.14.2). A refresh token lives as long as the Canopy session
+// it was issued in: when the session ends, so does the client's access.
+func (s *Server) refreshGrant(c echo.Context, client store.Client, form url.Values) error {
+	presented := form.Get("refresh_token")
+	if presented == "" {
+		return s.tokenFail(c, tokenError{status: http.StatusBadRequest, code: "invalid_request", desc: "refresh_token is required"})
+	}
+	successor := randomID(32)
+	rec, err := s.store.RotateClientRefresh(c.Request().Context(), client.ID, hashToken(presented), hashToken(successor), s.now())
+	switch {
+	case errors.Is(err, store.ErrReuse):
+		s.log.Warn("client refresh token reused; its family is revoked", "client", client.Name)
+		return s.tokenFail(c, invalidGrant("the refresh token was used already; its tokens are revoked"))
+	case errors.Is(err, store.ErrNotFound):
+		return s.tokenFail(c, invalidGrant("unknown or revoked refresh token"))
+	case err != nil:
+		return err
+	}
+	if asked := strings.Fields(form.Get("scope")); len(asked) > 0 {
+		have := strings.Fields(rec.Scope)
+		for _, sc := range asked {
+			if !slices.Contains(have, sc) {
+				return s.tokenFail(c, tokenError{status: http.StatusBadRequest, code: "invalid_scope", desc: "scope " + sc + " was not granted"})
+			}
+		}
+	}
+	return s.issueTokens(c, grant{client: client, userID: rec.UserID, sessionID: rec.SessionID, scope: rec.Scope,
+		authTime: rec.AuthTime, amr: rec.AMR, family: rec.FamilyID, refresh: successor})
 }
 
 // authenticateClient finds the client of a token request: HTTP Basic

@@ -60,6 +60,20 @@ type ClientToken struct {
 	RevokedAt *time.Time
 }
 
+// ClientRefresh is a client refresh token (scope offline_access), stored by
+// its SHA-256. FamilyID is the hash of the code that began its family.
+type ClientRefresh struct {
+	Hash      string
+	FamilyID  string
+	ClientID  string
+	UserID    string
+	SessionID string
+	Scope     string
+	AuthTime  time.Time
+	AMR       []string
+	CreatedAt time.Time
+}
+
 // ClientStore keeps the OpenID Provider's clients, codes and tokens.
 type ClientStore interface {
 	// CreateClient inserts c; ErrConflict when its id or name is taken.
@@ -82,12 +96,22 @@ type ClientStore interface {
 	CreateCode(ctx context.Context, c AuthCode) error
 	// RedeemCode marks the code used and returns it. Exactly one of any
 	// number of concurrent redemptions succeeds. ErrNotFound: unknown code.
-	// ErrReuse: the code was used before; every token issued for it has been
-	// revoked (durably) before this is returned. Expiry is the caller's to
+	// ErrReuse: the code was used before; every token issued for it (access
+	// and refresh, of its whole family) has been revoked (durably) before this is returned. Expiry is the caller's to
 	// check on the returned code.
 	RedeemCode(ctx context.Context, hash string, now time.Time) (AuthCode, error)
 	// CreateClientToken stores a token issued for a redeemed code.
 	CreateClientToken(ctx context.Context, t ClientToken) error
+	// CreateClientRefresh stores the first refresh token of a family.
+	CreateClientRefresh(ctx context.Context, r ClientRefresh) error
+	// RotateClientRefresh supersedes the current refresh token whose hash is
+	// presentedHash, issued to clientID, and stores successorHash in its
+	// family, in one transaction; exactly one of concurrent rotations wins.
+	// It returns the presented token's record. ErrNotFound: unknown, revoked,
+	// another client's or a removed client's token. ErrReuse: a superseded
+	// token; its family and the access tokens issued in it have been revoked
+	// (durably) before this is returned.
+	RotateClientRefresh(ctx context.Context, clientID, presentedHash, successorHash string, now time.Time) (ClientRefresh, error)
 	// ClientToken returns a token that is not revoked and not expired at now,
 	// of a client that still exists; ErrNotFound otherwise.
 	ClientToken(ctx context.Context, hash string, now time.Time) (ClientToken, error)

@@ -14,6 +14,8 @@ const (
 	ScopeOpenID  = "openid"
 	ScopeProfile = "profile"
 	ScopeGroups  = "groups"
+	// ScopeOfflineAccess asks for a refresh token (OIDC Core §11).
+	ScopeOfflineAccess = "offline_access"
 )
 
 // ProviderDiscovery is /.well-known/openid-configuration as the issuer
@@ -53,11 +55,11 @@ func NewProviderDiscovery(issuerURL, cookieName, cookieDomain string) ProviderDi
 		TokenEndpoint:                     issuerURL + PathToken,
 		UserinfoEndpoint:                  issuerURL + PathUserinfo,
 		EndSessionEndpoint:                issuerURL + PathEndSession,
-		ScopesSupported:                   []string{ScopeOpenID, ScopeProfile, ScopeGroups},
+		ScopesSupported:                   []string{ScopeOpenID, ScopeProfile, ScopeGroups, ScopeOfflineAccess},
 		ClaimsSupported:                   []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid", "azp", "preferred_username", "groups"},
 		ResponseTypesSupported:            []string{"code"},
 		ResponseModesSupported:            []string{"query"},
-		GrantTypesSupported:               []string{"authorization_code"},
+		GrantTypesSupported:               []string{"authorization_code", "refresh_token"},
 		SubjectTypesSupported:             []string{"public"},
 		CodeChallengeMethodsSupported:     []string{"S256"},
 		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "none"},

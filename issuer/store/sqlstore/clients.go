@@ -33,6 +33,7 @@ const (
 	qRemoveClient    = `DELETE FROM oidc_clients WHERE id = ?`
 	qRemoveCodes     = `DELETE FROM oidc_codes WHERE client_id = ?`
 	qRemoveTokens    = `DELETE FROM oidc_tokens WHERE client_id = ?`
+	qRemoveRefresh   = `DELETE FROM oidc_refresh_tokens WHERE client_id = ?`
 	qSetClientSecret = `UPDATE oidc_clients SET secret_hash = ?, secret_rotated_at = ? WHERE id = ? AND public = ?`
 
 	qInsertCode = `INSERT INTO oidc_codes (` + codeColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
@@ -42,12 +43,42 @@ const (
 	qUseCode         = `UPDATE oidc_codes SET used_at = ? WHERE hash = ? AND used_at IS NULL`
 	qCodeByHash      = `SELECT ` + codeColumns + ` FROM oidc_codes WHERE hash = ?`
 	qRevokeByCode    = `UPDATE oidc_tokens SET revoked_at = ? WHERE code_hash = ? AND revoked_at IS NULL`
+	qRevokeFamily    = `UPDATE oidc_refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL`
 	qInsertToken     = `INSERT INTO oidc_tokens (` + tokenColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qPruneTokens     = `DELETE FROM oidc_tokens WHERE expires_at < ?`
 	qLiveTokenByHash = `SELECT ` + tokenColumns + ` FROM oidc_tokens
 		WHERE hash = ? AND revoked_at IS NULL AND expires_at > ?
 		AND EXISTS (SELECT 1 FROM oidc_clients c WHERE c.id = oidc_tokens.client_id)`
 )
+
+const (
+	refreshColumns    = `hash, family_id, client_id, user_id, session_id, scope, auth_time, amr, created_at, superseded_at, revoked_at`
+	qInsertRefresh    = `INSERT INTO oidc_refresh_tokens (` + refreshColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qSupersedeRefresh = `UPDATE oidc_refresh_tokens SET superseded_at = ?
+		WHERE hash = ? AND client_id = ? AND superseded_at IS NULL AND revoked_at IS NULL`
+	qRefreshByHash = `SELECT ` + refreshColumns + ` FROM oidc_refresh_tokens WHERE hash = ? AND client_id = ?`
+)
+
+// RefreshRow is an oidc_refresh_tokens row.
+type RefreshRow struct {
+	Hash         string        `db:"hash"`
+	FamilyID     string        `db:"family_id"`
+	ClientID     string        `db:"client_id"`
+	UserID       string        `db:"user_id"`
+	SessionID    string        `db:"session_id"`
+	Scope        string        `db:"scope"`
+	AuthTime     int64         `db:"auth_time"`
+	AMR          string        `db:"amr"`
+	CreatedAt    int64         `db:"created_at"`
+	SupersededAt sql.NullInt64 `db:"superseded_at"`
+	RevokedAt    sql.NullInt64 `db:"revoked_at"`
+}
+
+// ClientRefresh is the row as a store.ClientRefresh.
+func (r RefreshRow) ClientRefresh() store.ClientRefresh {
+	return store.ClientRefresh{Hash: r.Hash, FamilyID: r.FamilyID, ClientID: r.ClientID, UserID: r.UserID, SessionID: r.SessionID,
+		Scope: r.Scope, AuthTime: FromDB(r.AuthTime), AMR: decodeList(r.AMR), CreatedAt: FromDB(r.CreatedAt)}
+}
 
 // ClientRow is an oidc_clients row.
 type ClientRow struct {
@@ -184,6 +215,9 @@ func (s *Store) RemoveClient(ctx context.Context, id string) error {
 		if _, err := s.exec(ctx, tx, op, s.rebind(qRemoveTokens), id); err != nil {
 			return err
 		}
+		if _, err := s.exec(ctx, tx, op, s.rebind(qRemoveRefresh), id); err != nil {
+			return err
+		}
 		if _, err := s.exec(ctx, tx, op, s.rebind(qRemoveCodes), id); err != nil {
 			return err
 		}
@@ -237,8 +271,7 @@ func (s *Store) RedeemCode(ctx context.Context, hash string, now time.Time) (sto
 			return nil
 		}
 		reused = true
-		_, err = s.exec(ctx, tx, op, s.rebind(qRevokeByCode), ToDB(now), hash)
-		return err
+		return s.revokeFamily(ctx, tx, op, hash, now)
 	})
 	if err != nil {
 		return store.AuthCode{}, err
@@ -247,6 +280,62 @@ func (s *Store) RedeemCode(ctx context.Context, hash string, now time.Time) (sto
 		return code, s.d.fail(op, "", store.ErrReuse)
 	}
 	return code, nil
+}
+
+// revokeFamily revokes every refresh token of the family begun by the code
+// whose hash is family, and every access token issued in it.
+func (s *Store) revokeFamily(ctx context.Context, tx *sqlx.Tx, op, family string, now time.Time) error {
+	if _, err := s.exec(ctx, tx, op, s.rebind(qRevokeByCode), ToDB(now), family); err != nil {
+		return err
+	}
+	_, err := s.exec(ctx, tx, op, s.rebind(qRevokeFamily), ToDB(now), family)
+	return err
+}
+
+// CreateClientRefresh implements store.ClientStore.
+func (s *Store) CreateClientRefresh(ctx context.Context, r store.ClientRefresh) error {
+	if r.Hash == "" || r.FamilyID == "" {
+		return s.d.errorf("create client refresh token: empty hash or family")
+	}
+	return s.insert(ctx, s.db, "create client refresh token", "", s.rebind(qInsertRefresh),
+		r.Hash, r.FamilyID, r.ClientID, r.UserID, r.SessionID, r.Scope, ToDB(r.AuthTime), encodeList(r.AMR), ToDB(r.CreatedAt), nil, nil)
+}
+
+// RotateClientRefresh implements store.ClientStore: the conditional UPDATE
+// decides which of concurrent rotations wins; a loser finds the token
+// superseded and revokes its family, as reuse of a stolen token would.
+func (s *Store) RotateClientRefresh(ctx context.Context, clientID, presentedHash, successorHash string, now time.Time) (store.ClientRefresh, error) {
+	const op = "rotate client refresh token"
+	var rec store.ClientRefresh
+	var reused bool
+	err := s.inTx(ctx, op, func(tx *sqlx.Tx) error {
+		reused = false
+		n, err := s.exec(ctx, tx, op, s.rebind(qSupersedeRefresh), ToDB(now), presentedHash, clientID)
+		if err != nil {
+			return err
+		}
+		var r RefreshRow
+		if err := s.getTx(ctx, tx, op, "", &r, s.rebind(qRefreshByHash), presentedHash, clientID); err != nil {
+			return err
+		}
+		rec = r.ClientRefresh()
+		if n == 1 {
+			return s.insert(ctx, tx, op, "", s.rebind(qInsertRefresh), successorHash, r.FamilyID, r.ClientID, r.UserID,
+				r.SessionID, r.Scope, r.AuthTime, r.AMR, ToDB(now), nil, nil)
+		}
+		if r.RevokedAt.Valid {
+			return s.d.fail(op, "", store.ErrNotFound)
+		}
+		reused = true
+		return s.revokeFamily(ctx, tx, op, r.FamilyID, now)
+	})
+	if err != nil {
+		return store.ClientRefresh{}, err
+	}
+	if reused {
+		return rec, s.d.fail(op, "", store.ErrReuse)
+	}
+	return rec, nil
 }
 
 // CreateClientToken implements store.ClientStore.

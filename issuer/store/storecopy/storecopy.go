@@ -72,6 +72,8 @@ var tables = []table{
 		"auth_time", integer, "amr", text, "created_at", "expires_at", "used_at", integer), "hash"},
 	{"oidc_tokens", cols("hash", "code_hash", "client_id", "user_id", "session_id", "scope", text,
 		"created_at", "expires_at", "revoked_at", integer), "hash"},
+	{"oidc_refresh_tokens", cols("hash", "family_id", "client_id", "user_id", "session_id", "scope", text, "auth_time", integer,
+		"amr", text, "created_at", "superseded_at", "revoked_at", integer), "hash"},
 	{"secrets", cols("name", text, "value", blob, "created_at", integer), "name"},
 	{"events", cols("id", "at", integer, "kind", "user_id", "username", "session_id", "ip", "user_agent", "detail", text), "id"},
 }

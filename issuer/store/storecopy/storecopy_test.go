@@ -114,6 +114,8 @@ func seed(t *testing.T, keepOpen bool) seeded {
 		RedirectURI: "https://g.example.com/cb", Scope: "openid", AuthTime: base, AMR: []string{"pwd"}, CreatedAt: base, ExpiresAt: base.Add(time.Minute)}))
 	must(s.CreateClientToken(ctx, store.ClientToken{Hash: hashOf("token"), CodeHash: hashOf("code"), ClientID: "client-1", UserID: "uid-alice",
 		SessionID: "live", Scope: "openid", CreatedAt: base, ExpiresAt: base.Add(100 * 365 * 24 * time.Hour)}))
+	must(s.CreateClientRefresh(ctx, store.ClientRefresh{Hash: hashOf("refresh"), FamilyID: hashOf("code"), ClientID: "client-1", UserID: "uid-alice",
+		SessionID: "live", Scope: "openid offline_access", AuthTime: base, AMR: []string{"pwd"}, CreatedAt: base}))
 	must(s.PutChallenge(ctx, store.Challenge{ID: hashOf("pending"), Kind: store.ChallengeSecondFactor, UserID: "uid-alice",
 		Data: "{}", CreatedAt: base, ExpiresAt: base.Add(100 * 365 * 24 * time.Hour)}))
 	must(rotate("live", 0, 1, base.Add(time.Minute)))
@@ -172,7 +174,7 @@ func TestCopy(t *testing.T) {
 			}
 			want := []Count{{"users", 3, 3}, {"user_groups", 2, 2}, {"sessions", 5, 5}, {"user_revocations", 1, 1}, {"session_amr", 1, 1},
 				{"refresh_tokens", 8, 8}, {"totp", 1, 1}, {"recovery_codes", 2, 2}, {"passkeys", 1, 1}, {"challenges", 1, 1},
-				{"oidc_clients", 1, 1}, {"oidc_codes", 1, 1}, {"oidc_tokens", 1, 1}, {"secrets", 1, 1}, {"events", 5, 5}}
+				{"oidc_clients", 1, 1}, {"oidc_codes", 1, 1}, {"oidc_tokens", 1, 1}, {"oidc_refresh_tokens", 1, 1}, {"secrets", 1, 1}, {"events", 5, 5}}
 			if !reflect.DeepEqual(res.Counts, want) {
 				t.Errorf("counts = %v, want %v", res.Counts, want)
 			}

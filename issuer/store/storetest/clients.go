@@ -209,3 +209,106 @@ func testCodeRace(t *testing.T, s store.Store) {
 		t.Errorf("won %d, reused %d, other %d; want 1, 19, 0", won.Load(), reused.Load(), other.Load())
 	}
 }
+
+// testClientRefresh: each use rotates; a superseded token presented again
+// revokes its family and the access tokens issued in it; a replayed code
+// does the same; another client's token is unknown.
+func testClientRefresh(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	alice := mustUser(t, s, "alice")
+	c := oidcClient("client-conf", "grafana", false)
+	other := oidcClient("client-other", "other", false)
+	for _, cl := range []store.Client{c, other} {
+		if err := s.CreateClient(ctx, cl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code := authCode("code-r", c, alice, base)
+	if err := s.CreateCode(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RedeemCode(ctx, code.Hash, base); err != nil {
+		t.Fatal(err)
+	}
+	first := store.ClientRefresh{Hash: hash("r0"), FamilyID: code.Hash, ClientID: c.ID, UserID: alice.ID, SessionID: "sid-r",
+		Scope: "openid offline_access", AuthTime: base.Add(-time.Minute), AMR: []string{"pwd", "otp"}, CreatedAt: base}
+	if err := s.CreateClientRefresh(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "CreateClientRefresh twice", s.CreateClientRefresh(ctx, first), store.ErrConflict)
+	got, err := s.RotateClientRefresh(ctx, c.ID, hash("r0"), hash("r1"), base.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.FamilyID != code.Hash || got.UserID != alice.ID || got.SessionID != "sid-r" || got.Scope != first.Scope ||
+		!got.AuthTime.Equal(first.AuthTime) || !slices.Equal(got.AMR, first.AMR) {
+		t.Errorf("RotateClientRefresh = %+v, want %+v", got, first)
+	}
+	_, err = s.RotateClientRefresh(ctx, other.ID, hash("r1"), hash("x"), base.Add(2*time.Second))
+	wantErr(t, "RotateClientRefresh by another client", err, store.ErrNotFound)
+	_, err = s.RotateClientRefresh(ctx, c.ID, hash("nope"), hash("x"), base.Add(2*time.Second))
+	wantErr(t, "RotateClientRefresh unknown", err, store.ErrNotFound)
+	if got, err := s.RotateClientRefresh(ctx, c.ID, hash("r1"), hash("r2"), base.Add(3*time.Second)); err != nil || !got.AuthTime.Equal(first.AuthTime) {
+		t.Fatalf("second rotation: %+v, %v", got, err)
+	}
+	tok := clientToken("tok-r", "code-r", c, alice, base.Add(3*time.Second))
+	if err := s.CreateClientToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	// r0 again: reuse; the family (r2) and its access token end.
+	_, err = s.RotateClientRefresh(ctx, c.ID, hash("r0"), hash("x"), base.Add(4*time.Second))
+	wantErr(t, "RotateClientRefresh of a superseded token", err, store.ErrReuse)
+	_, err = s.RotateClientRefresh(ctx, c.ID, hash("r2"), hash("r3"), base.Add(5*time.Second))
+	wantErr(t, "RotateClientRefresh after reuse", err, store.ErrNotFound)
+	_, err = s.ClientToken(ctx, tok.Hash, base.Add(5*time.Second))
+	wantErr(t, "ClientToken after reuse", err, store.ErrNotFound)
+
+	// A replayed code revokes its family too.
+	code2 := authCode("code-s", c, alice, base)
+	if err := s.CreateCode(ctx, code2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RedeemCode(ctx, code2.Hash, base); err != nil {
+		t.Fatal(err)
+	}
+	second := first
+	second.Hash, second.FamilyID = hash("s0"), code2.Hash
+	if err := s.CreateClientRefresh(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.RedeemCode(ctx, code2.Hash, base.Add(time.Second))
+	wantErr(t, "RedeemCode replayed", err, store.ErrReuse)
+	_, err = s.RotateClientRefresh(ctx, c.ID, hash("s0"), hash("s1"), base.Add(2*time.Second))
+	wantErr(t, "RotateClientRefresh after the code's replay", err, store.ErrNotFound)
+
+	// Concurrent rotations of one token: one wins; the first loser is reuse
+	// and revokes the family, so later losers find the token revoked.
+	third := first
+	third.Hash, third.FamilyID = hash("t0"), hash("family-t")
+	if err := s.CreateClientRefresh(ctx, third); err != nil {
+		t.Fatal(err)
+	}
+	var won, reused, gone atomic.Int32
+	Barrier(10, func(i int) {
+		_, err := s.RotateClientRefresh(ctx, c.ID, hash("t0"), hash(fmt.Sprintf("t1-%d", i)), base.Add(time.Second))
+		switch {
+		case err == nil:
+			won.Add(1)
+		case errors.Is(err, store.ErrReuse):
+			reused.Add(1)
+		case errors.Is(err, store.ErrNotFound):
+			gone.Add(1)
+		default:
+			t.Errorf("concurrent rotation: %v", err)
+		}
+	})
+	if won.Load() != 1 || reused.Load() < 1 || reused.Load()+gone.Load() != 9 {
+		t.Errorf("won %d, reused %d, revoked %d; want 1, at least 1, 9 in all", won.Load(), reused.Load(), gone.Load())
+	}
+	// The winner's successor went with the family.
+	for i := range 10 {
+		if _, err := s.RotateClientRefresh(ctx, c.ID, hash(fmt.Sprintf("t1-%d", i)), hash("t2"), base.Add(2*time.Second)); err == nil {
+			t.Errorf("successor t1-%d works after the family was revoked", i)
+		}
+	}
+}

@@ -76,6 +76,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Clients", testClients},
 		{"Codes", testCodes},
 		{"CodeRace", testCodeRace},
+		{"ClientRefresh", testClientRefresh},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

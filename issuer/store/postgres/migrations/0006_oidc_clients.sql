@@ -58,3 +58,23 @@ CREATE TABLE oidc_tokens (
 
 CREATE INDEX oidc_tokens_code ON oidc_tokens (code_hash);
 CREATE INDEX oidc_tokens_expires ON oidc_tokens (expires_at);
+
+-- A client refresh token (scope offline_access), by its SHA-256. family_id
+-- is the hash of the code that began the family: a replayed code, or a
+-- superseded token presented again, revokes the whole family and the access
+-- tokens issued in it. Each use supersedes the token and adds its successor.
+CREATE TABLE oidc_refresh_tokens (
+    hash          TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+    family_id     TEXT COLLATE "C" NOT NULL,
+    client_id     TEXT COLLATE "C" NOT NULL REFERENCES oidc_clients (id) ON DELETE CASCADE,
+    user_id       TEXT COLLATE "C" NOT NULL REFERENCES users (id),
+    session_id    TEXT COLLATE "C" NOT NULL,
+    scope         TEXT    NOT NULL,
+    auth_time     BIGINT  NOT NULL,
+    amr           TEXT    NOT NULL DEFAULT '[]',
+    created_at    BIGINT  NOT NULL,
+    superseded_at BIGINT,
+    revoked_at    BIGINT
+);
+
+CREATE INDEX oidc_refresh_tokens_family ON oidc_refresh_tokens (family_id);
