@@ -23,7 +23,7 @@ const (
 // /protected/, whose page greets the user by the preferred_username claim
 // (server-side includes). It skips loudly without Apache, or fails when
 // CANOPY_REQUIRE_BROWSER=1 (CI installs it).
-func startApache(t *testing.T, s *stack, port int, clientID, secret string) string {
+func startApache(t *testing.T, s *stack, host string, port int, clientID, secret string) string {
 	t.Helper()
 	if _, err := os.Stat(filepath.Join(apacheModules, "mod_auth_openidc.so")); err != nil {
 		const missing = "no Apache with mod_auth_openidc (Debian: apt-get install apache2 libapache2-mod-auth-openidc)"
@@ -52,13 +52,13 @@ func startApache(t *testing.T, s *stack, port int, clientID, secret string) stri
 	if err := os.WriteFile(filepath.Join(htdocs, "index.shtml"), []byte(page), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	base := fmt.Sprintf("http://oidcapp.%s:%d", s.domain, port)
+	base := fmt.Sprintf("http://%s:%d", host, port)
 	conf := fmt.Sprintf(`ServerRoot %[1]s
 Listen 127.0.0.1:%[2]d
 PidFile %[1]s/httpd.pid
 ErrorLog %[1]s/error.log
 LogLevel warn auth_openidc:info
-ServerName oidcapp.%[3]s
+ServerName %[3]s
 User nobody
 Group nogroup
 LoadModule mpm_prefork_module %[4]s/mod_mpm_prefork.so
@@ -92,7 +92,7 @@ OIDCRemoteUserClaim preferred_username
     AuthType openid-connect
     Require valid-user
 </Location>
-`, dir, port, s.domain, apacheModules, s.issuerURL, clientID, secret, base)
+`, dir, port, host, apacheModules, s.issuerURL, clientID, secret, base)
 	confPath := filepath.Join(dir, "httpd.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -145,7 +145,7 @@ func TestApacheOIDC(t *testing.T) {
 	port := freePort(t)
 	redirect := fmt.Sprintf("http://oidcapp.%s:%d/protected/redirect_uri", s.domain, port)
 	c := s.addClient(t, "apache", "--redirect-uri", redirect)
-	base := startApache(t, s, port, c.ID, c.Secret)
+	base := startApache(t, s, "oidcapp."+s.domain, port, c.ID, c.Secret)
 	tb := newChrome(t)
 	journey(t)
 	signUpInBrowser(t, s, tb, "alice")
@@ -168,5 +168,35 @@ func TestApacheOIDC(t *testing.T) {
 	}
 	if !passed {
 		t.Errorf("the app did not sign in through the issuer: %v", docs)
+	}
+}
+
+// TestApacheOIDCSignInFirst: an app outside the cookie domain (here on a
+// loopback address) sends a person who is not signed in to the issuer's
+// form; after it they land on the app, signed in by name.
+func TestApacheOIDCSignInFirst(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	port := freePort(t)
+	redirect := fmt.Sprintf("http://127.0.0.1:%d/protected/redirect_uri", port)
+	c := s.addClient(t, "apache", "--redirect-uri", redirect)
+	base := startApache(t, s, "127.0.0.1", port, c.ID, c.Secret)
+	if out, err := s.issuerCmd(t, alicePW+"\n", "user", "add", "alice"); err != nil {
+		t.Fatalf("user add: %v\n%s", err, out)
+	}
+	tb := newChrome(t)
+	journey(t)
+	tb.navigate(base + "/protected/")
+	if loc := tb.location(); !strings.HasPrefix(loc, s.issuerURL+"/login?") || !tb.onLoginForm() {
+		t.Fatalf("the app sent the browser to %s, want the sign-in form", loc)
+	}
+	tb.typeInto("Username", "alice")
+	tb.typeInto("Password", alicePW)
+	tb.clickAndLoad(`form[action="/login"] button[type=submit]`)
+	// The issuer's "signed in" page goes on by itself (a Refresh header).
+	waitFor(t, 10*time.Second, "the browser back on the app", func() bool {
+		return strings.HasPrefix(tb.location(), base+"/protected/") && strings.Contains(tb.text(), "Hello")
+	})
+	if got := tb.text(); !strings.Contains(got, "Hello, alice!") {
+		t.Fatalf("the app's page says %q", got)
 	}
 }

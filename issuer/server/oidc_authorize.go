@@ -35,9 +35,17 @@ const (
 	authAfterParam = "canopy_auth_after"
 )
 
+// pathAuthorizeContinue is where a sign-in started by /authorize returns:
+// a page that goes on to /authorize by a Refresh, not by the form's own
+// redirects. A browser applies the sign-in page's CSP form-action to every
+// redirect that follows the form's POST, and the last one leaves for the
+// client's redirect URI, which form-action does not list.
+const pathAuthorizeContinue = "/authorize/continue"
+
 // routeProvider adds the OpenID Provider's endpoints.
 func (s *Server) routeProvider(e *echo.Echo) {
 	e.GET(wire.PathAuthorize, s.authorize)
+	e.GET(pathAuthorizeContinue, s.authorizeContinue)
 	e.POST(wire.PathToken, s.token)
 	e.OPTIONS(wire.PathToken, s.providerPreflight)
 	e.GET(wire.PathUserinfo, s.userinfo)
@@ -217,13 +225,24 @@ func (s *Server) authorizeSignIn(c echo.Context, r *authRequest, signedIn bool) 
 	reauth := signedIn || r.round > 0
 	q.Set(authAfterParam, s.signAuthAfter(s.now().Unix()))
 	back.RawQuery = q.Encode()
-	returnTo := s.cfg.URL + wire.PathAuthorize + "?" + back.RawQuery
+	returnTo := s.cfg.URL + pathAuthorizeContinue + "?" + back.RawQuery
 	login := url.Values{"return_to": {returnTo}}
 	if reauth {
 		login.Set("prompt", "login")
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.Redirect(http.StatusSeeOther, wire.PathLogin+"?"+login.Encode())
+}
+
+// authorizeContinue sends the browser on to /authorize with the same
+// parameters, by a Refresh header (with a link for browsers that ignore
+// it). The query is re-encoded, so nothing but percent-encoded parameters
+// reaches the header.
+func (s *Server) authorizeContinue(c echo.Context) error {
+	target := wire.PathAuthorize + "?" + c.Request().URL.Query().Encode()
+	c.Response().Header().Set("Refresh", "0; url="+target)
+	return s.page(c, http.StatusOK, &messageView{Title: "Signed in", Message: "Taking you back to the application…",
+		Link: target, LinkText: "Continue to the application"})
 }
 
 // issueCode stores a new code for the session and returns it.

@@ -156,7 +156,7 @@ func TestProviderSignIn(t *testing.T) {
 		}
 		u, _ := url.Parse(loc)
 		returnTo := u.Query().Get("return_to")
-		if !strings.HasPrefix(returnTo, h.cfg.URL+"/authorize?") {
+		if !strings.HasPrefix(returnTo, h.cfg.URL+"/authorize/continue?") {
 			t.Fatalf("return_to %q", returnTo)
 		}
 		form := b.get(loc)
@@ -168,7 +168,12 @@ func TestProviderSignIn(t *testing.T) {
 		if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != returnTo {
 			t.Fatalf("login: %d to %q, want %q", r.StatusCode, r.Header.Get("Location"), returnTo)
 		}
-		return follow(r)
+		cont := follow(r)
+		refresh := cont.Header.Get("Refresh")
+		if cont.StatusCode != http.StatusOK || !strings.HasPrefix(refresh, "0; url=/authorize?") {
+			t.Fatalf("continue page: %d, Refresh %q", cont.StatusCode, refresh)
+		}
+		return b.get(strings.TrimPrefix(refresh, "0; url="))
 	}
 
 	back := signInAndBack(b.get("/authorize?"+authParams(c).Encode()), false)
