@@ -246,12 +246,7 @@ func (p *pgStack) testKeyRotation(t *testing.T) {
 	if err != nil {
 		t.Fatalf("keys list: %v\n%s", err, out)
 	}
-	states := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
-		if f := strings.Fields(line); len(f) >= 3 {
-			states[f[0]] = f[2]
-		}
-	}
+	states := accessKeyStates(out)
 	next, active := keyIn(states, "next"), keyIn(states, "active")
 	if next == "" || active == "" {
 		t.Fatalf("keys after rotate: %v", states)

@@ -218,16 +218,24 @@ func waitReady(t testing.TB, port int, p *proc) {
 	waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/.canopy/readyz", port), p)
 }
 
-// issuerKeys returns `issuer keys list` as kid → state.
+// issuerKeys returns `issuer keys list` as kid → state, for the access
+// token's keys (EdDSA, the default --alg) only: the issuer keeps one
+// lifecycle per algorithm.
 func (s *stack) issuerKeys(t testing.TB) map[string]string {
 	t.Helper()
 	out, err := s.issuerCmd(t, "", "keys", "list")
 	if err != nil {
 		t.Fatalf("keys list: %v\n%s", err, out)
 	}
+	return accessKeyStates(out)
+}
+
+// accessKeyStates reads `issuer keys list` output as kid → state for the
+// EdDSA keys.
+func accessKeyStates(out string) map[string]string {
 	keys := map[string]string{}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
-		if f := strings.Fields(line); len(f) >= 3 {
+		if f := strings.Fields(line); len(f) >= 3 && f[1] == "EdDSA" {
 			keys[f[0]] = f[2]
 		}
 	}

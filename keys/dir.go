@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -23,10 +24,16 @@ import (
 // Options configures a key directory. Zero durations are taken literally
 // (only RetireMargin has a default), so the issuer passes its flags here.
 type Options struct {
-	// Alg is the algorithm for new keys: AlgEdDSA (the default) or AlgES256.
-	// Existing keys keep theirs, so changing it takes effect at the next
-	// rotation without breaking tokens already issued.
+	// Alg is the algorithm of the access token, which Sign uses: AlgEdDSA
+	// (the default) or AlgES256. Only a key of this algorithm signs access
+	// tokens.
 	Alg string
+	// Algs are the algorithms the directory keeps keys for, each with its
+	// own lifecycle: one active key per algorithm, one next, its retired
+	// ones. Nil means Alg alone; Alg is always kept. The issuer keeps
+	// wire.IDTokenAlgorithms(), so that ID tokens can be signed with any of
+	// them and switching Alg finds a key that has long been published.
+	Algs []string
 	// JWKSMaxAge is how long a next key must be published before it may
 	// sign: the Cache-Control max-age of the JWKS, after which every relying
 	// service has fetched a set that contains it.
@@ -53,9 +60,20 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Alg == "" {
 		o.Alg = wire.AlgEdDSA
 	}
-	if o.Alg != wire.AlgEdDSA && o.Alg != wire.AlgES256 {
+	if !wire.ValidAlgorithm(o.Alg) {
 		errs = append(errs, fmt.Errorf("keys: algorithm %q: want %s or %s", o.Alg, wire.AlgEdDSA, wire.AlgES256))
 	}
+	algs := []string{o.Alg}
+	for _, a := range o.Algs {
+		if !wire.ValidIDTokenAlgorithm(a) {
+			errs = append(errs, fmt.Errorf("keys: algorithm %q: want %s, %s or %s", a, wire.AlgEdDSA, wire.AlgES256, wire.AlgRS256))
+			continue
+		}
+		if !slices.Contains(algs, a) {
+			algs = append(algs, a)
+		}
+	}
+	o.Algs = algs
 	if o.JWKSMaxAge < 0 || o.JWKSMaxAge > maxRecorded {
 		errs = append(errs, fmt.Errorf("keys: JWKS max-age %s: want 0 to %s", o.JWKSMaxAge, maxRecorded))
 	}
@@ -114,10 +132,10 @@ type Dir struct {
 // snapshot is one consistent view of the directory, precomputed so that the
 // hot paths only load a pointer.
 type snapshot struct {
-	keys   []*key // JWKS order: active, next, retired, each by kid
-	fleet  fleet  // the record the deadlines in infos come from
-	active *key   // the key that signs; nil when none
-	signer jose.Signer
+	keys   []*key          // JWKS order: active, next, retired, each by kid
+	fleet  fleet           // the record the deadlines in infos come from
+	active map[string]*key // by algorithm, the key that signs; absent when none
+	signer jose.Signer     // the access token's, with active[Options.Alg]; nil when none
 	jwks   []byte
 	etag   string
 	infos  []Info
@@ -199,10 +217,14 @@ func (d *Dir) List() []Info {
 	return append([]Info(nil), d.snap.Load().infos...)
 }
 
-// Ready reports whether there is a key to sign with, for a readiness probe.
+// Ready reports whether there is a key to sign with in every algorithm of
+// Options.Algs, for a readiness probe.
 func (d *Dir) Ready() error {
-	if d.snap.Load().active == nil {
-		return ErrNoActiveKey
+	s := d.snap.Load()
+	for _, alg := range d.opts.Algs {
+		if s.active[alg] == nil {
+			return fmt.Errorf("%w for %s", ErrNoActiveKey, alg)
+		}
 	}
 	return nil
 }
@@ -300,18 +322,21 @@ func (d *Dir) needsCleanup(res scanResult) bool {
 	if _, grows := res.fleet.grow(d.opts); d.serving && (grows || !res.fleetFound) {
 		return true
 	}
-	now, active := d.opts.Now(), 0
+	now, active := d.opts.Now(), map[string]int{}
 	for _, k := range res.keys {
 		switch k.meta.State {
 		case StateActive:
-			active++
+			active[k.alg]++
+			if active[k.alg] > 1 {
+				return true
+			}
 		case StateRetired:
 			if k.meta.DeleteAfter.IsZero() || !now.Before(d.deleteAfter(k, res.fleet)) {
 				return true
 			}
 		}
 	}
-	return active > 1
+	return false
 }
 
 // install makes keys and f current unless they are current already.
@@ -332,7 +357,12 @@ func (d *Dir) install(keys []*key, f fleet) error {
 // build precomputes a snapshot of sorted keys.
 func (d *Dir) build(keys []*key, f fleet) (*snapshot, error) {
 	s := &snapshot{keys: keys, fleet: f, infos: make([]Info, 0, len(keys))}
-	s.active = newestActive(keys)
+	s.active = map[string]*key{}
+	for _, alg := range algsOf(keys) {
+		if k := newestActive(keys, alg); k != nil {
+			s.active[alg] = k
+		}
+	}
 	for _, k := range keys {
 		info := Info{
 			KID: k.kid, Alg: k.alg, State: k.meta.State,
@@ -347,12 +377,12 @@ func (d *Dir) build(keys []*key, f fleet) (*snapshot, error) {
 		}
 		s.infos = append(s.infos, info)
 	}
-	if s.active != nil {
+	if k := s.active[d.opts.Alg]; k != nil {
 		// NewSigner is not free: keep the old one while the active key stays.
-		if old := d.snap.Load(); old != nil && old.active == s.active {
+		if old := d.snap.Load(); old != nil && old.active[d.opts.Alg] == k {
 			s.signer = old.signer
 		} else {
-			signer, err := newSigner(s.active)
+			signer, err := newSigner(k, wire.TokenType)
 			if err != nil {
 				return nil, err
 			}

@@ -29,6 +29,13 @@
 //
 // # Lifecycle
 //
+// Every algorithm the Dir keeps (Options.Algs) has its own lifecycle: one
+// active key, one next, its retired ones. Only the active key of
+// Options.Alg signs access tokens (Sign); SignAs signs other tokens, such
+// as ID tokens, with the active key of the algorithm asked for. Rotate
+// moves every algorithm at once, and refuses for all while any next key is
+// too young.
+//
 // A key is published as next (in the JWKS, not signing), becomes active
 // (signing) once it has been published for the largest recorded JWKS max-age
 // (or the Dir's own, when larger), is retired (still published) and is

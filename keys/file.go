@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -118,8 +119,22 @@ func decodeKey(name string, data []byte) (*key, error) {
 			return nil, err
 		}
 		k.priv, k.pub = priv, &priv.PublicKey
+	case wire.AlgRS256:
+		priv, ok := jwk.Key.(*rsa.PrivateKey)
+		if !ok || !jwk.Valid() {
+			return nil, fmt.Errorf("alg %s needs an RSA private key, the file holds %T", jwk.Algorithm, jwk.Key)
+		}
+		if priv.N.BitLen() < RSABits {
+			return nil, fmt.Errorf("alg %s: RSA key of %d bits, want at least %d", jwk.Algorithm, priv.N.BitLen(), RSABits)
+		}
+		// Validate checks that the primes make the modulus and the exponents
+		// agree, as checkECPair does for EC keys.
+		if err := priv.Validate(); err != nil {
+			return nil, fmt.Errorf("bad RSA private key: %w", err)
+		}
+		k.priv, k.pub = priv, &priv.PublicKey
 	default:
-		return nil, fmt.Errorf("unsupported alg %q (want %s or %s)", jwk.Algorithm, wire.AlgEdDSA, wire.AlgES256)
+		return nil, fmt.Errorf("unsupported alg %q (want %s, %s or %s)", jwk.Algorithm, wire.AlgEdDSA, wire.AlgES256, wire.AlgRS256)
 	}
 	m, err := checkMeta(fm)
 	if err != nil {

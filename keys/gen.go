@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/base64"
 	"fmt"
 	"time"
@@ -19,6 +20,11 @@ const (
 	StateRetired = "retired"
 )
 
+// RSABits is the size of new RSA keys (RS256, for ID tokens): 2048 bits,
+// NIST's minimum through 2030 and what every OIDC client accepts. Key
+// files with smaller RSA keys are refused.
+const RSABits = 2048
+
 // kidBytes of randomness make a kid nobody can predict or collide with on
 // purpose; it never derives from anything an attacker controls.
 const kidBytes = 16
@@ -29,8 +35,8 @@ const kidBytes = 16
 type key struct {
 	kid  string
 	alg  string
-	priv any // ed25519.PrivateKey or *ecdsa.PrivateKey (P-256)
-	pub  any // ed25519.PublicKey or *ecdsa.PublicKey
+	priv any // ed25519.PrivateKey, *ecdsa.PrivateKey (P-256) or *rsa.PrivateKey
+	pub  any // ed25519.PublicKey, *ecdsa.PublicKey or *rsa.PublicKey
 	meta meta
 	raw  []byte // file contents, to skip re-parsing an unchanged file
 }
@@ -89,8 +95,14 @@ func generate(alg string, m meta) (*key, error) {
 			return nil, fmt.Errorf("keys: generate P-256 key: %w", err)
 		}
 		k.priv, k.pub = priv, &priv.PublicKey
+	case wire.AlgRS256:
+		priv, err := rsa.GenerateKey(rand.Reader, RSABits)
+		if err != nil {
+			return nil, fmt.Errorf("keys: generate RSA key: %w", err)
+		}
+		k.priv, k.pub = priv, &priv.PublicKey
 	default:
-		return nil, fmt.Errorf("keys: unsupported algorithm %q (want %s or %s)", alg, wire.AlgEdDSA, wire.AlgES256)
+		return nil, fmt.Errorf("keys: unsupported algorithm %q (want %s, %s or %s)", alg, wire.AlgEdDSA, wire.AlgES256, wire.AlgRS256)
 	}
 	return k, nil
 }

@@ -47,7 +47,7 @@ func TestGenerate(t *testing.T) {
 }
 
 func TestGenerateRejectsUnknownAlg(t *testing.T) {
-	for _, alg := range []string{"", "RS256", "HS256", "none", "eddsa"} {
+	for _, alg := range []string{"", "RS384", "PS256", "HS256", "none", "eddsa", "rs256"} {
 		if _, err := generate(alg, meta{}); err == nil {
 			t.Errorf("generate(%q) succeeded", alg)
 		}

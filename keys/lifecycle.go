@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
+
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // Ensure prepares the directory for signing: it creates the directory (0700)
@@ -29,25 +32,8 @@ func (d *Dir) Ensure() error {
 		return fmt.Errorf("keys: create key directory: %w", err)
 	}
 	return d.change(func(t *txn) error {
-		if len(t.inState(StateActive)) == 0 {
-			next := t.oldestNext()
-			if next == nil {
-				if _, err := t.create(StateActive); err != nil {
-					return err
-				}
-			} else {
-				allowed := d.promotable(next, t.fleet)
-				if t.now.Before(allowed) {
-					return fmt.Errorf("%w in %s: next key %s may be promoted from %s, or at once by a forced rotation",
-						ErrNoActiveKey, d.path, next.kid, allowed.UTC().Format(time.RFC3339))
-				}
-				if err := t.setState(next, StateActive); err != nil {
-					return err
-				}
-			}
-		}
-		if len(t.inState(StateNext)) == 0 {
-			if _, err := t.create(StateNext); err != nil {
+		for _, alg := range d.opts.Algs {
+			if err := t.ensureAlg(alg); err != nil {
 				return err
 			}
 		}
@@ -55,45 +41,111 @@ func (d *Dir) Ensure() error {
 	})
 }
 
-// Rotate promotes the next key to active, retires the active key and creates
-// a new next key. Unless force is set it refuses with a *TooEarlyError while
-// next has been published for less than the JWKS max-age, since relying
-// services may not know it yet. The max-age is the largest that serving
-// instances have recorded, or JWKSMaxAge when larger: the flags of the
-// command that rotates cannot shorten the wait. With no next key it creates
-// one first. The retired key's deadline is fixed in its file, by the same
-// rule from the recorded token lifetime.
-func (d *Dir) Rotate(force bool) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.change(func(t *txn) error {
-		next := t.oldestNext()
+// ensureAlg gives alg an active and a next key. An algorithm with no key at
+// all (a new directory, or one from a version that kept fewer algorithms)
+// gets both at once: relying services find a new kid through their
+// unknown-kid refetch, and ignore algorithms they do not accept.
+func (t *txn) ensureAlg(alg string) error {
+	if len(t.inState(StateActive, alg)) == 0 {
+		next := t.oldestNext(alg)
 		if next == nil {
-			var err error
-			if next, err = t.create(StateNext); err != nil {
+			if _, err := t.create(StateActive, alg); err != nil {
+				return err
+			}
+		} else {
+			allowed := t.d.promotable(next, t.fleet)
+			if t.now.Before(allowed) {
+				return fmt.Errorf("%w in %s: next %s key %s may be promoted from %s, or at once by a forced rotation",
+					ErrNoActiveKey, t.d.path, alg, next.kid, allowed.UTC().Format(time.RFC3339))
+			}
+			if err := t.setState(next, StateActive); err != nil {
 				return err
 			}
 		}
-		if allowed := d.promotable(next, t.fleet); !force && t.now.Before(allowed) {
-			return &TooEarlyError{Allowed: allowed, MaxAge: d.maxAge(t.fleet)}
-		}
-		// The order makes every crash point safe: the new next first, then
-		// the promotion, then the retirement. Two active keys after a crash
-		// are repaired by the next locked pass; the newer one signs.
-		if _, err := t.create(StateNext); err != nil {
+	}
+	if len(t.inState(StateNext, alg)) == 0 {
+		if _, err := t.create(StateNext, alg); err != nil {
 			return err
 		}
-		old := t.inState(StateActive)
-		if err := t.setState(next, StateActive); err != nil {
-			return err
+	}
+	return nil
+}
+
+// Rotate promotes the next key to active, retires the active key and creates
+// a new next key, in every algorithm the directory keeps (Options.Algs and
+// any other that has an active key). Unless force is set it refuses with a
+// *TooEarlyError, changing nothing, while a next key has been published for
+// less than the JWKS max-age, since relying services may not know it yet.
+// The max-age is the largest that serving instances have recorded, or
+// JWKSMaxAge when larger: the flags of the command that rotates cannot
+// shorten the wait. An algorithm with no next key gets one first. The
+// retired key's deadline is fixed in its file, by the same rule from the
+// recorded token lifetime.
+func (d *Dir) Rotate(force bool) error {
+	return d.RotateAlgs(nil, force)
+}
+
+// RotateAlgs is Rotate for the algorithms algs only (all when empty).
+func (d *Dir) RotateAlgs(algs []string, force bool) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.change(func(t *txn) error {
+		if len(algs) == 0 {
+			algs = t.managedAlgs()
 		}
-		for _, k := range old {
-			if err := t.setState(k, StateRetired); err != nil {
+		nexts := make(map[string]*key, len(algs))
+		for _, alg := range algs {
+			if !wire.ValidIDTokenAlgorithm(alg) {
+				return fmt.Errorf("keys: algorithm %q: want %s, %s or %s", alg, wire.AlgEdDSA, wire.AlgES256, wire.AlgRS256)
+			}
+			next := t.oldestNext(alg)
+			if next == nil {
+				var err error
+				if next, err = t.create(StateNext, alg); err != nil {
+					return err
+				}
+			}
+			nexts[alg] = next
+		}
+		// Every algorithm is checked before any changes, so a refusal
+		// leaves the lifecycles as they were (bar new next keys).
+		for _, alg := range algs {
+			if allowed := d.promotable(nexts[alg], t.fleet); !force && t.now.Before(allowed) {
+				return &TooEarlyError{Allowed: allowed, MaxAge: d.maxAge(t.fleet)}
+			}
+		}
+		for _, alg := range algs {
+			// The order makes every crash point safe: the new next first,
+			// then the promotion, then the retirement. Two active keys
+			// after a crash are repaired by the next locked pass; the newer
+			// one signs.
+			if _, err := t.create(StateNext, alg); err != nil {
 				return err
+			}
+			old := t.inState(StateActive, alg)
+			if err := t.setState(nexts[alg], StateActive); err != nil {
+				return err
+			}
+			for _, k := range old {
+				if err := t.setState(k, StateRetired); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
 	})
+}
+
+// managedAlgs are the algorithms Rotate rotates by default: those the Dir
+// keeps and those that have an active key, in a stable order.
+func (t *txn) managedAlgs() []string {
+	algs := slices.Clone(t.d.opts.Algs)
+	for _, a := range algsOf(t.inState(StateActive, "")) {
+		if !slices.Contains(algs, a) {
+			algs = append(algs, a)
+		}
+	}
+	return algs
 }
 
 // Revoke removes the key kid from the directory and the JWKS at once (a
@@ -116,7 +168,7 @@ func (d *Dir) Revoke(kid string) error {
 		}
 		switch k.meta.State {
 		case StateActive, StateNext:
-			if _, err := t.create(k.meta.State); err != nil {
+			if _, err := t.create(k.meta.State, k.alg); err != nil {
 				return err
 			}
 		}
@@ -199,7 +251,7 @@ func (t *txn) cleanup(stale []string) error {
 			return fmt.Errorf("keys: remove stale %s: %w", name, err)
 		}
 	}
-	for _, k := range t.inState(StateRetired) {
+	for _, k := range t.inState(StateRetired, "") {
 		deadline := t.d.deleteAfter(k, t.fleet)
 		if !t.now.Before(deadline) {
 			if err := t.remove(k); err != nil {
@@ -215,8 +267,12 @@ func (t *txn) cleanup(stale []string) error {
 			}
 		}
 	}
-	if active := t.inState(StateActive); len(active) > 1 {
-		keep := newestActive(active)
+	for _, alg := range algsOf(t.keys) {
+		active := t.inState(StateActive, alg)
+		if len(active) < 2 {
+			continue
+		}
+		keep := newestActive(active, alg)
 		for _, k := range active {
 			if k != keep {
 				if err := t.setState(k, StateRetired); err != nil {
@@ -228,12 +284,24 @@ func (t *txn) cleanup(stale []string) error {
 	return nil
 }
 
-// newestActive is the active key that signs when there are several: the one
-// activated last, ties broken by kid, the same in every instance.
-func newestActive(keys []*key) *key {
+// algsOf lists the algorithms of keys, sorted.
+func algsOf(keys []*key) []string {
+	var algs []string
+	for _, k := range keys {
+		if !slices.Contains(algs, k.alg) {
+			algs = append(algs, k.alg)
+		}
+	}
+	slices.Sort(algs)
+	return algs
+}
+
+// newestActive is the active key of alg that signs when there are several:
+// the one activated last, ties broken by kid, the same in every instance.
+func newestActive(keys []*key, alg string) *key {
 	var best *key
 	for _, k := range keys {
-		if k.meta.State != StateActive {
+		if k.meta.State != StateActive || k.alg != alg {
 			continue
 		}
 		if best == nil || k.meta.Activated.After(best.meta.Activated) ||
@@ -253,21 +321,23 @@ func (t *txn) find(kid string) *key {
 	return nil
 }
 
-func (t *txn) inState(state string) []*key {
+// inState lists the keys in state of alg, or of every algorithm when alg is
+// empty.
+func (t *txn) inState(state, alg string) []*key {
 	var out []*key
 	for _, k := range t.keys {
-		if k.meta.State == state {
+		if k.meta.State == state && (alg == "" || k.alg == alg) {
 			out = append(out, k)
 		}
 	}
 	return out
 }
 
-// oldestNext is the next key published first, the one closest to being
-// allowed to sign.
-func (t *txn) oldestNext() *key {
+// oldestNext is the next key of alg published first, the one closest to
+// being allowed to sign.
+func (t *txn) oldestNext(alg string) *key {
 	var best *key
-	for _, k := range t.inState(StateNext) {
+	for _, k := range t.inState(StateNext, alg) {
 		if best == nil || k.meta.Published.Before(best.meta.Published) ||
 			(k.meta.Published.Equal(best.meta.Published) && k.kid < best.kid) {
 			best = k
@@ -276,14 +346,14 @@ func (t *txn) oldestNext() *key {
 	return best
 }
 
-// create generates a key of the configured algorithm in state and writes it.
-// A new key is published at once; an active one also signs at once.
-func (t *txn) create(state string) (*key, error) {
+// create generates a key of alg in state and writes it. A new key is
+// published at once; an active one also signs at once.
+func (t *txn) create(state, alg string) (*key, error) {
 	m := meta{State: state, Created: t.stamp, Published: t.stamp}
 	if state == StateActive {
 		m.Activated = t.stamp
 	}
-	k, err := generate(t.d.opts.Alg, m)
+	k, err := generate(alg, m)
 	if err != nil {
 		return nil, err
 	}

@@ -43,8 +43,8 @@ func TestEnsureIdempotent(t *testing.T) {
 	if err := d.Ensure(); err != nil {
 		t.Fatal(err)
 	}
-	// A second instance starting on the same directory, with another alg.
-	d2 := mustOpen(t, d.Path(), testOptions(wire.AlgES256, c))
+	// A second instance starting on the same directory.
+	d2 := mustOpen(t, d.Path(), testOptions(wire.AlgEdDSA, c))
 	if err := d2.Ensure(); err != nil {
 		t.Fatal(err)
 	}
@@ -338,15 +338,36 @@ func TestRepairsTwoActiveKeys(t *testing.T) {
 
 func TestAlgorithmChange(t *testing.T) {
 	d, c := ensured(t, wire.AlgEdDSA)
+	edKID := one(t, d, StateActive).KID
+	// An instance with the other access-token algorithm starts on the
+	// directory: it adds that algorithm's lifecycle and leaves EdDSA's alone.
 	es := mustOpen(t, d.Path(), testOptions(wire.AlgES256, c))
-	if err := es.Rotate(true); err != nil {
+	if err := es.Ensure(); err != nil {
 		t.Fatal(err)
 	}
-	// Keys keep their algorithm; only new keys get the new one.
-	if a, n, r := one(t, es, StateActive), one(t, es, StateNext), one(t, es, StateRetired); a.Alg != wire.AlgEdDSA || n.Alg != wire.AlgES256 || r.Alg != wire.AlgEdDSA {
-		t.Errorf("algorithms after the change: %+v", es.List())
+	active := map[string]string{}
+	for _, in := range es.List() {
+		if in.State == StateActive {
+			active[in.Alg] = in.KID
+		}
 	}
-	verifyWithJWKS(t, es, mustSign(t, es))
+	if len(es.List()) != 4 || active[wire.AlgEdDSA] != edKID || active[wire.AlgES256] == "" {
+		t.Fatalf("set after the change: %+v", es.List())
+	}
+	token := mustSign(t, es)
+	if h := header(t, token); h.Alg != wire.AlgES256 || h.Kid != active[wire.AlgES256] {
+		t.Errorf("access token header %+v, want the ES256 key %s", h, active[wire.AlgES256])
+	}
+	if err := verifyWithJWKS(t, es, token); err != nil {
+		t.Error(err)
+	}
+	// The EdDSA instance keeps signing with EdDSA only.
+	if err := d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if h := header(t, mustSign(t, d)); h.Kid != edKID {
+		t.Errorf("EdDSA instance signed with %+v", h)
+	}
 }
 
 func TestOptionsValidation(t *testing.T) {

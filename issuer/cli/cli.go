@@ -49,14 +49,16 @@ type invocation struct {
 	// where user link finds the providers when --idp names one.
 	subject string
 	env     Env
-	args    []string
-	io      IO
-	log     *slog.Logger
+	// clientFlags are `issuer client add`'s.
+	clientFlags clientFlags
+	args        []string
+	io          IO
+	log         *slog.Logger
 	// metrics, set by serve before it opens the store, observes it.
 	metrics *metrics.Issuer
 }
 
-func flagSet(cfg *config.Config, force *bool, cp *copyFlags, groups *groupFlag, subject *string) *flag.FlagSet {
+func flagSet(cfg *config.Config, force *bool, cp *copyFlags, groups *groupFlag, subject *string, oc *clientFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("issuer", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to serve on")
@@ -87,13 +89,14 @@ func flagSet(cfg *config.Config, force *bool, cp *copyFlags, groups *groupFlag, 
 	fs.BoolVar(force, "force", false, "keys rotate: rotate even if the next key is not yet published long enough")
 	cp.register(fs)
 	fs.Var(groups, "group", "user add: a group of the new user (repeat it, or give a comma list)")
+	oc.register(fs)
 	return fs
 }
 
 // Main runs the issuer command line and returns the exit code.
 func Main(ctx context.Context, args []string, env Env, std IO) int {
 	inv := &invocation{cfg: config.Default(), io: std, env: env}
-	fs := flagSet(&inv.cfg, &inv.force, &inv.copy, &inv.groups, &inv.subject)
+	fs := flagSet(&inv.cfg, &inv.force, &inv.copy, &inv.groups, &inv.subject, &inv.clientFlags)
 	pos, err := envflag.Parse(fs, args, "CANOPY_ISSUER_", env)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(std.Stdout, helpText(pos, fs))
@@ -144,6 +147,8 @@ func (inv *invocation) dispatch(ctx context.Context) error {
 		return inv.group(ctx)
 	case "keys":
 		return inv.keys(ctx)
+	case "client":
+		return inv.client(ctx)
 	case "events":
 		return inv.events(ctx)
 	case "backup":
@@ -153,7 +158,7 @@ func (inv *invocation) dispatch(ctx context.Context) error {
 	case "store":
 		return inv.store(ctx)
 	case "help":
-		fmt.Fprint(inv.io.Stdout, helpText(rest, flagSet(&config.Config{}, new(bool), new(copyFlags), new(groupFlag), new(string))))
+		fmt.Fprint(inv.io.Stdout, helpText(rest, flagSet(&config.Config{}, new(bool), new(copyFlags), new(groupFlag), new(string), new(clientFlags))))
 		return nil
 	}
 	return usagef("unknown command %q", cmd)
@@ -198,13 +203,35 @@ Groups travel in the access token's "groups" claim from the user's next refresh;
 relying services check them (relying --require-group, ssohttp.RequireGroup).
 
 `)
+	case "client":
+		b.WriteString(`Usage: issuer client COMMAND [flags]
+
+Commands:
+  add NAME --redirect-uri URI [--redirect-uri URI…] [--public] [--backchannel-logout-uri URI]
+      [--post-logout-redirect-uri URI…] [--id-token-alg RS256|ES256|EdDSA] [--require-group G…]
+                       register an OpenID Connect client; prints {"client_id":…,"client_secret":…}
+                       (the secret is shown once and stored hashed; a --public client has none)
+  list                 list clients
+  remove NAME|ID       remove a client; its codes and access tokens stop working at once
+  rotate-secret NAME|ID
+                       replace a confidential client's secret; prints the new one
+
+Redirect URIs are matched exactly: absolute https URLs (http only on localhost, *.localhost or a
+loopback address), without a fragment.
+
+`)
 	case "keys":
 		b.WriteString(`Usage: issuer keys COMMAND [flags]
 
 Commands:
   list                 list signing keys and their states
-  rotate [--force]     promote the next key to active, retire the active one, create a new next key
-  revoke KID           remove a key from the published set at once (a stolen key)
+  rotate [--force]     in every algorithm (EdDSA, ES256, RS256): promote the next key to active,
+                       retire the active one, create a new next key
+  revoke KID           remove a key from the published set at once (a stolen key); a fresh key
+                       of the same algorithm takes its place
+
+Each algorithm has its own active key: --alg's signs the access cookie's token, the others
+sign ID tokens for OpenID Connect clients (RS256 by default).
 
 How long a next key waits and a retired key stays comes from the --access-ttl and
 --jwks-max-age that the serving instances recorded in the key directory (the
@@ -228,6 +255,8 @@ Commands:
        issuer group add|remove USER GROUP [flags]
        issuer group list [USER] [flags]
        issuer keys list|rotate|revoke [KID] [flags]
+       issuer client add NAME --redirect-uri URI [flags]   an OpenID Connect client
+       issuer client list|remove|rotate-secret [NAME] [flags]
        issuer store copy --from SQLITE_FILE --to postgres://… [flags]
        issuer events [USERNAME] [flags]      the audit trail, newest first
        issuer backup FILE [flags]            a consistent online copy of the SQLite database

@@ -23,6 +23,7 @@ import (
 	"github.com/canopy-sso/canopy/keys"
 	"github.com/canopy-sso/canopy/pkg/metricsrv"
 	"github.com/canopy-sso/canopy/pkg/username"
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // env is what every command opens: the validated config, the store, the keys.
@@ -51,7 +52,7 @@ func (inv *invocation) open(ctx context.Context, create bool) (*env, error) {
 	if e.names, err = usernameRules(&inv.cfg); err != nil {
 		problems = append(problems, fmt.Sprintf("--reserved-names: %v", err))
 	}
-	kopts := keys.Options{Alg: inv.cfg.Alg, JWKSMaxAge: inv.cfg.JWKSMaxAge, AccessTTL: inv.cfg.AccessTTL}
+	kopts := keys.Options{Alg: inv.cfg.Alg, Algs: wire.IDTokenAlgorithms(), JWKSMaxAge: inv.cfg.JWKSMaxAge, AccessTTL: inv.cfg.AccessTTL}
 	if e.keys, err = keys.Open(inv.cfg.Keys, kopts); err != nil {
 		problems = append(problems, err.Error())
 	}

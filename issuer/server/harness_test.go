@@ -27,6 +27,7 @@ import (
 	"github.com/canopy-sso/canopy/issuer/throttle"
 	"github.com/canopy-sso/canopy/keys"
 	"github.com/canopy-sso/canopy/pkg/username"
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // cheapParams make a hash cost microseconds: every test but the timing test uses them.
@@ -67,6 +68,7 @@ type options struct {
 	group          sqlstore.GroupCommit          // the SQLite store's group commit; zero: its defaults
 	streamMaxSubs  int                           // revocation streams per instance; 0: the default
 	streamMaxPer   int                           // revocation streams per client; 0: the default
+	idTokenKeys    bool                          // keep RS256 keys too, as the issuer does, for ID tokens
 }
 
 // harness is a real Server (SQLite file, key directory, hasher, throttle)
@@ -116,7 +118,11 @@ func newHarness(t testing.TB, o options) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	kd, err := keys.Open(cfg.Keys, keys.Options{Alg: cfg.Alg, JWKSMaxAge: cfg.JWKSMaxAge, AccessTTL: cfg.AccessTTL, Now: clock.Now})
+	kopts := keys.Options{Alg: cfg.Alg, JWKSMaxAge: cfg.JWKSMaxAge, AccessTTL: cfg.AccessTTL, Now: clock.Now}
+	if o.idTokenKeys {
+		kopts.Algs = wire.IDTokenAlgorithms()
+	}
+	kd, err := keys.Open(cfg.Keys, kopts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/canopy-sso/canopy/issuer/password"
 	"github.com/canopy-sso/canopy/issuer/store"
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // errorHandler renders errors without internals: the cause goes to the log.
@@ -38,7 +39,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	}
 	if strings.HasPrefix(c.Request().URL.Path, "/.well-known/") || strings.HasPrefix(c.Request().URL.Path, "/webauthn/") ||
 		c.Request().Method == http.MethodPost && c.Request().URL.Path == "/refresh" ||
-		c.Request().URL.Path == "/sessions/revoked" {
+		c.Request().URL.Path == "/sessions/revoked" || c.Request().URL.Path == wire.PathToken || c.Request().URL.Path == wire.PathUserinfo {
 		_ = c.JSON(code, map[string]string{"error": strings.ToLower(strings.ReplaceAll(http.StatusText(code), " ", "_"))})
 		return
 	}

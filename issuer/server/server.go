@@ -254,6 +254,7 @@ func (s *Server) Handler() http.Handler {
 	e.POST("/webauthn/login/finish", s.passkeyLoginFinish)
 	e.POST("/webauthn/2fa/begin", s.passkeySecondBegin)
 	e.POST("/webauthn/2fa/finish", s.passkeySecondFinish)
+	s.routeProvider(e)
 	return e
 }
 

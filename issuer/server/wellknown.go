@@ -46,7 +46,7 @@ func (s *Server) discovery(c echo.Context) error {
 	u := s.cfg.URL
 	c.Response().Header().Set("Cache-Control", "public, max-age=3600")
 	c.Response().Header().Set("Access-Control-Allow-Origin", "*")
-	return c.JSON(http.StatusOK, wire.NewDiscovery(u, s.cookies.Access, s.cfg.CookieDomain))
+	return c.JSON(http.StatusOK, wire.NewProviderDiscovery(u, s.cookies.Access, s.cfg.CookieDomain))
 }
 
 // revokedFeed serves /sessions/revoked and revocationFeed

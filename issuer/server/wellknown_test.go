@@ -79,6 +79,10 @@ func TestDiscovery(t *testing.T) {
 			"canopy_refresh_uri":                    u + "/refresh",
 			"canopy_login_uri":                      u + "/login",
 			"id_token_signing_alg_values_supported": nil, // checked below
+			"authorization_endpoint":                u + "/authorize",
+			"token_endpoint":                        u + "/token",
+			"userinfo_endpoint":                     u + "/userinfo",
+			"end_session_endpoint":                  u + "/end-session",
 		}
 		t.Run(mode.name, func(t *testing.T) {
 			r := h.browser().get("/.well-known/openid-configuration")
@@ -97,8 +101,11 @@ func TestDiscovery(t *testing.T) {
 				}
 			}
 			algs, _ := got["id_token_signing_alg_values_supported"].([]any)
-			if !slices.Contains(algs, any(h.cfg.Alg)) {
-				t.Errorf("id_token_signing_alg_values_supported %v lacks %s", algs, h.cfg.Alg)
+			if !slices.Contains(algs, any(h.cfg.Alg)) || len(algs) == 0 || algs[0] != "RS256" {
+				t.Errorf("id_token_signing_alg_values_supported %v: want RS256 first, and %s", algs, h.cfg.Alg)
+			}
+			if pkce, _ := got["code_challenge_methods_supported"].([]any); len(pkce) != 1 || pkce[0] != "S256" {
+				t.Errorf("code_challenge_methods_supported %v, want [S256]", pkce)
 			}
 		})
 	}

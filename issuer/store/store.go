@@ -168,6 +168,7 @@ type Store interface {
 	RevocationStore
 	IdentityStore
 	RevocationLog
+	ClientStore
 
 	// CreateUser inserts u; ErrConflict when the username (even of a deleted user) is taken.
 	CreateUser(ctx context.Context, u User) error

@@ -1,9 +1,15 @@
 package sso
 
 import (
+	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/canopy-sso/canopy/pkg/internal/ssotest"
 )
@@ -296,5 +304,58 @@ func TestRemoteKeySetStartsWhileIssuerDown(t *testing.T) {
 	}
 	if !ks.Ready() || !ks.Healthy() {
 		t.Fatal("not ready after the issuer came up")
+	}
+}
+
+// An issuer that is also an OpenID Provider publishes RS256 (and other)
+// keys for ID tokens: a relying service uses its own keys from the same set
+// and ignores the others without an error or a log line, at every fetch.
+func TestRemoteKeySetIgnoresForeignAlgorithmsQuietly(t *testing.T) {
+	good := ssotest.NewEdKey(t, "good")
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
+		{Key: &rsaKey.PublicKey, KeyID: "rsa", Algorithm: "RS256", Use: "sig"},
+		{Key: &rsaKey.PublicKey, KeyID: "ps", Algorithm: "PS256", Use: "sig"},
+		{Key: p384.Public(), KeyID: "p384", Algorithm: "ES384", Use: "sig"},
+		good.JWK(),
+	}}
+	body, err := json.Marshal(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := ssotest.NewJWKSServer(t)
+	srv.SetBody(body)
+	var logs bytes.Buffer
+	clk := ssotest.NewClock()
+	ks := newTestRemote(t, srv.URL, clk, func(o *RemoteOptions) {
+		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	waitReady(t, ks)
+	if _, err := ks.Key(context.Background(), "good"); err != nil {
+		t.Fatalf("own key: %v", err)
+	}
+	for _, kid := range []string{"rsa", "ps", "p384"} {
+		if _, err := ks.Key(context.Background(), kid); !errors.Is(err, ErrUnknownKey) {
+			t.Errorf("Key(%s): %v, want ErrUnknownKey", kid, err)
+		}
+	}
+	if logs.Len() != 0 {
+		t.Errorf("foreign keys were logged:\n%s", logs.String())
+	}
+	// The static set takes the same set without an error.
+	if _, err := NewStaticKeySet(set.Keys...); err != nil {
+		t.Errorf("NewStaticKeySet: %v", err)
+	}
+	// An HMAC key is no ID token key: still reported.
+	hmac := jose.JSONWebKey{Key: []byte("0123456789abcdef0123456789abcdef"), KeyID: "hs", Algorithm: "HS256", Use: "sig"}
+	if _, err := NewStaticKeySet(good.JWK(), hmac); err == nil {
+		t.Error("an HS256 key passed quietly")
 	}
 }

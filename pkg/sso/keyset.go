@@ -95,7 +95,22 @@ func checkKey(k *jose.JSONWebKey) error {
 	return nil
 }
 
-// buildKeyMap keeps the usable keys by kid. Two keys with one kid are both
+// foreignAlgorithms are the public-key signature algorithms other than the
+// access token's. An issuer that is also an OpenID Provider publishes keys
+// of them (RS256 for ID tokens) beside its access token keys; a relying
+// service ignores them without a word, as they sign nothing it accepts.
+// Symmetric and unknown algorithms are not on the list: a published HMAC
+// key or a key without alg is a mistake worth a log line.
+var foreignAlgorithms = map[string]bool{
+	string(jose.RS256): true, string(jose.RS384): true, string(jose.RS512): true,
+	string(jose.PS256): true, string(jose.PS384): true, string(jose.PS512): true,
+	string(jose.ES384): true, string(jose.ES512): true,
+}
+
+func foreignAlgorithm(alg string) bool { return foreignAlgorithms[alg] }
+
+// buildKeyMap keeps the usable keys by kid, quietly leaving out keys of
+// foreign algorithms. Two keys with one kid are both
 // dropped: a kid that names two keys names neither.
 func buildKeyMap(keys []jose.JSONWebKey) (map[string]*jose.JSONWebKey, []error) {
 	m := make(map[string]*jose.JSONWebKey, len(keys))
@@ -103,6 +118,9 @@ func buildKeyMap(keys []jose.JSONWebKey) (map[string]*jose.JSONWebKey, []error) 
 	dup := map[string]bool{}
 	for i := range keys {
 		k := keys[i]
+		if foreignAlgorithm(k.Algorithm) {
+			continue // the issuer's ID token keys: not ours to use, nothing to report
+		}
 		if err := checkKey(&k); err != nil {
 			skipped = append(skipped, err)
 			continue

@@ -107,3 +107,57 @@ func TestAlgorithmsAndMethods(t *testing.T) {
 		}
 	}
 }
+
+// TestProviderDiscoveryFields: the provider document keeps every canopy_
+// field and adds the OpenID Provider metadata clients read.
+func TestProviderDiscoveryFields(t *testing.T) {
+	b, err := json.Marshal(NewProviderDiscovery("https://domain.example", "__Secure-canopy", "domain.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"issuer":                                "https://domain.example",
+		"jwks_uri":                              "https://domain.example/.well-known/jwks.json",
+		"id_token_signing_alg_values_supported": []any{"RS256", "ES256", "EdDSA"},
+		"canopy_cookie_name":                    "__Secure-canopy",
+		"canopy_cookie_domain":                  "domain.example",
+		"canopy_revocation_uri":                 "https://domain.example/sessions/revoked",
+		"canopy_revocation_v2_uri":              "https://domain.example/sessions/revocations",
+		"canopy_revocation_stream_uri":          "https://domain.example/sessions/revoked/stream",
+		"canopy_refresh_uri":                    "https://domain.example/refresh",
+		"canopy_login_uri":                      "https://domain.example/login",
+		"canopy_logout_uri":                     "https://domain.example/logout",
+		"authorization_endpoint":                "https://domain.example/authorize",
+		"token_endpoint":                        "https://domain.example/token",
+		"userinfo_endpoint":                     "https://domain.example/userinfo",
+		"end_session_endpoint":                  "https://domain.example/end-session",
+		"scopes_supported":                      []any{"openid", "profile", "groups", "offline_access"},
+		"response_types_supported":              []any{"code"},
+		"response_modes_supported":              []any{"query"},
+		"grant_types_supported":                 []any{"authorization_code", "refresh_token"},
+		"subject_types_supported":               []any{"public"},
+		"code_challenge_methods_supported":      []any{"S256"},
+		"token_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post", "none"},
+		"prompt_values_supported":               []any{"none", "login"},
+		"claims_parameter_supported":            false,
+		"request_parameter_supported":           false,
+		"request_uri_parameter_supported":       false,
+	}
+	for k, v := range want {
+		got, _ := json.Marshal(m[k])
+		exp, _ := json.Marshal(v)
+		if string(got) != string(exp) {
+			t.Errorf("%s = %s, want %s", k, got, exp)
+		}
+	}
+	if claims, _ := m["claims_supported"].([]any); len(claims) < 8 {
+		t.Errorf("claims_supported = %v", m["claims_supported"])
+	}
+	if len(m) != len(want)+1 {
+		t.Errorf("discovery has %d fields, want %d: %s", len(m), len(want)+1, b)
+	}
+}

@@ -111,6 +111,14 @@ func seed(t *testing.T, keepOpen bool) seeded {
 	must(s.LinkIdentity(ctx, store.Identity{Issuer: "https://idp.example", Subject: "sub-alice ✓", UserID: "uid-alice",
 		Provider: "corp", Email: "alice@corp.example", CreatedAt: base}))
 	must(s.SetSessionUpstream(ctx, "live", "corp", []string{"corp:eng", "staff"}))
+	must(s.CreateClient(ctx, store.Client{ID: "client-1", Name: "grafana", SecretHash: hashOf("secret"), RedirectURIs: []string{"https://g.example.com/cb"},
+		IDTokenAlg: "RS256", RequireGroups: []string{"admins"}, CreatedAt: base}))
+	must(s.CreateCode(ctx, store.AuthCode{Hash: hashOf("code"), ClientID: "client-1", UserID: "uid-alice", SessionID: "live",
+		RedirectURI: "https://g.example.com/cb", Scope: "openid", AuthTime: base, AMR: []string{"pwd"}, CreatedAt: base, ExpiresAt: base.Add(time.Minute)}))
+	must(s.CreateClientToken(ctx, store.ClientToken{Hash: hashOf("token"), CodeHash: hashOf("code"), ClientID: "client-1", UserID: "uid-alice",
+		SessionID: "live", Scope: "openid", CreatedAt: base, ExpiresAt: base.Add(100 * 365 * 24 * time.Hour)}))
+	must(s.CreateClientRefresh(ctx, store.ClientRefresh{Hash: hashOf("refresh"), FamilyID: hashOf("code"), ClientID: "client-1", UserID: "uid-alice",
+		SessionID: "live", Scope: "openid offline_access", AuthTime: base, AMR: []string{"pwd"}, CreatedAt: base}))
 	must(s.PutChallenge(ctx, store.Challenge{ID: hashOf("pending"), Kind: store.ChallengeSecondFactor, UserID: "uid-alice",
 		Data: "{}", CreatedAt: base, ExpiresAt: base.Add(100 * 365 * 24 * time.Hour)}))
 	must(rotate("live", 0, 1, base.Add(time.Minute)))
@@ -174,6 +182,7 @@ func TestCopy(t *testing.T) {
 			want := []Count{{"users", 3, 3}, {"user_groups", 2, 2}, {"sessions", 5, 5}, {"user_revocations", 1, 1}, {"session_amr", 1, 1},
 				{"refresh_tokens", 8, 8}, {"totp", 1, 1}, {"recovery_codes", 2, 2}, {"passkeys", 1, 1},
 				{"user_identities", 1, 1}, {"session_upstream", 1, 1}, {"challenges", 1, 1},
+				{"oidc_clients", 1, 1}, {"oidc_codes", 1, 1}, {"oidc_tokens", 1, 1}, {"oidc_refresh_tokens", 1, 1},
 				{"secrets", 1, 1}, {"revocation_log", 3, 3}, {"events", 5, 5}, {"throttle_counts", 1, 1}}
 			if !reflect.DeepEqual(res.Counts, want) {
 				t.Errorf("counts = %v, want %v", res.Counts, want)
@@ -225,6 +234,12 @@ func checkSame(t *testing.T, from *sqlite.Store, to *postgres.Store, src seeded)
 	}
 	if a, b := mustPasskeys(t, from), mustPasskeys(t, to); !reflect.DeepEqual(a, b) || len(a) != 1 {
 		t.Errorf("passkeys:\nsqlite   %+v\npostgres %+v", a, b)
+	}
+	if c, err := to.ClientByID(ctx, "client-1"); err != nil || c.Name != "grafana" || c.Public || !reflect.DeepEqual(c.RequireGroups, []string{"admins"}) {
+		t.Errorf("client on the target = %+v, %v", c, err)
+	}
+	if tok, err := to.ClientToken(ctx, hashOf("token"), base); err != nil || tok.ClientID != "client-1" {
+		t.Errorf("client token on the target = %+v, %v", tok, err)
 	}
 	if _, err := to.TakeChallenge(ctx, hashOf("pending"), base); err != nil {
 		t.Errorf("pending challenge on the target: %v", err)

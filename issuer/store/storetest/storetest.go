@@ -79,6 +79,10 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"IdentityUnlinkRace", testIdentityUnlinkRace},
 		{"CreateLinkedUser", testCreateLinkedUser},
 		{"SessionUpstream", testSessionUpstream},
+		{"Clients", testClients},
+		{"Codes", testCodes},
+		{"CodeRace", testCodeRace},
+		{"ClientRefresh", testClientRefresh},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
