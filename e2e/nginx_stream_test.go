@@ -11,25 +11,6 @@ import (
 	"time"
 )
 
-// nginxBinary finds Debian's nginx, or skips loudly; CANOPY_REQUIRE_NGINX=1
-// (or CANOPY_REQUIRE_BROWSER=1, which CI sets) turns the skip into a failure.
-func nginxBinary(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"/usr/sbin/nginx"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("nginx"); err == nil {
-		return p
-	}
-	if os.Getenv("CANOPY_REQUIRE_NGINX") == "1" || os.Getenv("CANOPY_REQUIRE_BROWSER") == "1" {
-		t.Fatal("NGINX TESTS FAILED: no nginx found (apt-get install nginx); CANOPY_REQUIRE_NGINX=1 or CANOPY_REQUIRE_BROWSER=1 requires it")
-	}
-	t.Skip("NGINX TESTS SKIPPED: no nginx found (apt-get install nginx); set CANOPY_REQUIRE_NGINX=1 to make this a failure")
-	return ""
-}
-
 // nginxStreamConf is an unprivileged nginx on loopback in front of one backend,
 // set up as the README recommends (HTTP/1.1, Connection "") but with a
 // read timeout short enough that an idle stream is cut within the test;
@@ -62,7 +43,7 @@ http {
 // startNginx runs nginx on port in front of backend; it returns the master.
 func startNginx(t *testing.T, port, backend int, readTimeout string) *exec.Cmd {
 	t.Helper()
-	bin := nginxBinary(t)
+	bin := nginxPath(t)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxStreamConf, dir, port, backend, readTimeout)), 0o600); err != nil {
@@ -99,7 +80,7 @@ func startNginx(t *testing.T, port, backend int, readTimeout string) *exec.Cmd {
 // and misses nothing committed meanwhile.
 func TestStreamThroughNginx(t *testing.T) {
 	t.Parallel()
-	nginxBinary(t)
+	nginxPath(t)
 	s := &stack{dir: t.TempDir(), domain: "domain.localhost"}
 	backend := freePort(t)
 	s.issuerPort = freePort(t)

@@ -17,7 +17,8 @@ import (
 var nginxNoticeOnce sync.Once
 
 // nginxPath is Debian's nginx, or the test is skipped loudly; with
-// CANOPY_REQUIRE_BROWSER=1 (CI) a missing nginx fails.
+// CANOPY_REQUIRE_NGINX=1 or CANOPY_REQUIRE_BROWSER=1 (CI sets both) a
+// missing nginx fails.
 func nginxPath(t *testing.T) string {
 	t.Helper()
 	if path, err := exec.LookPath("nginx"); err == nil {
@@ -27,10 +28,10 @@ func nginxPath(t *testing.T) string {
 		return "/usr/sbin/nginx"
 	}
 	const missing = "no nginx found; install Debian's nginx (apt-get install nginx)"
-	if os.Getenv("CANOPY_REQUIRE_BROWSER") == "1" {
-		t.Fatal("NGINX TESTS FAILED: " + missing + " (CANOPY_REQUIRE_BROWSER=1 requires it)")
+	if os.Getenv("CANOPY_REQUIRE_NGINX") == "1" || os.Getenv("CANOPY_REQUIRE_BROWSER") == "1" {
+		t.Fatal("NGINX TESTS FAILED: " + missing + " (CANOPY_REQUIRE_NGINX=1 or CANOPY_REQUIRE_BROWSER=1 requires it)")
 	}
-	msg := "NGINX TESTS SKIPPED: " + missing + "; set CANOPY_REQUIRE_BROWSER=1 to make this a failure"
+	msg := "NGINX TESTS SKIPPED: " + missing + "; set CANOPY_REQUIRE_NGINX=1 to make this a failure"
 	nginxNoticeOnce.Do(func() { fmt.Fprintln(os.Stderr, "\n*** "+msg+" ***") })
 	t.Skip(msg)
 	return ""
