@@ -97,6 +97,18 @@ hosts:
 			t.Logf("--- caddy output:\n%s", out.String())
 		}
 	})
+	checkProxyRecipe(t, s, "caddy", port, &out, func(host string) string {
+		return fmt.Sprintf("http://%s.%s:%d", host, s.domain, port)
+	})
+}
+
+// checkProxyRecipe drives a proxy recipe listening on port in front of the
+// policy file's hosts (named proxy in messages; out is its output): it waits
+// for the port, then checks each host's answer, the user the app saw, the
+// login redirect's return URL (returnTo gives it for a host) and a host no
+// entry serves, which must be a 403.
+func checkProxyRecipe(t *testing.T, s *stack, proxy string, port int, out fmt.Stringer, returnTo func(host string) string) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
@@ -105,7 +117,7 @@ hosts:
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("caddy did not listen on %d:\n%s", port, out.String())
+			t.Fatalf("%s did not listen on %d:\n%s", proxy, port, out.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -142,7 +154,7 @@ hosts:
 			if r.status != tc.want {
 				t.Fatalf("status %d, want %d: %.300s", r.status, tc.want, r.body)
 			}
-			if tc.want == http.StatusSeeOther && !strings.HasPrefix(r.location, s.issuerURL+"/login?return_to="+url.QueryEscape(u(tc.host, ""))) {
+			if tc.want == http.StatusSeeOther && !strings.HasPrefix(r.location, s.issuerURL+"/login?return_to="+url.QueryEscape(returnTo(tc.host))) {
 				t.Errorf("303 to %q, want the issuer's login with this URL", r.location)
 			}
 			if tc.want == http.StatusOK {
@@ -152,11 +164,12 @@ hosts:
 			}
 		})
 	}
-	// A host no entry serves: relying answers Caddy 403 (a 404 from forward auth would be the proxy's error).
+	// A host no entry serves: 403 from forward auth, which the proxy passes
+	// on (a 404 there would become the proxy's own error).
 	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/", port), nil)
 	req.Host = "unknown.example.com"
 	if r := alice.do(req); r.status != http.StatusForbidden {
-		t.Fatalf("unknown host through caddy: %d, want 403", r.status)
+		t.Fatalf("unknown host through %s: %d, want 403", proxy, r.status)
 	}
 }
 

@@ -2,16 +2,12 @@ package e2e
 
 import (
 	"fmt"
-	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 var nginxNoticeOnce sync.Once
@@ -120,65 +116,6 @@ hosts:
 			t.Logf("--- nginx output:\n%s\n%s", out.String(), log)
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-		if err == nil {
-			conn.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx did not listen on %d:\n%s", port, out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-
-	u := func(host, path string) string { return fmt.Sprintf("http://%s.%s:%d%s", host, s.domain, port, path) }
-	alice, bob := policyUsers(t, s, u("alice", "/"))
-	anon := newBrowser(t)
-	for _, tc := range []struct {
-		name       string
-		b          *browser
-		host, path string
-		want       int
-		user       string
-	}{
-		{"owner's page", alice, "alice", "/", http.StatusOK, "alice"},
-		{"someone else's page", bob, "alice", "/", http.StatusForbidden, ""},
-		{"group host, member", alice, "staff", "/x", http.StatusOK, "alice"},
-		{"group host, not a member", bob, "staff", "/x", http.StatusForbidden, ""},
-		{"public path", anon, "docs", "/public/a.css", http.StatusOK, ""},
-		{"public path, spoofed identity", anon, "docs", "/public/spoof", http.StatusOK, ""},
-		{"out of the public path", anon, "docs", "/public/%2e%2e/admin", http.StatusSeeOther, ""},
-		{"private path anonymous", anon, "docs", "/admin", http.StatusSeeOther, ""},
-		{"wildcard host, spoofed identity", bob, "grafana.tools", "/", http.StatusOK, "bob"},
-		{"wildcard host anonymous", anon, "grafana.tools", "/", http.StatusSeeOther, ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest("GET", u(tc.host, tc.path), nil)
-			req.Header.Set("Accept", "application/json")
-			if strings.Contains(tc.name, "spoofed") {
-				req.Header.Set("X-Canopy-User", "admin")
-			}
-			r := tc.b.do(req)
-			if r.status != tc.want {
-				t.Fatalf("status %d, want %d: %.300s", r.status, tc.want, r.body)
-			}
-			// $host has no port: the recipe is for nginx on the default port.
-			if tc.want == http.StatusSeeOther && !strings.HasPrefix(r.location, s.issuerURL+"/login?return_to="+url.QueryEscape("http://"+tc.host+"."+s.domain+"/")) {
-				t.Errorf("303 to %q, want the issuer's login with this URL", r.location)
-			}
-			if tc.want == http.StatusOK {
-				if user, _, _ := seen(t, r); user != tc.user {
-					t.Errorf("the app saw user %q, want %q", user, tc.user)
-				}
-			}
-		})
-	}
-	// A host no entry serves: 403 from forward auth, which nginx passes on (a 404 would be its 500).
-	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/", port), nil)
-	req.Host = "unknown.example.com"
-	if r := alice.do(req); r.status != http.StatusForbidden {
-		t.Fatalf("unknown host through nginx: %d, want 403", r.status)
-	}
+	// $host has no port: the recipe is for nginx on the default port.
+	checkProxyRecipe(t, s, "nginx", port, &out, func(host string) string { return "http://" + host + "." + s.domain + "/" })
 }

@@ -65,21 +65,31 @@ func (s *Server) accountError(c echo.Context, cur *current, status int, msg stri
 	return s.page(c, status, d)
 }
 
+// upstreamForm admits a link or unlink form: a signed-in account session, a
+// good CSRF token, a configured provider and the step-up. When ok is false
+// the response is err (or already written).
+func (s *Server) upstreamForm(c echo.Context) (cur *current, u *upstream, ok bool, err error) {
+	cur, ok, err = s.signedIn(c, "/")
+	if !ok {
+		return cur, nil, false, err
+	}
+	if !s.checkCSRF(c) {
+		return cur, nil, false, echo.NewHTTPError(http.StatusForbidden, "This form had expired. Please go back and try again.")
+	}
+	if u, ok = s.upstreams[c.FormValue("idp")]; !ok {
+		return cur, nil, false, s.accountError(c, cur, http.StatusBadRequest, "This site has no sign-in provider of that name.")
+	}
+	if ok, err = s.stepUp(c, cur); !ok {
+		return cur, nil, false, err
+	}
+	return cur, u, true, nil
+}
+
 // accountLink is POST /account/upstream/link: after the step-up, the
 // browser goes to the provider; the callback links what comes back.
 func (s *Server) accountLink(c echo.Context) error {
-	cur, ok, err := s.signedIn(c, "/")
+	cur, u, ok, err := s.upstreamForm(c)
 	if !ok {
-		return err
-	}
-	if !s.checkCSRF(c) {
-		return echo.NewHTTPError(http.StatusForbidden, "This form had expired. Please go back and try again.")
-	}
-	u, ok := s.upstreams[c.FormValue("idp")]
-	if !ok {
-		return s.accountError(c, cur, http.StatusBadRequest, "This site has no sign-in provider of that name.")
-	}
-	if ok, err := s.stepUp(c, cur); !ok {
 		return err
 	}
 	return s.startFlow(c, u, upstreamFlow{ReturnTo: s.cfg.URL + "/", LinkSID: cur.Session.ID}, true)
@@ -116,18 +126,8 @@ func (s *Server) finishLink(c echo.Context, u *upstream, f upstreamFlow, id *ups
 // accountUnlink is POST /account/upstream/unlink. Unlinking the last way
 // to sign in (no password, no passkey, no other provider) is refused.
 func (s *Server) accountUnlink(c echo.Context) error {
-	cur, ok, err := s.signedIn(c, "/")
+	cur, u, ok, err := s.upstreamForm(c)
 	if !ok {
-		return err
-	}
-	if !s.checkCSRF(c) {
-		return echo.NewHTTPError(http.StatusForbidden, "This form had expired. Please go back and try again.")
-	}
-	u, ok := s.upstreams[c.FormValue("idp")]
-	if !ok {
-		return s.accountError(c, cur, http.StatusBadRequest, "This site has no sign-in provider of that name.")
-	}
-	if ok, err := s.stepUp(c, cur); !ok {
 		return err
 	}
 	err = s.store.UnlinkIdentity(c.Request().Context(), cur.User.ID, u.cfg.Issuer, true)
