@@ -12,7 +12,6 @@ import (
 	"github.com/canopy-sso/canopy/issuer/store"
 	"github.com/canopy-sso/canopy/keys"
 	"github.com/canopy-sso/canopy/pkg/username"
-	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 func (inv *invocation) user(ctx context.Context) error {
@@ -183,7 +182,7 @@ func (inv *invocation) keys(ctx context.Context) error {
 	// not recorded in the directory. The values the serving instances
 	// recorded set the waits and deadlines; these flags can only lengthen
 	// them.
-	kopts := keys.Options{Alg: inv.cfg.Alg, Algs: wire.IDTokenAlgorithms(), JWKSMaxAge: inv.cfg.JWKSMaxAge, AccessTTL: inv.cfg.AccessTTL}
+	kopts := keyOptions(&inv.cfg)
 	d, err := keys.Open(inv.cfg.Keys, kopts)
 	if err != nil {
 		return err

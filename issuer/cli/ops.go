@@ -17,6 +17,7 @@ import (
 	"github.com/canopy-sso/canopy/issuer/store/sqlite"
 	"github.com/canopy-sso/canopy/keys"
 	"github.com/canopy-sso/canopy/pkg/username"
+	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // events lists the audit trail, newest first: `issuer events [USERNAME]`.
@@ -163,7 +164,7 @@ func (inv *invocation) doctor(ctx context.Context) error {
 		}
 	}
 
-	kopts := keys.Options{Alg: cfg.Alg, JWKSMaxAge: cfg.JWKSMaxAge, AccessTTL: cfg.AccessTTL}
+	kopts := keyOptions(&cfg)
 	var d *keys.Dir
 	var kerr error
 	if _, err := os.Stat(cfg.Keys); err != nil {
@@ -171,8 +172,8 @@ func (inv *invocation) doctor(ctx context.Context) error {
 	} else if d, kerr = keys.Open(cfg.Keys, kopts); kerr == nil {
 		kerr = d.Ready()
 	}
-	add("key directory "+cfg.Keys+" (0700, key files 0600, an active key)", kerr,
-		"run `issuer serve` once to create it, or chmod 700 the directory and 600 the key files")
+	add("key directory "+cfg.Keys+" (0700, key files 0600, an active key for each algorithm)", kerr,
+		"run `issuer serve` once to create it or its missing keys, or chmod 700 the directory and 600 the key files")
 
 	now := time.Now()
 	var clockErr error
@@ -222,4 +223,10 @@ func (inv *invocation) doctor(ctx context.Context) error {
 	}
 	fmt.Fprintf(inv.io.Stdout, "all %d checks passed\n", len(checks))
 	return nil
+}
+
+// keyOptions are the key directory's options for every command: the
+// tokens' algorithm and the ID tokens' ones, each needing an active key.
+func keyOptions(cfg *config.Config) keys.Options {
+	return keys.Options{Alg: cfg.Alg, Algs: wire.IDTokenAlgorithms(), JWKSMaxAge: cfg.JWKSMaxAge, AccessTTL: cfg.AccessTTL}
 }

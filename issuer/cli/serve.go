@@ -23,7 +23,6 @@ import (
 	"github.com/canopy-sso/canopy/keys"
 	"github.com/canopy-sso/canopy/pkg/metricsrv"
 	"github.com/canopy-sso/canopy/pkg/username"
-	"github.com/canopy-sso/canopy/pkg/wire"
 )
 
 // env is what every command opens: the validated config, the store, the keys.
@@ -52,7 +51,7 @@ func (inv *invocation) open(ctx context.Context, create bool) (*env, error) {
 	if e.names, err = usernameRules(&inv.cfg); err != nil {
 		problems = append(problems, fmt.Sprintf("--reserved-names: %v", err))
 	}
-	kopts := keys.Options{Alg: inv.cfg.Alg, Algs: wire.IDTokenAlgorithms(), JWKSMaxAge: inv.cfg.JWKSMaxAge, AccessTTL: inv.cfg.AccessTTL}
+	kopts := keyOptions(&inv.cfg)
 	if e.keys, err = keys.Open(inv.cfg.Keys, kopts); err != nil {
 		problems = append(problems, err.Error())
 	}
