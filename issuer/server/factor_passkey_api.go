@@ -318,7 +318,11 @@ func (s *Server) passkeySecondFinish(c echo.Context) error {
 	}
 	attempt.Success()
 	amr := append(p.data.AMR[:len(p.data.AMR):len(p.data.AMR)], wire.AMRHardware)
-	if err := s.completePending(c, p, amr, "with a password and a passkey"); err != nil {
+	how := "with a password and a passkey"
+	if p.data.IDP != "" {
+		how = "and a passkey" // completePending prefixes "via IDP"
+	}
+	if err := s.completePending(c, p, amr, how); err != nil {
 		if errors.Is(err, errNoPending) {
 			return jsonError(c, http.StatusUnauthorized, "expired", "That took too long. Please sign in again.")
 		}

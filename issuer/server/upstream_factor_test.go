@@ -61,6 +61,44 @@ func TestUpstreamLocalSecondFactor(t *testing.T) {
 	}
 }
 
+// TestUpstreamLocalPasskey: a provider sign-in of an account with a passkey
+// finishes with the passkey; the token's amr is "fed" and "hwk", and the
+// audit trail says the provider and the passkey, not a password.
+func TestUpstreamLocalPasskey(t *testing.T) {
+	f := newFedHarness(t, "", options{})
+	u := f.createUser("carol", "correct horse")
+	if err := f.store.LinkIdentity(context.Background(), store.Identity{Issuer: f.op.URL, Subject: "sub-carol", UserID: u.ID,
+		Provider: "corp", CreatedAt: f.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	k := newSoftKey(t)
+	setup := f.browser()
+	setup.login("carol", "correct horse")
+	setup.addPasskey(k, "laptop")
+
+	returnTo := "http://carol." + f.cfg.CookieDomain + ":" + f.port + "/page"
+	b := f.browser()
+	page := b.get(f.atProvider(f.authorize(b, "?return_to="+url.QueryEscape(returnTo)), "carol"))
+	if page.StatusCode != http.StatusOK || setCookies(page)[f.cfg.Cookies().Access] != nil || !strings.Contains(page.body, "passkey") {
+		t.Fatalf("callback: %d, want the second-factor page offering the passkey and no session:\n%s", page.StatusCode, page.body)
+	}
+	begin := b.jsonPost("/webauthn/2fa/begin", []byte(`{}`))
+	if begin.StatusCode != http.StatusOK {
+		t.Fatalf("2fa begin: %d %s", begin.StatusCode, begin.body)
+	}
+	if r := b.jsonPost("/webauthn/2fa/finish", k.get(begin.body, f.origin(), ceremonyInput{})); r.StatusCode != http.StatusOK {
+		t.Fatalf("2fa finish: %d %s", r.StatusCode, r.body)
+	}
+	cl := b.claims()
+	if cl.Subject != u.ID || !slices.Equal(cl.AMR, []string{"fed", "hwk"}) || string(cl.Raw["idp"]) != `"corp"` {
+		t.Fatalf("sub %s amr %q idp %s, want %s [fed hwk] corp", cl.Subject, cl.AMR, cl.Raw["idp"], u.ID)
+	}
+	events, err := f.store.Events(context.Background(), u.ID, 1)
+	if err != nil || len(events) != 1 || events[0].Kind != "login" || events[0].Detail != "via corp and a passkey" {
+		t.Fatalf("last event %+v (%v), want login via corp and a passkey", events, err)
+	}
+}
+
 // TestHasSecondMethod: only a trusted mfa, otp or hwk from the provider
 // stands for the local second factor.
 func TestHasSecondMethod(t *testing.T) {
