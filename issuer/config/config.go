@@ -30,14 +30,14 @@ type Config struct {
 	// empty or missing one meaning its URL's host. Domains lists them all.
 	OtherURLs          []string
 	OtherCookieDomains []string
-	DB           string
-	Keys         string
-	Alg          string
-	AccessTTL    time.Duration
-	JWKSMaxAge   time.Duration
-	SessionTTL   time.Duration
-	IdleTTL      time.Duration
-	RefreshGrace time.Duration
+	DB                 string
+	Keys               string
+	Alg                string
+	AccessTTL          time.Duration
+	JWKSMaxAge         time.Duration
+	SessionTTL         time.Duration
+	IdleTTL            time.Duration
+	RefreshGrace       time.Duration
 	// StreamHeartbeat is the revocation stream's heartbeat interval.
 	StreamHeartbeat time.Duration
 	Registration    string
@@ -267,7 +267,9 @@ func (c *Config) Domains() []Domain {
 
 // URLFlag is --url: the first value given replaces the default, every
 // later one (or a comma list, as CANOPY_ISSUER_URL) adds a root domain.
-func (c *Config) URLFlag() flag.Value { return &listFlag{first: &c.URL, rest: &c.OtherURLs, what: "URL"} }
+func (c *Config) URLFlag() flag.Value {
+	return &listFlag{first: &c.URL, rest: &c.OtherURLs, what: "URL"}
+}
 
 // CookieDomainFlag is --cookie-domain, repeated in --url's order; an empty
 // entry of a comma list is its URL's host.
