@@ -81,7 +81,7 @@ func (s *Server) authorize(c echo.Context) error {
 	if clientID == "" {
 		return s.authorizeErrorPage(c, "The sign-in request names no application (client_id).")
 	}
-	client, err := s.store.ClientByID(c.Request().Context(), clientID)
+	client, err := s.clientByID(c.Request().Context(), clientID)
 	if errors.Is(err, store.ErrNotFound) {
 		return s.authorizeErrorPage(c, "The application asking you to sign in is not registered here.")
 	}
