@@ -173,7 +173,7 @@ type stackOptions struct {
 	extra     []string // extra issuer flags
 	// extraFor adds issuer flags that name the issuer's port.
 	extraFor func(issuerPort int) []string
-	relying   []string // extra relying flags
+	relying  []string // extra relying flags
 }
 
 func newStack(t testing.TB, o stackOptions) *stack {
