@@ -171,9 +171,10 @@ type stackOptions struct {
 	accessTTL string
 	leeway    string
 	extra     []string // extra issuer flags
+	relying   []string // extra relying flags
+
 	// extraFor adds issuer flags that name the issuer's port.
 	extraFor func(issuerPort int) []string
-	relying  []string // extra relying flags
 }
 
 func newStack(t testing.TB, o stackOptions) *stack {
