@@ -253,10 +253,18 @@ func TestHopFamily(t *testing.T) {
 					t.Errorf("session %s still active", sid)
 				}
 			}
-			feed := b.do(http.MethodGet, h.otherURL()+wire.PathRevocation, nil).body
-			for _, sid := range sids {
-				if !strings.Contains(feed, sid) {
-					t.Errorf("revocation feed on other.localhost lacks %s: %s", sid, feed)
+			// Every host's feeds carry it: the first lists each sid, the
+			// second each sid or a user-level entry for its subject.
+			for _, base := range []string{h.cfg.URL, h.otherURL(), h.thirdURL()} {
+				feed := b.do(http.MethodGet, base+wire.PathRevocation, nil).body
+				v2 := b.do(http.MethodGet, base+wire.PathRevocationV2, nil).body
+				for _, sid := range sids {
+					if !strings.Contains(feed, sid) {
+						t.Errorf("revocation feed on %s lacks %s: %s", base, sid, feed)
+					}
+					if !strings.Contains(v2, sid) && !strings.Contains(v2, u.ID) {
+						t.Errorf("second revocation feed on %s covers neither %s nor its user: %s", base, sid, v2)
+					}
 				}
 			}
 		})
