@@ -160,4 +160,15 @@ func TestBrowserSeveralDomainsSignInFirst(t *testing.T) {
 	if txt := tb.text(); !strings.Contains(txt, "Hello, alice") {
 		t.Fatalf("app.other.localhost does not greet alice:\n%s", txt)
 	}
+
+	// Signing out at the primary ends the linked session too: the app on
+	// other.localhost, whose access cookie is still unexpired, learns it
+	// from its revocation poll (1 s) and sends the browser to sign in.
+	tb.navigate(s.stack.issuerURL + "/logout")
+	tb.clickAndLoad(`form[action="/logout"] button[type=submit]`)
+	time.Sleep(1500 * time.Millisecond)
+	tb.navigate(s.appURL)
+	if loc := tb.location(); !strings.HasPrefix(loc, s.stack.issuerURL+"/login?") || !tb.onLoginForm() {
+		t.Fatalf("app.other.localhost after signing out at the primary: %s, want the primary's sign-in form", loc)
+	}
 }
