@@ -42,7 +42,7 @@ func (h *harness) mbrowser() *mbrowser {
 // and its host name.
 func (b *mbrowser) issuerHost(u *url.URL) (string, bool) {
 	host := u.Hostname()
-	if u.Port() != b.h.port {
+	if u.Port() != b.h.port && (u.Port() != "" || u.Scheme != "https") {
 		return host, false
 	}
 	for _, d := range b.h.srv.domains {

@@ -12,6 +12,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/canopy-sso/canopy/issuer/config"
 	"github.com/canopy-sso/canopy/issuer/store"
 	"github.com/canopy-sso/canopy/pkg/sso"
 	"github.com/canopy-sso/canopy/pkg/wire"
@@ -300,5 +301,33 @@ func TestHopReplacesSession(t *testing.T) {
 	}
 	if h.sessionActive(aliceSID) {
 		t.Error("alice's session on other.localhost outlived the hop that replaced it")
+	}
+}
+
+// TestHopHTTPS: on https the hop cookie is __Host- prefixed, Secure,
+// HttpOnly, SameSite=Lax and host-only, and the hop completes.
+func TestHopHTTPS(t *testing.T) {
+	h := newHarness(t, options{https: true, mutate: func(c *config.Config) {
+		c.OtherURLs = []string{"https://other.org"}
+	}})
+	h.createUser("alice", "correct horse battery")
+	b := h.mbrowser()
+	b.login("alice", "correct horse battery")
+	back := "https://app.other.org/"
+	start := b.do(http.MethodGet, "https://other.org/refresh?return_to="+url.QueryEscape(back), nil)
+	ck := setCookies(start)["__Host-canopy-hop"]
+	if ck == nil || !ck.Secure || !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Domain != "" || ck.Path != "/" {
+		t.Fatalf("hop cookie %+v", ck)
+	}
+	hop := b.follow(start.Header.Get("Location"))
+	if hop.left != back {
+		t.Fatalf("https hop ended at %q: %d %s", hop.left, hop.last.StatusCode, hop.last.body)
+	}
+	access := setCookies(hop.last)["__Secure-canopy"]
+	if access == nil || access.Domain != "other.org" || !access.Secure {
+		t.Fatalf("access cookie on other.org: %+v", access)
+	}
+	if c := claimsOf(t, access.Value); string(c.Raw["iss"]) != `"https://other.org"` || string(c.Raw["aud"]) != `"other.org"` {
+		t.Errorf("token iss %s aud %s", c.Raw["iss"], c.Raw["aud"])
 	}
 }
