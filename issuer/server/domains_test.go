@@ -1,12 +1,14 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,7 +60,8 @@ func TestDomainDiscovery(t *testing.T) {
 // with a token of that domain only, linked to the primary session, with
 // its auth_time and amr.
 func TestHop(t *testing.T) {
-	h := newHarness(t, domainsOptions(options{}))
+	var logs lockedBuffer
+	h := newHarness(t, domainsOptions(options{logTo: &logs}))
 	h.createUser("alice", "correct horse battery")
 	b := h.mbrowser()
 	b.login("alice", "correct horse battery")
@@ -76,6 +79,15 @@ func TestHop(t *testing.T) {
 	last := hop.steps[len(hop.steps)-1]
 	if rp := last.Header.Get("Referrer-Policy"); rp != "no-referrer" {
 		t.Errorf("handover Referrer-Policy %q, want no-referrer", rp)
+	}
+	// Neither the code nor the hop's state reaches the log.
+	handover, _ := url.Parse(hop.steps[1].Header.Get("Location"))
+	code := handover.Query().Get("code")
+	if code == "" || strings.Contains(logs.String(), code) || strings.Contains(logs.String(), "app.other.localhost") {
+		t.Errorf("the log carries the hop's code or return URL (code %q):\n%s", code, logs.String())
+	}
+	if !strings.Contains(logs.String(), "path="+pathHandover) {
+		t.Errorf("the log shows no hand-over request:\n%s", logs.String())
 	}
 	tok := b.access("other.localhost")
 	oc := claimsOf(t, tok)
@@ -134,6 +146,24 @@ func TestHop(t *testing.T) {
 	if !strings.Contains(acct.body, "on other.localhost") {
 		t.Errorf("account page does not list the linked session:\n%s", acct.body)
 	}
+}
+
+// lockedBuffer is a log sink safe for the server's goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // keySetOf parses a JWKS into a static key set.
