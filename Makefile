@@ -3,6 +3,9 @@ GO          ?= go
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # The issuer's URL and the relying examples of `make run`.
 ISSUER_URL  ?= http://domain.localhost:8080
+# A second root domain the same issuer serves (a different site to the
+# browser), with one more relying example under it.
+OTHER_URL   ?= http://other.localhost:8080
 # The account page's "your page" link: the per-user relying example below.
 USER_PAGE_URL ?= http://{username}.domain.localhost:8081
 
@@ -15,22 +18,26 @@ build:
 	$(GO) build -o bin/issuer ./issuer
 	$(GO) build -o bin/relying ./relying
 
-# Runs the issuer on :8080, the per-user relying example on :8081 and a
-# fixed-host relying example on :8082 until Ctrl-C. State lives in var/.
+# Runs the issuer on :8080 (domain.localhost, and other.localhost as a
+# second root domain), the per-user relying example on :8081, a fixed-host
+# relying example on :8082 and one under the second domain on :8083 until
+# Ctrl-C. State lives in var/.
 run: build
 	@mkdir -p var
 	@trap 'kill $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
-	./bin/issuer serve --listen 127.0.0.1:8080 --url $(ISSUER_URL) --db var/issuer.db --keys var/keys --user-page-url '$(USER_PAGE_URL)' & issuer=$$!; \
+	./bin/issuer serve --listen 127.0.0.1:8080 --url $(ISSUER_URL) --url $(OTHER_URL) --db var/issuer.db --keys var/keys --user-page-url '$(USER_PAGE_URL)' & issuer=$$!; \
 	sleep 1; \
 	kill -0 $$issuer 2>/dev/null || { echo "make run: the issuer did not start (see its message above)"; exit 1; }; \
 	./bin/relying --listen 127.0.0.1:8081 --issuer $(ISSUER_URL) --host '{username}.domain.localhost' & users=$$!; \
 	./bin/relying --listen 127.0.0.1:8082 --issuer $(ISSUER_URL) --host app.domain.localhost & app=$$!; \
+	./bin/relying --listen 127.0.0.1:8083 --issuer $(OTHER_URL) --host app.other.localhost & other=$$!; \
 	sleep 1; \
-	kill -0 $$users 2>/dev/null && kill -0 $$app 2>/dev/null || { echo "make run: a relying service did not start (see above)"; exit 1; }; \
+	kill -0 $$users 2>/dev/null && kill -0 $$app 2>/dev/null && kill -0 $$other 2>/dev/null || { echo "make run: a relying service did not start (see above)"; exit 1; }; \
 	echo; \
 	echo "Canopy is running. Open these in your browser:"; \
 	echo "  http://alice.domain.localhost:8081   a user's own page (any username works: bob., carol., ...)"; \
 	echo "  http://app.domain.localhost:8082     an app on another subdomain, same sign-in"; \
+	echo "  http://app.other.localhost:8083      an app on another root domain, same sign-in"; \
 	echo "  http://domain.localhost:8080         the issuer: sign up, sign in, your account"; \
 	echo "Press Ctrl-C to stop."; \
 	echo; \

@@ -172,6 +172,9 @@ type stackOptions struct {
 	leeway    string
 	extra     []string // extra issuer flags
 	relying   []string // extra relying flags
+
+	// extraFor adds issuer flags that name the issuer's port.
+	extraFor func(issuerPort int) []string
 }
 
 func newStack(t testing.TB, o stackOptions) *stack {
@@ -185,6 +188,9 @@ func newStack(t testing.TB, o stackOptions) *stack {
 	s := &stack{dir: t.TempDir(), domain: "domain.localhost"}
 	s.issuerPort, s.userPort, s.appPort = freePort(t), freePort(t), freePort(t)
 	s.issuerURL = fmt.Sprintf("http://%s:%d", s.domain, s.issuerPort)
+	if o.extraFor != nil {
+		o.extra = append(o.extra, o.extraFor(s.issuerPort)...)
+	}
 	s.issuerArgs = append([]string{"serve",
 		"--listen", fmt.Sprintf("127.0.0.1:%d", s.issuerPort), "--url", s.issuerURL,
 		"--db", filepath.Join(s.dir, "issuer.db"), "--keys", filepath.Join(s.dir, "keys"),

@@ -96,3 +96,31 @@ func TestUserLifecycleAndKeys(t *testing.T) {
 		t.Fatalf("events: %d\n%s", code, out)
 	}
 }
+
+// TestServeSeveralDomainsRefused: several --url (or a comma list in
+// CANOPY_ISSUER_URL) are each checked, with one message listing every problem.
+func TestServeSeveralDomainsRefused(t *testing.T) {
+	dir := t.TempDir()
+	code, _, errOut := run(t, "", "serve", "--url", "https://domain.com", "--url", "http://other.localhost:8080",
+		"--url", "https://eu.domain.com", "--db", filepath.Join(dir, "db"), "--keys", filepath.Join(dir, "keys"))
+	if code != ExitFailure {
+		t.Fatalf("exit %d, want %d", code, ExitFailure)
+	}
+	for _, want := range []string{"first one's scheme", "overlaps the cookie domain"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("error lacks %q:\n%s", want, errOut)
+		}
+	}
+	var out, errb bytes.Buffer
+	env := func(k string) (string, bool) {
+		if k == "CANOPY_ISSUER_URL" {
+			return "https://domain.com,https://domain.com:8443", true
+		}
+		return "", false
+	}
+	code = Main(context.Background(), []string{"serve", "--db", filepath.Join(dir, "db"), "--keys", filepath.Join(dir, "keys")}, env,
+		IO{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb})
+	if code != ExitFailure || !strings.Contains(errb.String(), "its host is another --url's too") {
+		t.Errorf("CANOPY_ISSUER_URL with one host twice: exit %d\n%s", code, errb.String())
+	}
+}

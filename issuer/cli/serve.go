@@ -212,7 +212,7 @@ func (inv *invocation) serve(ctx context.Context) error {
 	// resume on another instance (or this one, restarted) from their cursor.
 	hs.RegisterOnShutdown(srv.Close)
 	inv.log.Info("issuer listening", "addr", ln.Addr().String(), "url", inv.cfg.URL,
-		"cookie_domain", inv.cfg.CookieDomain, "db", redactDB(inv.cfg.DB), "keys", inv.cfg.Keys)
+		"cookie_domain", inv.cfg.CookieDomain, "other_urls", strings.Join(inv.cfg.OtherURLs, ","), "db", redactDB(inv.cfg.DB), "keys", inv.cfg.Keys)
 	errc := make(chan error, 1)
 	go func() {
 		if inv.cfg.TLSCert != "" {

@@ -5,6 +5,7 @@ package config
 import (
 	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/url"
@@ -19,17 +20,24 @@ import (
 
 // Config is every setting of the issuer. Flags and CANOPY_ISSUER_* variables fill it.
 type Config struct {
-	Listen       string
+	Listen string
+	// URL and CookieDomain are the primary domain's: where people sign in.
 	URL          string
 	CookieDomain string
-	DB           string
-	Keys         string
-	Alg          string
-	AccessTTL    time.Duration
-	JWKSMaxAge   time.Duration
-	SessionTTL   time.Duration
-	IdleTTL      time.Duration
-	RefreshGrace time.Duration
+	// OtherURLs are the issuer's further root domains (--url given more
+	// than once, or a comma list), each with its own discovery and tokens;
+	// OtherCookieDomains are their cookie domains in the same order, an
+	// empty or missing one meaning its URL's host. Domains lists them all.
+	OtherURLs          []string
+	OtherCookieDomains []string
+	DB                 string
+	Keys               string
+	Alg                string
+	AccessTTL          time.Duration
+	JWKSMaxAge         time.Duration
+	SessionTTL         time.Duration
+	IdleTTL            time.Duration
+	RefreshGrace       time.Duration
 	// StreamHeartbeat is the revocation stream's heartbeat interval.
 	StreamHeartbeat time.Duration
 	Registration    string
@@ -89,27 +97,8 @@ func (c *Config) Validate() error {
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 
-	u, err := url.Parse(c.URL)
-	switch {
-	case err != nil || u.Host == "" || u.Opaque != "":
-		add("--url %q is not an absolute URL such as https://domain.com", c.URL)
-		u = nil
-	case u.Scheme != "https" && u.Scheme != "http":
-		add("--url %q must use https (or http under .localhost for development)", c.URL)
-	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/"):
-		add("--url %q must be a bare origin: no user, path, query or fragment", c.URL)
-	}
-	host := ""
-	if u != nil {
-		host = strings.ToLower(u.Hostname())
-		c.URL = u.Scheme + "://" + u.Host
-		if u.Scheme == "http" && !devHost(host) {
-			add("--url %q: http is allowed only for a host under .localhost with at least two labels (http://domain.localhost:8080); use https", c.URL)
-		}
-		if strings.HasSuffix(host, ".") || net.ParseIP(host) != nil {
-			add("--url %q: the host must be a domain name without a trailing dot, not an IP address", c.URL)
-		}
-	}
+	var host string
+	c.URL, host = checkURL(c.URL, add)
 	if c.CookieDomain == "" {
 		c.CookieDomain = host
 	}
@@ -117,6 +106,7 @@ func (c *Config) Validate() error {
 	if msg := checkCookieDomain(c.CookieDomain, host); msg != "" {
 		add("%s", msg)
 	}
+	c.validateOtherDomains(add)
 
 	if !wire.ValidAlgorithm(c.Alg) {
 		add("--alg %q: must be EdDSA or ES256", c.Alg)
@@ -180,6 +170,145 @@ func (c *Config) Validate() error {
 		return nil
 	}
 	return errors.New("invalid configuration:\n  - " + strings.Join(problems, "\n  - "))
+}
+
+// checkURL checks one --url, adding what is wrong with it, and returns
+// it as the bare origin and its lowercase host ("" when it has none).
+func checkURL(raw string, add func(string, ...any)) (string, string) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "" || u.Opaque != "":
+		add("--url %q is not an absolute URL such as https://domain.com", raw)
+		return raw, ""
+	case u.Scheme != "https" && u.Scheme != "http":
+		add("--url %q must use https (or http under .localhost for development)", raw)
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/"):
+		add("--url %q must be a bare origin: no user, path, query or fragment", raw)
+	}
+	host := strings.ToLower(u.Hostname())
+	origin := u.Scheme + "://" + u.Host
+	if u.Scheme == "http" && !devHost(host) {
+		add("--url %q: http is allowed only for a host under .localhost with at least two labels (http://domain.localhost:8080); use https", origin)
+	}
+	if strings.HasSuffix(host, ".") || net.ParseIP(host) != nil {
+		add("--url %q: the host must be a domain name without a trailing dot, not an IP address", origin)
+	}
+	return origin, host
+}
+
+// validateOtherDomains checks the further root domains: each URL and
+// cookie domain as the primary's, the same scheme as the primary (cookie
+// names follow the scheme), and no two domains sharing a host or nesting
+// one cookie domain in another, where one domain's access cookie would
+// reach the other's hosts.
+func (c *Config) validateOtherDomains(add func(string, ...any)) {
+	if len(c.OtherCookieDomains) > len(c.OtherURLs) {
+		add("--cookie-domain is given %d times for %d --url: give at most one per --url, in the same order",
+			len(c.OtherCookieDomains)+1, len(c.OtherURLs)+1)
+	}
+	hosts := map[string]bool{}
+	if u, err := url.Parse(c.URL); err == nil {
+		hosts[strings.ToLower(u.Hostname())] = true
+	}
+	domains := []string{c.CookieDomain}
+	for i, raw := range c.OtherURLs {
+		origin, host := checkURL(raw, add)
+		c.OtherURLs[i] = origin
+		if !strings.HasPrefix(origin, c.Scheme()+"://") {
+			add("--url %q: every --url must use the first one's scheme (%s)", origin, c.Scheme())
+		}
+		if host != "" && hosts[host] {
+			add("--url %q: its host is another --url's too; each root domain needs its own host", origin)
+		}
+		hosts[host] = true
+		domain := ""
+		if i < len(c.OtherCookieDomains) {
+			domain = strings.ToLower(c.OtherCookieDomains[i])
+		}
+		if domain == "" {
+			domain = host
+		}
+		if msg := checkCookieDomain(domain, host); msg != "" {
+			add("%s", strings.Replace(msg, "--url", "--url "+origin, 1))
+		}
+		for _, d := range domains {
+			if d == domain || strings.HasSuffix(domain, "."+d) || strings.HasSuffix(d, "."+domain) {
+				add("--cookie-domain %q of --url %q overlaps the cookie domain %q: one domain's access cookie would reach the other's hosts", domain, origin, d)
+			}
+		}
+		domains = append(domains, domain)
+		if i < len(c.OtherCookieDomains) {
+			c.OtherCookieDomains[i] = domain
+		} else {
+			c.OtherCookieDomains = append(c.OtherCookieDomains, domain)
+		}
+	}
+}
+
+// Domain is one root domain the issuer serves: its URL (the tokens' iss)
+// and cookie domain (their aud). Primary is where people sign in.
+type Domain struct {
+	URL, CookieDomain string
+	Primary           bool
+}
+
+// Domains lists every root domain, the primary first. Call it after Validate.
+func (c *Config) Domains() []Domain {
+	ds := []Domain{{URL: c.URL, CookieDomain: c.CookieDomain, Primary: true}}
+	for i, u := range c.OtherURLs {
+		d := Domain{URL: u}
+		if i < len(c.OtherCookieDomains) {
+			d.CookieDomain = c.OtherCookieDomains[i]
+		}
+		ds = append(ds, d)
+	}
+	return ds
+}
+
+// URLFlag is --url: the first value given replaces the default, every
+// later one (or a comma list, as CANOPY_ISSUER_URL) adds a root domain.
+func (c *Config) URLFlag() flag.Value {
+	return &listFlag{first: &c.URL, rest: &c.OtherURLs, what: "URL"}
+}
+
+// CookieDomainFlag is --cookie-domain, repeated in --url's order; an empty
+// entry of a comma list is its URL's host.
+func (c *Config) CookieDomainFlag() flag.Value {
+	return &listFlag{first: &c.CookieDomain, rest: &c.OtherCookieDomains, emptyOK: true}
+}
+
+// listFlag is a repeatable, comma-separated flag whose first value goes to
+// first and the others to rest.
+type listFlag struct {
+	first   *string
+	rest    *[]string
+	set     bool
+	emptyOK bool
+	what    string
+}
+
+func (f *listFlag) String() string {
+	if f.first == nil {
+		return ""
+	}
+	return strings.Join(append([]string{*f.first}, *f.rest...), ",")
+}
+
+func (f *listFlag) Set(v string) error {
+	parts := strings.Split(v, ",")
+	for i, p := range parts {
+		parts[i] = strings.TrimSpace(p)
+		if parts[i] == "" && !f.emptyOK {
+			return fmt.Errorf("empty %s in %q", f.what, v)
+		}
+	}
+	if !f.set {
+		f.set = true
+		*f.first, *f.rest = parts[0], nil
+		parts = parts[1:]
+	}
+	*f.rest = append(*f.rest, parts...)
+	return nil
 }
 
 // checkUserPageURL returns what is wrong with a --user-page-url, or "".

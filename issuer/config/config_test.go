@@ -1,6 +1,8 @@
 package config
 
 import (
+	"flag"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -137,5 +139,75 @@ func TestUserPageURL(t *testing.T) {
 		if got := c.UserPage("alice"); got != tc.page {
 			t.Errorf("%q: UserPage = %q, want %q", tc.url, got, tc.page)
 		}
+	}
+}
+
+func TestSeveralDomains(t *testing.T) {
+	tests := []struct {
+		name        string
+		args        []string
+		wantErrs    []string
+		wantDomains []Domain
+	}{
+		{name: "two localhost domains", args: []string{"--url", "http://domain.localhost:8080", "--url", "http://other.localhost:8080"},
+			wantDomains: []Domain{{"http://domain.localhost:8080", "domain.localhost", true}, {"http://other.localhost:8080", "other.localhost", false}}},
+		{name: "comma list as in the environment", args: []string{"--url", "https://auth.domain.com,https://other.org"},
+			wantDomains: []Domain{{"https://auth.domain.com", "auth.domain.com", true}, {"https://other.org", "other.org", false}}},
+		{name: "cookie domains in order", args: []string{"--url", "https://auth.domain.com", "--url", "https://sso.other.org",
+			"--cookie-domain", "domain.com", "--cookie-domain", "other.org"},
+			wantDomains: []Domain{{"https://auth.domain.com", "domain.com", true}, {"https://sso.other.org", "other.org", false}}},
+		{name: "a missing cookie domain is the host", args: []string{"--url", "https://auth.domain.com,https://other.org,https://third.net",
+			"--cookie-domain", "domain.com,,third.net"},
+			wantDomains: []Domain{{"https://auth.domain.com", "domain.com", true}, {"https://other.org", "other.org", false}, {"https://third.net", "third.net", false}}},
+		{name: "mixed schemes", args: []string{"--url", "https://domain.com", "--url", "http://other.localhost"},
+			wantErrs: []string{"first one's scheme"}},
+		{name: "same host twice", args: []string{"--url", "https://domain.com", "--url", "https://domain.com:8443"},
+			wantErrs: []string{"its host is another --url's too"}},
+		{name: "nested cookie domains", args: []string{"--url", "https://domain.com", "--url", "https://eu.domain.com"},
+			wantErrs: []string{"overlaps the cookie domain"}},
+		{name: "second cookie domain not a parent", args: []string{"--url", "https://domain.com", "--url", "https://sso.other.org",
+			"--cookie-domain", "domain.com,third.net"}, wantErrs: []string{"must be the host of --url"}},
+		{name: "too many cookie domains", args: []string{"--url", "https://domain.com", "--url", "https://other.org",
+			"--cookie-domain", "domain.com,other.org,third.net"}, wantErrs: []string{"given 3 times for 2 --url"}},
+		{name: "second URL with a path", args: []string{"--url", "https://domain.com", "--url", "https://other.org/sso"},
+			wantErrs: []string{"bare origin"}},
+		{name: "second URL a public suffix", args: []string{"--url", "https://domain.com", "--url", "https://co.uk"},
+			wantErrs: []string{"public suffix"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			fs.Var(c.URLFlag(), "url", "")
+			fs.Var(c.CookieDomainFlag(), "cookie-domain", "")
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			err := c.Validate()
+			if len(tt.wantErrs) == 0 {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				if got := c.Domains(); !reflect.DeepEqual(got, tt.wantDomains) {
+					t.Fatalf("Domains() = %+v, want %+v", got, tt.wantDomains)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate accepted %v", tt.args)
+			}
+			for _, want := range tt.wantErrs {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not mention %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestURLFlagEmpty(t *testing.T) {
+	c := Default()
+	if err := c.URLFlag().Set("https://domain.com,,https://other.org"); err == nil {
+		t.Fatal("an empty URL in a comma list was accepted")
 	}
 }

@@ -38,8 +38,15 @@ func (s *Server) accountData(c echo.Context, cur *current) (*accountView, error)
 		UserPage: s.userPage(cur.User.Username), Recent: now.Sub(cur.Session.AuthTime) <= recentAuth,
 		AccountURL: s.cfg.URL + "/"}
 	for _, ss := range sessions {
-		d.Sessions = append(d.Sessions, sessionView{ID: ss.ID, Device: device(ss.UserAgent), IP: ss.IP,
-			Created: ss.CreatedAt, LastUsed: ss.LastUsedAt, Current: ss.ID == cur.Session.ID})
+		v := sessionView{ID: ss.ID, Device: device(ss.UserAgent), IP: ss.IP,
+			Created: ss.CreatedAt, LastUsed: ss.LastUsedAt, Current: store.RootSessionID(ss.ID) == cur.Session.ID}
+		if tag := store.SessionDomainTag(ss.ID); tag != "" {
+			v.Domain = tag // a domain no longer configured
+			if dom := s.domainByTag(tag); dom != nil {
+				v.Domain = dom.cookieDomain
+			}
+		}
+		d.Sessions = append(d.Sessions, v)
 	}
 	for _, e := range events {
 		d.Events = append(d.Events, eventView{At: e.At, What: describe(e), IP: e.IP})

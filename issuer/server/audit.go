@@ -31,6 +31,8 @@ func describe(e store.Event) string {
 		return "Signed out a session"
 	case "signout_others":
 		return "Signed out all other sessions"
+	case "domain_link":
+		return "Signed in on " + e.Detail + " through this site's sign-in"
 	case "refresh_reuse":
 		return "Session ended: a stolen or replayed sign-in token was detected"
 	case "password_change":

@@ -46,7 +46,7 @@ func (s *Server) checkCSRF(c echo.Context) bool {
 	if site := req.Header.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
 		return false
 	}
-	if o := req.Header.Get("Origin"); o != "" && o != s.origin {
+	if o := req.Header.Get("Origin"); o != "" && o != s.domainOf(c).url {
 		return false
 	}
 	ck, err := c.Cookie(s.cookies.CSRF)

@@ -69,6 +69,9 @@ type options struct {
 	streamMaxSubs  int                           // revocation streams per instance; 0: the default
 	streamMaxPer   int                           // revocation streams per client; 0: the default
 	idTokenKeys    bool                          // keep RS256 keys too, as the issuer does, for ID tokens
+
+	// logTo, when set, receives every log line at debug level instead of the test log.
+	logTo io.Writer
 }
 
 // harness is a real Server (SQLite file, key directory, hasher, throttle)
@@ -157,9 +160,13 @@ func newHarness(t testing.TB, o options) *harness {
 	if o.wrapStore != nil {
 		served = o.wrapStore(st)
 	}
+	logger := slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if o.logTo != nil {
+		logger = slog.New(slog.NewTextHandler(o.logTo, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	srv, err := New(context.Background(), Deps{
 		Config: cfg, Store: served, Keys: kd, Hasher: hasher, Throttle: lim, Names: names, FactorThrottle: factorLim,
-		Log: slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Log: logger,
 		Now: clock.Now, Metrics: o.metrics, UpstreamTimeout: o.upstreamWait,
 		StreamHeartbeat:      cfg.StreamHeartbeat,
 		StreamMaxSubscribers: o.streamMaxSubs, StreamMaxPerClient: o.streamMaxPer,

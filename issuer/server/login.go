@@ -33,7 +33,9 @@ func (s *Server) accountCapped(account string) {
 		"account", truncate(account, 63))
 }
 
-func (s *Server) returnTo(raw string) string { return s.returns.Clean(raw, "") }
+// returnTo is raw when it is a return URL under any of the issuer's
+// domains, else "".
+func (s *Server) returnTo(raw string) string { return s.cleanReturn(raw) }
 
 func (s *Server) redirectBack(c echo.Context, returnTo string) error {
 	if returnTo == "" {
@@ -48,6 +50,10 @@ func (s *Server) loginForm(c echo.Context) error {
 	reauth := c.QueryParam("prompt") == "login"
 	if !reauth && s.alreadySignedIn(c) {
 		return s.redirectBack(c, returnTo)
+	}
+	if d := s.domainOf(c); !d.primary {
+		// Signing in happens at the primary: hop there and back.
+		return s.hopStart(c, d, returnTo, reauth)
 	}
 	v := s.newLoginView(returnTo, reauth)
 	v.CSRF = s.ensureCSRF(c)

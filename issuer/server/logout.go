@@ -23,7 +23,9 @@ func (s *Server) logout(c echo.Context) error {
 			Error: "This form had expired. Please try again."})
 	}
 	if sid, ok := s.sessionForLogout(c); ok {
-		if err := s.store.RevokeSession(c.Request().Context(), sid, store.ReasonLogout, s.now()); err != nil {
+		// The whole family: the primary session and those linked to it on
+		// the other domains, whichever domain signs out.
+		if err := s.store.RevokeSession(c.Request().Context(), store.RootSessionID(sid), store.ReasonLogout, s.now()); err != nil {
 			return err
 		}
 		u := store.User{}

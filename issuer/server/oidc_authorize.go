@@ -81,7 +81,7 @@ func (s *Server) authorize(c echo.Context) error {
 	if clientID == "" {
 		return s.authorizeErrorPage(c, "The sign-in request names no application (client_id).")
 	}
-	client, err := s.store.ClientByID(c.Request().Context(), clientID)
+	client, err := s.clientByID(c.Request().Context(), clientID)
 	if errors.Is(err, store.ErrNotFound) {
 		return s.authorizeErrorPage(c, "The application asking you to sign in is not registered here.")
 	}
@@ -253,11 +253,19 @@ func (s *Server) issueCode(ctx context.Context, r *authRequest, cur *current) (s
 	}
 	code := randomID(32)
 	now := s.now()
-	err = s.store.CreateCode(ctx, store.AuthCode{
+	ac := store.AuthCode{
 		Hash: hashToken(code), ClientID: r.client.ID, UserID: cur.User.ID, SessionID: cur.Session.ID,
 		RedirectURI: r.redirectURI, Scope: strings.Join(r.scope, " "), Nonce: r.nonce, CodeChallenge: r.codeChallenge,
 		AuthTime: cur.Session.AuthTime, AMR: amr, CreatedAt: now, ExpiresAt: now.Add(codeTTL),
-	})
+	}
+	err = s.store.CreateCode(ctx, ac)
+	if errors.Is(err, store.ErrNotFound) && s.internalClient(r.client.ID) != nil {
+		// Another domain's client row was removed (issuer client remove):
+		// put it back, as a start would.
+		if err = s.ensureInternalClients(ctx); err == nil {
+			err = s.store.CreateCode(ctx, ac)
+		}
+	}
 	if err != nil {
 		return "", fmt.Errorf("store code: %w", err)
 	}

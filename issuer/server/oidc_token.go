@@ -253,7 +253,8 @@ func (s *Server) authenticateClient(c echo.Context, form url.Values) (store.Clie
 	} else {
 		id, secret = form.Get("client_id"), form.Get("client_secret")
 	}
-	if id == "" {
+	if id == "" || strings.HasPrefix(id, internalClientPrefix) {
+		// Another domain's hop redeems its codes itself, never here.
 		return store.Client{}, unauthorized
 	}
 	client, err := s.store.ClientByID(c.Request().Context(), id)

@@ -35,6 +35,10 @@ func (s *Server) refreshRedirect(c echo.Context) error {
 			return err
 		}
 		s.clearDeadCookies(c)
+		if d := s.domainOf(c); !d.primary {
+			// Signing in happens at the primary: hop there and back.
+			return s.hopStart(c, d, returnTo, false)
+		}
 		target := "/login"
 		if returnTo != "" {
 			target += "?return_to=" + url.QueryEscape(returnTo)
@@ -63,7 +67,7 @@ func (s *Server) refreshAPI(c echo.Context) error {
 		}
 		s.clearDeadCookies(c)
 		return c.JSON(http.StatusUnauthorized, map[string]string{"error": "unauthenticated",
-			"login_url": s.cfg.URL + "/login"})
+			"login_url": s.domainOf(c).url + "/login"})
 	}
 	return c.NoContent(http.StatusNoContent)
 }
@@ -117,6 +121,12 @@ func (s *Server) rotate(c echo.Context) (store.RotateResult, error) {
 		return res, err
 	case errors.Is(err, store.ErrReuse):
 		s.metrics.Refresh(metrics.RefreshReuse)
+		// The store ended this session; its whole family (the primary
+		// session and those linked to it on other domains) ends too.
+		if rerr := s.store.RevokeSession(c.Request().Context(), store.RootSessionID(res.Session.ID), store.ReasonReuse, now); rerr != nil &&
+			!errors.Is(rerr, store.ErrNotFound) {
+			return res, rerr
+		}
 		s.event(c, "refresh_reuse", res.User, res.Session.ID, "a superseded refresh token was presented; session revoked")
 		return res, err
 	case errors.Is(err, store.ErrSessionEnded):
@@ -145,7 +155,14 @@ func (s *Server) rotate(c echo.Context) (store.RotateResult, error) {
 			return res, err
 		}
 	}
-	access, err := s.mint(res.User, res.Session, f, now, exp)
+	d := s.domainOf(c)
+	if !d.owns(res.Session.ID) {
+		// Another domain's refresh token (host-only: no browser sends it
+		// here). It rotated, so its holder's next use is reuse.
+		s.log.Warn("refresh token presented on another domain's host", "domain", d.cookieDomain)
+		return res, store.ErrNotFound
+	}
+	access, err := s.mint(d, res.User, res.Session, f, now, exp)
 	if err != nil {
 		return res, err
 	}
@@ -193,7 +210,8 @@ func (s *Server) corsOrigin(c echo.Context) (string, bool) {
 		return "", false
 	}
 	host := strings.ToLower(u.Hostname())
-	if host != s.cfg.CookieDomain && !strings.HasSuffix(host, "."+s.cfg.CookieDomain) {
+	cd := s.domainOf(c).cookieDomain
+	if host != cd && !strings.HasSuffix(host, "."+cd) {
 		return "", false
 	}
 	return origin, true

@@ -55,7 +55,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 // body: a template error becomes the error handler's 500, not an empty page
 // with the status already sent.
 func (s *Server) page(c echo.Context, code int, v view) error {
-	v.frameData().Domain = s.cfg.CookieDomain
+	v.frameData().Domain = s.domainOf(c).cookieDomain
 	var buf bytes.Buffer
 	if err := s.tmpl.Render(&buf, v.template(), v); err != nil {
 		return err

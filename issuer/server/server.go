@@ -29,7 +29,6 @@ import (
 	"github.com/canopy-sso/canopy/issuer/throttle"
 	"github.com/canopy-sso/canopy/issuer/web"
 	"github.com/canopy-sso/canopy/keys"
-	"github.com/canopy-sso/canopy/pkg/returnurl"
 	"github.com/canopy-sso/canopy/pkg/sso"
 	"github.com/canopy-sso/canopy/pkg/trustedproxy"
 	"github.com/canopy-sso/canopy/pkg/username"
@@ -73,7 +72,6 @@ type Server struct {
 	factorThrottle  *throttle.Limiter
 	names           *username.Rules
 	tmpl            *web.Templates
-	returns         returnurl.Policy
 	verifier        *sso.Verifier
 	log             *slog.Logger
 	metrics         *metrics.Issuer
@@ -94,6 +92,8 @@ type Server struct {
 	origin     string // the issuer's own origin, for Origin checks
 	csp        string
 	upstreams  map[string]*upstream // --idp providers by name
+	// domains are the root domains served, the primary first (domains.go).
+	domains []*domain
 }
 
 // New builds a Server. It reads (or creates once) the server secrets in the store.
@@ -111,8 +111,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	s := &Server{
 		cfg: d.Config, cookies: d.Config.Cookies(), store: d.Store, keys: d.Keys, hasher: d.Hasher,
 		throttle: d.Throttle, names: d.Names, tmpl: tmpl, log: d.Log, metrics: d.Metrics, now: d.Now,
-		returns: returnurl.Policy{Domain: d.Config.CookieDomain, AllowHTTP: !d.Config.Secure()},
-		origin:  d.Config.URL, factorThrottle: d.FactorThrottle,
+		origin: d.Config.URL, factorThrottle: d.FactorThrottle,
 	}
 	if d.UpstreamTimeout <= 0 {
 		d.UpstreamTimeout = DefaultUpstreamTimeout
@@ -151,11 +150,11 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	if s.webauthn, err = newWebAuthn(d.Config.CookieDomain, s.origin); err != nil {
 		return nil, err
 	}
-	s.verifier, err = sso.NewVerifier(&dirKeySet{dir: d.Keys}, sso.Config{
-		Issuer: d.Config.URL, Audience: d.Config.CookieDomain, Leeway: -1, MaxTokenAge: config.MaxAccessTTL,
-		CacheSize: 10_000, Now: d.Now,
-	})
-	if err != nil {
+	if s.domains, err = newDomains(d.Config, &dirKeySet{dir: d.Keys}, d.Now); err != nil {
+		return nil, err
+	}
+	s.verifier = s.primary().verifier
+	if err := s.ensureInternalClients(ctx); err != nil {
 		return nil, err
 	}
 	scheme := d.Config.Scheme()
@@ -163,8 +162,11 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	// host under the cookie domain (Chromium applies form-action to redirects).
 	// script-src and connect-src: /static/passkeys.js and its fetch() calls
 	// to /webauthn/; no inline script anywhere.
-	s.csp = fmt.Sprintf("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; base-uri 'none'; "+
-		"frame-ancestors 'none'; form-action 'self' %[1]s://%[2]s:* %[1]s://*.%[2]s:*", scheme, d.Config.CookieDomain)
+	s.csp = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; base-uri 'none'; " +
+		"frame-ancestors 'none'; form-action 'self'"
+	for _, dom := range d.Config.Domains() {
+		s.csp += fmt.Sprintf(" %[1]s://%[2]s:* %[1]s://*.%[2]s:*", scheme, dom.CookieDomain)
+	}
 	if d.Config.Secure() {
 		s.csp = strings.ReplaceAll(s.csp, ":*", "")
 	}
@@ -213,6 +215,7 @@ func (s *Server) Handler() http.Handler {
 	// Before the body limit, so that its 413 page carries the headers too.
 	e.Use(s.securityHeaders)
 	e.Use(middleware.BodyLimit("64K"))
+	e.Use(s.domainGate)
 
 	e.GET("/.well-known/jwks.json", s.jwks)
 	e.GET("/.well-known/openid-configuration", s.discovery)
@@ -237,6 +240,7 @@ func (s *Server) Handler() http.Handler {
 	e.GET("/refresh", s.refreshRedirect)
 	e.POST("/refresh", s.refreshAPI)
 	e.OPTIONS("/refresh", s.refreshPreflight)
+	e.GET(pathHandover, s.handover)
 	e.GET("/logout", s.logoutForm)
 	e.POST("/logout", s.logout, s.parseForm)
 	e.GET("/", s.account)

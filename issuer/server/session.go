@@ -28,6 +28,10 @@ type sessionSpec struct {
 	upstreamGroups []string
 	authTime       time.Time     // now when zero
 	maxLife        time.Duration // the session's lifetime when shorter than --session-ttl
+	// root and domain make a session on another root domain, linked to
+	// root (a primary session) and ending no later than it.
+	root   *store.Session
+	domain *domain
 }
 
 func (s *Server) beginSession(c echo.Context, u store.User, spec sessionSpec) (store.Session, error) {
@@ -46,6 +50,14 @@ func (s *Server) beginSession(c echo.Context, u store.User, spec sessionSpec) (s
 		// The session ends, and its refresh with it, at max-session: the
 		// browser signs in at the provider again.
 		sess.ExpiresAt = now.Add(spec.maxLife)
+	}
+	d := s.primary()
+	if spec.domain != nil && spec.root != nil && !spec.domain.primary {
+		d = spec.domain
+		sess.ID = store.LinkedSessionID(spec.root.ID, d.tag)
+		if spec.root.ExpiresAt.Before(sess.ExpiresAt) {
+			sess.ExpiresAt = spec.root.ExpiresAt
+		}
 	}
 	refresh := randomID(32)
 	ctx := req.Context()
@@ -66,13 +78,15 @@ func (s *Server) beginSession(c echo.Context, u store.User, spec sessionSpec) (s
 	if err != nil {
 		return sess, fmt.Errorf("groups: %w", err)
 	}
-	access, err := s.mint(u, sess, facts{amr: amr, groups: mergeGroups(groups, spec.upstreamGroups), idp: spec.idp}, now, exp)
+	access, err := s.mint(d, u, sess, facts{amr: amr, groups: mergeGroups(groups, spec.upstreamGroups), idp: spec.idp}, now, exp)
 	if err != nil {
 		return sess, err
 	}
 	s.setSessionCookies(c, access, refresh, sess, now)
 	s.setSessionCookie(c, sess.ID, sess.ExpiresAt, now)
-	s.setDeviceCookie(c, u.Username, now)
+	if d.primary {
+		s.setDeviceCookie(c, u.Username, now)
+	}
 	// A new login gets a new CSRF secret too: nothing from before the login carries over.
 	s.rotateCSRF(c)
 	return sess, nil
@@ -121,12 +135,12 @@ func mergeGroups(local, upstream []string) []string {
 // (so a membership removed takes effect at the next refresh). No token
 // outlives its session: exp is at most the session's absolute end, which
 // the token also carries as session_exp.
-func (s *Server) mint(u store.User, sess store.Session, f facts, now, exp time.Time) (string, error) {
+func (s *Server) mint(d *domain, u store.User, sess store.Session, f facts, now, exp time.Time) (string, error) {
 	if exp.After(sess.ExpiresAt) {
 		exp = sess.ExpiresAt
 	}
 	claims := sso.Claims{
-		Issuer: s.cfg.URL, Subject: u.ID, Audience: s.cfg.CookieDomain,
+		Issuer: d.url, Subject: u.ID, Audience: d.cookieDomain,
 		Expiry: exp.Unix(), IssuedAt: now.Unix(), NotBefore: now.Unix(),
 		ID: randomID(16), SessionID: sess.ID, Username: u.Username,
 		AuthTime: sess.AuthTime.Unix(), AMR: f.amr, Groups: f.groups, IDP: f.idp,
@@ -146,7 +160,7 @@ func (s *Server) setSessionCookies(c echo.Context, access, refresh string, sess 
 	if maxAge < 1 {
 		maxAge = 1
 	}
-	c.SetCookie(&http.Cookie{Name: s.cookies.Access, Value: access, Domain: s.cfg.CookieDomain, Path: "/",
+	c.SetCookie(&http.Cookie{Name: s.cookies.Access, Value: access, Domain: s.domainOf(c).cookieDomain, Path: "/",
 		MaxAge: maxAge, Secure: s.cfg.Secure(), HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	if refresh != "" {
 		c.SetCookie(&http.Cookie{Name: s.cookies.Refresh, Value: refresh, Path: "/",
@@ -159,7 +173,7 @@ func (s *Server) setSessionCookies(c echo.Context, access, refresh string, sess 
 func (s *Server) clearSessionCookies(c echo.Context) {
 	c.SetCookie(&http.Cookie{Name: s.sessionCookie(), Value: "", Path: "/",
 		MaxAge: -1, Secure: s.cfg.Secure(), HttpOnly: true, SameSite: http.SameSiteLaxMode})
-	c.SetCookie(&http.Cookie{Name: s.cookies.Access, Value: "", Domain: s.cfg.CookieDomain, Path: "/",
+	c.SetCookie(&http.Cookie{Name: s.cookies.Access, Value: "", Domain: s.domainOf(c).cookieDomain, Path: "/",
 		MaxAge: -1, Secure: s.cfg.Secure(), HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	c.SetCookie(&http.Cookie{Name: s.cookies.Refresh, Value: "", Path: "/",
 		MaxAge: -1, Secure: s.cfg.Secure(), HttpOnly: true, SameSite: http.SameSiteLaxMode})

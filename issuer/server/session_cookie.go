@@ -88,6 +88,11 @@ func (s *Server) sessionCookieSID(c echo.Context) (string, bool) {
 		}
 		found = sid
 	}
+	if found != "" && !s.domainOf(c).owns(found) {
+		// Another domain's session: the cookie was copied, as no browser
+		// sends a host-only cookie to another host.
+		return "", false
+	}
 	return found, found != ""
 }
 
@@ -103,7 +108,7 @@ func (s *Server) accessSession(c echo.Context) (sid string, ambiguous bool) {
 	ctx := c.Request().Context()
 	seen := ""
 	for _, v := range vals {
-		claims, err := s.verifier.Verify(ctx, v)
+		claims, err := s.domainOf(c).verifier.Verify(ctx, v)
 		var ce *sso.ClaimsError
 		switch {
 		case err == nil:

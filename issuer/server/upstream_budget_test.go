@@ -43,7 +43,7 @@ func TestUpstreamTokenBudget(t *testing.T) {
 	if strings.Join(amr, " ") != "fed mfa hwk" {
 		t.Fatalf("trusted amr %q, want fed mfa hwk", amr)
 	}
-	tok, err := h.srv.mint(u, sess, facts{amr: amr, groups: mergeGroups(local, carried), idp: long}, now, now.Add(5*time.Minute))
+	tok, err := h.srv.mint(h.srv.primary(), u, sess, facts{amr: amr, groups: mergeGroups(local, carried), idp: long}, now, now.Add(5*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestUpstreamTokenBudget(t *testing.T) {
 	if got := mergeGroups(full, carried); len(got) != len(full) {
 		t.Fatalf("full local budget: %d groups, want only the %d local ones", len(got), len(full))
 	}
-	tok, err = h.srv.mint(u, sess, facts{amr: amr, groups: mergeGroups(full, carried), idp: long}, now, now.Add(5*time.Minute))
+	tok, err = h.srv.mint(h.srv.primary(), u, sess, facts{amr: amr, groups: mergeGroups(full, carried), idp: long}, now, now.Add(5*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}

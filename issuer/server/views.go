@@ -143,6 +143,9 @@ type sessionView struct {
 	ID, Device, IP    string
 	Created, LastUsed time.Time
 	Current           bool
+	// Domain is the other root domain of a linked session, "" for a
+	// primary one. Current marks this browser's session and its linked ones.
+	Domain string
 }
 
 type eventView struct {

@@ -43,10 +43,15 @@ func (s *Server) jwks(c echo.Context) error {
 }
 
 func (s *Server) discovery(c echo.Context) error {
-	u := s.cfg.URL
+	d := s.domainOf(c)
 	c.Response().Header().Set("Cache-Control", "public, max-age=3600")
 	c.Response().Header().Set("Access-Control-Allow-Origin", "*")
-	return c.JSON(http.StatusOK, wire.NewProviderDiscovery(u, s.cookies.Access, s.cfg.CookieDomain))
+	if !d.primary {
+		// The OpenID Provider is the primary's: another domain publishes
+		// only what its relying services need.
+		return c.JSON(http.StatusOK, wire.NewDiscovery(d.url, s.cookies.Access, d.cookieDomain))
+	}
+	return c.JSON(http.StatusOK, wire.NewProviderDiscovery(d.url, s.cookies.Access, d.cookieDomain))
 }
 
 // revokedFeed serves /sessions/revoked and revocationFeed

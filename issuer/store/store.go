@@ -194,7 +194,10 @@ type Store interface {
 	DeleteUser(ctx context.Context, userID string, now time.Time) error
 
 	// CreateSession inserts s and its first refresh token's hash in one
-	// transaction; its UserAgent and IP are stored cleaned (MaxText).
+	// transaction; its UserAgent and IP are stored cleaned (MaxText). A
+	// linked session (LinkedSessionID) needs its root active and of the same
+	// user: else ErrSessionEnded, and a revocation of the root that races
+	// with it either sees it or is seen by it.
 	CreateSession(ctx context.Context, s Session, refreshHash string) error
 	// Session returns a session by id, whatever its state.
 	Session(ctx context.Context, sid string) (Session, error)
@@ -203,7 +206,9 @@ type Store interface {
 	SessionByRefresh(ctx context.Context, hash string) (Session, error)
 	// ListSessions returns the user's sessions still active at now (idle applied), newest use first.
 	ListSessions(ctx context.Context, userID string, now time.Time, idle time.Duration) ([]Session, error)
-	// RevokeSession ends one session; revoking an already revoked one is not an error.
+	// RevokeSession ends one session and, when it is a root, every session
+	// linked to it (LinkedSessionID), in one transaction; revoking an
+	// already revoked one is not an error (its linked sessions still end).
 	RevokeSession(ctx context.Context, sid, reason string, now time.Time) error
 	// RevokeUserSessions ends every session of the user except exceptSID (may be empty).
 	RevokeUserSessions(ctx context.Context, userID, exceptSID, reason string, now time.Time) error

@@ -32,6 +32,16 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, refreshHa
 		if disabled {
 			return s.d.errorf("create session: user %q is disabled: %w", sess.UserID, store.ErrSessionEnded)
 		}
+		if root := store.RootSessionID(sess.ID); root != sess.ID {
+			// Under a share lock where rows are locked: a revocation of the
+			// root waits for this insert, and then revokes it too.
+			var live int
+			err := s.getTx(ctx, tx, "create session: root", fmt.Sprintf("%q", root), &live, s.rebind(qLiveRoot+s.d.LockShare),
+				root, sess.UserID, ToDB(sess.CreatedAt))
+			if err != nil {
+				return s.d.errorf("create session: root %q has ended: %w", root, store.ErrSessionEnded)
+			}
+		}
 		what := fmt.Sprintf("%q", sess.ID)
 		if err := s.insert(ctx, tx, "create session", what, s.q.InsertSession,
 			sess.ID, sess.UserID, ToDB(sess.CreatedAt), ToDB(sess.AuthTime), ToDB(sess.ExpiresAt),
@@ -75,21 +85,63 @@ func (s *Store) ListSessions(ctx context.Context, userID string, now time.Time, 
 	return Convert(rows, SessionRow.Session), err
 }
 
-// RevokeSession ends one session. A session already revoked keeps its first
-// time and reason, which is what the audit trail and the feed should show.
+// RevokeSession ends one session and, for a root, the sessions linked to
+// it (store.LinkedSessionID), found by their ids' prefix among the user's
+// sessions. A session already revoked keeps its first time and reason,
+// which is what the audit trail and the feed should show.
 func (s *Store) RevokeSession(ctx context.Context, sid, reason string, now time.Time) error {
 	return s.inTx(ctx, "revoke session", func(tx *sqlx.Tx) error {
 		n, err := s.exec(ctx, tx, "revoke session", s.q.RevokeSession, ToDB(now), reason, sid)
 		if err != nil {
 			return err
 		}
-		if n > 0 {
-			return s.logSession(ctx, tx, sid, now)
+		if n == 0 {
+			var one int
+			if err := s.getTx(ctx, tx, "revoke session", fmt.Sprintf("%q", sid), &one, s.q.SessionExists, sid); err != nil {
+				return err
+			}
 		}
-		var one int
-		return s.getTx(ctx, tx, "revoke session", fmt.Sprintf("%q", sid), &one, s.q.SessionExists, sid)
+		var linked int64
+		if store.RootSessionID(sid) == sid {
+			prefix := sid + store.LinkSep
+			if linked, err = s.exec(ctx, tx, "revoke session: linked", s.rebind(qRevokeLinked),
+				ToDB(now), reason, sid, len(prefix), prefix); err != nil {
+				return err
+			}
+		}
+		if n == 0 && linked == 0 {
+			return nil
+		}
+		if err := s.lockLog(ctx, tx); err != nil {
+			return err
+		}
+		if n > 0 {
+			if _, err := s.exec(ctx, tx, "revocation log", s.rebind(qLogSession), ToDB(now), sid, ToDB(now.Add(-logWindow))); err != nil {
+				return err
+			}
+		}
+		if linked > 0 {
+			prefix := sid + store.LinkSep
+			if _, err := s.exec(ctx, tx, "revocation log: linked", s.rebind(qLogLinked), ToDB(now), sid, len(prefix), prefix,
+				ToDB(now), ToDB(now.Add(-logWindow))); err != nil {
+				return err
+			}
+		}
+		return s.pruneLog(ctx, tx, now)
 	})
 }
+
+// The statements of linked sessions (store.LinkedSessionID), written once
+// with '?': the live root of a new linked session, and a root's linked
+// sessions, among its user's sessions (the user index), by id prefix.
+const (
+	qLiveRoot     = `SELECT 1 FROM sessions WHERE id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ?`
+	qRevokeLinked = `UPDATE sessions SET revoked_at = ?, revoke_reason = ?
+		WHERE user_id = (SELECT user_id FROM sessions WHERE id = ?) AND substr(id, 1, ?) = ? AND revoked_at IS NULL`
+	qLogLinked = `INSERT INTO revocation_log (sid, until_at, created_at)
+		SELECT id, access_until, ? FROM sessions
+		WHERE user_id = (SELECT user_id FROM sessions WHERE id = ?) AND substr(id, 1, ?) = ? AND revoked_at = ? AND access_until > ?`
+)
 
 // RevokeUserSessions ends every session of the user except exceptSID.
 func (s *Store) RevokeUserSessions(ctx context.Context, userID, exceptSID, reason string, now time.Time) error {

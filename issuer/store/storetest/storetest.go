@@ -42,6 +42,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"SessionCreateGet", testSessionCreateGet},
 		{"SessionList", testSessionList},
 		{"SessionRevoke", testSessionRevoke},
+		{"LinkedSessions", testLinkedSessions},
 		{"RotateRotates", testRotateRotates},
 		{"RotateConverges", testRotateConverges},
 		{"RotateConvergeMismatch", testRotateConvergeMismatch},
