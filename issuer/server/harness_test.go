@@ -69,6 +69,8 @@ type options struct {
 	streamMaxSubs  int                           // revocation streams per instance; 0: the default
 	streamMaxPer   int                           // revocation streams per client; 0: the default
 	idTokenKeys    bool                          // keep RS256 keys too, as the issuer does, for ID tokens
+	backchannel    time.Duration                 // Deps.BackchannelPoll; 0: the default
+	housekeep      time.Duration                 // Deps.BackchannelHousekeep; 0: the default
 }
 
 // harness is a real Server (SQLite file, key directory, hasher, throttle)
@@ -163,6 +165,7 @@ func newHarness(t testing.TB, o options) *harness {
 		Now: clock.Now, Metrics: o.metrics, UpstreamTimeout: o.upstreamWait,
 		StreamHeartbeat:      cfg.StreamHeartbeat,
 		StreamMaxSubscribers: o.streamMaxSubs, StreamMaxPerClient: o.streamMaxPer,
+		BackchannelPoll: o.backchannel, BackchannelHousekeep: o.housekeep,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -188,6 +188,11 @@ func (s *Server) issueTokens(c echo.Context, g grant) error {
 	access := randomID(32)
 	err = s.store.CreateClientToken(ctx, store.ClientToken{Hash: hashToken(access), CodeHash: g.family, ClientID: g.client.ID,
 		UserID: u.ID, SessionID: sess.ID, Scope: g.scope, CreatedAt: now, ExpiresAt: exp})
+	if errors.Is(err, store.ErrSessionEnded) {
+		// Ended since the check above: the revocation did not see this
+		// client, so it gets no token.
+		return s.tokenFail(c, invalidGrant("the sign-in session has ended"))
+	}
 	if err != nil {
 		return err
 	}

@@ -59,6 +59,15 @@ type Deps struct {
 	// StreamMaxSubscribers and StreamMaxPerClient bound the revocation
 	// streams of the instance and of one client address; the defaults when zero.
 	StreamMaxSubscribers, StreamMaxPerClient int
+	// BackchannelClient delivers back-channel logout tokens; nil: a client
+	// with a timeout that follows no redirect.
+	BackchannelClient *http.Client
+	// BackchannelPoll is how often the outbox is read when nothing woke the
+	// worker; DefaultBackchannelPoll when zero.
+	BackchannelPoll time.Duration
+	// BackchannelHousekeep is how often sessions that ran out are found
+	// and the outbox pruned; DefaultBackchannelHousekeep when zero.
+	BackchannelHousekeep time.Duration
 }
 
 // Server serves the issuer's endpoints.
@@ -94,6 +103,7 @@ type Server struct {
 	origin     string // the issuer's own origin, for Origin checks
 	csp        string
 	upstreams  map[string]*upstream // --idp providers by name
+	bc         *backchannel         // the back-channel logout worker
 }
 
 // New builds a Server. It reads (or creates once) the server secrets in the store.
@@ -122,7 +132,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	s.streamHeartbeat = cmp.Or(d.StreamHeartbeat, DefaultStreamHeartbeat)
 	s.hub = newRevHub(d.Store, d.Log, cmp.Or(d.StreamMaxSubscribers, DefaultStreamMaxSubscribers),
 		cmp.Or(d.StreamMaxPerClient, DefaultStreamMaxPerClient))
-	s.store = notifyingStore{Store: d.Store, committed: func() { s.feeds.invalidate(); s.hub.wake() }}
+	s.store = notifyingStore{Store: d.Store, committed: func() { s.feeds.invalidate(); s.hub.wake(); s.bc.wake() }}
 	if s.factorThrottle == nil {
 		s.factorThrottle = throttle.New(factorThrottleConfig(d.Now))
 	}
@@ -176,6 +186,8 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	}
 	s.prefetchUpstreams(ctx)
 	s.startHub(d.Store)
+	s.startBackchannel(d.BackchannelClient, cmp.Or(d.BackchannelPoll, DefaultBackchannelPoll),
+		cmp.Or(d.BackchannelHousekeep, DefaultBackchannelHousekeep))
 	return s, nil
 }
 
@@ -200,6 +212,7 @@ func (s *Server) Close() {
 	s.hub.close()
 	s.hubCancel()
 	s.hubWG.Wait()
+	s.stopBackchannel()
 }
 
 // Handler returns the issuer's HTTP handler.

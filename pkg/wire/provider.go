@@ -40,6 +40,9 @@ type ProviderDiscovery struct {
 	ClaimsParameterSupported          bool     `json:"claims_parameter_supported"`
 	RequestParameterSupported         bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
+	// OpenID Back-Channel Logout 1.0 §2.1: logout tokens carry sid.
+	BackchannelLogoutSupported        bool `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported bool `json:"backchannel_logout_session_supported"`
 }
 
 // NewProviderDiscovery is NewDiscovery plus the provider metadata. Its
@@ -64,5 +67,7 @@ func NewProviderDiscovery(issuerURL, cookieName, cookieDomain string) ProviderDi
 		CodeChallengeMethodsSupported:     []string{"S256"},
 		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "none"},
 		PromptValuesSupported:             []string{"none", "login"},
+		BackchannelLogoutSupported:        true,
+		BackchannelLogoutSessionSupported: true,
 	}
 }

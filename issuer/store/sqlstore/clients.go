@@ -221,6 +221,12 @@ func (s *Store) RemoveClient(ctx context.Context, id string) error {
 		if _, err := s.exec(ctx, tx, op, s.rebind(qRemoveCodes), id); err != nil {
 			return err
 		}
+		if _, err := s.exec(ctx, tx, op, s.rebind(qRemoveClientGrants), id); err != nil {
+			return err
+		}
+		if _, err := s.exec(ctx, tx, op, s.rebind(qRemoveClientOutbox), id); err != nil {
+			return err
+		}
 		return s.execOne(ctx, tx, op, "", s.rebind(qRemoveClient), id)
 	})
 }
@@ -346,6 +352,9 @@ func (s *Store) CreateClientToken(ctx context.Context, t store.ClientToken) erro
 	}
 	return s.inTx(ctx, op, func(tx *sqlx.Tx) error {
 		if _, err := s.exec(ctx, tx, op, s.rebind(qPruneTokens), ToDB(t.CreatedAt.Add(-oidcKeep))); err != nil {
+			return err
+		}
+		if err := s.recordGrant(ctx, tx, t); err != nil {
 			return err
 		}
 		return s.insert(ctx, tx, op, "", s.rebind(qInsertToken),

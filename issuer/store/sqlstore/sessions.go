@@ -84,6 +84,9 @@ func (s *Store) RevokeSession(ctx context.Context, sid, reason string, now time.
 			return err
 		}
 		if n > 0 {
+			if err := s.enqueueSession(ctx, tx, sid, reason, now); err != nil {
+				return err
+			}
 			return s.logSession(ctx, tx, sid, now)
 		}
 		var one int
@@ -106,6 +109,9 @@ func (s *Store) revokeUserSessions(ctx context.Context, tx *sqlx.Tx, userID, exc
 		return err
 	}
 	if _, err := s.exec(ctx, tx, "revoke user sessions", s.q.RevokeUserSessions, ToDB(now), reason, userID, exceptSID); err != nil {
+		return err
+	}
+	if err := s.enqueueUser(ctx, tx, userID, exceptSID, reason, now); err != nil {
 		return err
 	}
 	return s.logUser(ctx, tx, userID, exceptSID, entry, now)

@@ -127,6 +127,7 @@ func testCodes(t *testing.T, s store.Store) {
 	if err := s.CreateClient(ctx, c); err != nil {
 		t.Fatal(err)
 	}
+	mustSession(t, s, newSession(alice.ID, "sid-code-1", base))
 	code := authCode("code-1", c, alice, base)
 	if err := s.CreateCode(ctx, code); err != nil {
 		t.Fatal(err)
@@ -162,6 +163,7 @@ func testCodes(t *testing.T, s store.Store) {
 	wantErr(t, "ClientToken after the code's replay", err, store.ErrNotFound)
 
 	// Removing the client ends its tokens and codes.
+	mustSession(t, s, newSession(alice.ID, "sid-code-2", base))
 	code2 := authCode("code-2", c, alice, base)
 	tok2 := clientToken("tok-2", "code-2", c, alice, base)
 	if err := s.CreateCode(ctx, code2); err != nil {
@@ -223,6 +225,7 @@ func testClientRefresh(t *testing.T, s store.Store) {
 			t.Fatal(err)
 		}
 	}
+	mustSession(t, s, newSession(alice.ID, "sid-code-r", base))
 	code := authCode("code-r", c, alice, base)
 	if err := s.CreateCode(ctx, code); err != nil {
 		t.Fatal(err)
