@@ -146,6 +146,8 @@ func TestProviderDiscoveryFields(t *testing.T) {
 		"claims_parameter_supported":            false,
 		"request_parameter_supported":           false,
 		"request_uri_parameter_supported":       false,
+		"backchannel_logout_supported":          true,
+		"backchannel_logout_session_supported":  true,
 	}
 	for k, v := range want {
 		got, _ := json.Marshal(m[k])
