@@ -67,6 +67,7 @@ type idTokenClaims struct {
 	AuthTime  int64    `json:"auth_time"`
 	Nonce     string   `json:"nonce,omitempty"`
 	AMR       []string `json:"amr,omitempty"`
+	ACR       string   `json:"acr,omitempty"`
 	SessionID string   `json:"sid"`
 	Username  string   `json:"preferred_username,omitempty"`
 	Groups    []string `json:"groups,omitempty"`
@@ -121,11 +122,11 @@ func (s *Server) token(c echo.Context) error {
 		return s.tokenFail(c, *terr)
 	}
 	g := grant{client: client, userID: code.UserID, sessionID: code.SessionID, scope: code.Scope, nonce: code.Nonce,
-		authTime: code.AuthTime, amr: code.AMR, family: codeHash}
+		authTime: code.AuthTime, amr: code.AMR, acr: code.ACR, family: codeHash}
 	if slices.Contains(strings.Fields(code.Scope), wire.ScopeOfflineAccess) {
 		g.refresh = randomID(32)
 		err := s.store.CreateClientRefresh(ctx, store.ClientRefresh{Hash: hashToken(g.refresh), FamilyID: codeHash, ClientID: client.ID,
-			UserID: code.UserID, SessionID: code.SessionID, Scope: code.Scope, AuthTime: code.AuthTime, AMR: code.AMR, CreatedAt: now})
+			UserID: code.UserID, SessionID: code.SessionID, Scope: code.Scope, AuthTime: code.AuthTime, AMR: code.AMR, ACR: code.ACR, CreatedAt: now})
 		if err != nil {
 			return err
 		}
@@ -141,6 +142,7 @@ type grant struct {
 	scope, nonce      string
 	authTime          time.Time
 	amr               []string
+	acr               string // the acr_values class met, if any was asked for
 	family            string // the code's hash: its replay revokes these tokens
 	refresh           string // the refresh token to hand out, if any
 }
@@ -172,7 +174,7 @@ func (s *Server) issueTokens(c echo.Context, g grant) error {
 	claims := idTokenClaims{
 		Issuer: s.cfg.URL, Subject: u.ID, Audience: g.client.ID, AZP: g.client.ID,
 		Expiry: exp.Unix(), IssuedAt: now.Unix(), AuthTime: g.authTime.Unix(),
-		Nonce: g.nonce, AMR: g.amr, SessionID: sess.ID, Groups: groups,
+		Nonce: g.nonce, AMR: g.amr, ACR: g.acr, SessionID: sess.ID, Groups: groups,
 	}
 	if slices.Contains(scope, wire.ScopeProfile) {
 		claims.Username = u.Username
@@ -232,7 +234,7 @@ func (s *Server) refreshGrant(c echo.Context, client store.Client, form url.Valu
 		}
 	}
 	return s.issueTokens(c, grant{client: client, userID: rec.UserID, sessionID: rec.SessionID, scope: rec.Scope,
-		authTime: rec.AuthTime, amr: rec.AMR, family: rec.FamilyID, refresh: successor})
+		authTime: rec.AuthTime, amr: rec.AMR, acr: rec.ACR, family: rec.FamilyID, refresh: successor})
 }
 
 // authenticateClient finds the client of a token request: HTTP Basic

@@ -41,9 +41,11 @@ type AuthCode struct {
 	CodeChallenge string // S256 challenge; empty when the client sent none
 	AuthTime      time.Time
 	AMR           []string
-	CreatedAt     time.Time
-	ExpiresAt     time.Time
-	UsedAt        *time.Time
+	// ACR is the acr_values class the session met ('' when none was asked for).
+	ACR       string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
 }
 
 // ClientToken is an opaque access token issued to a client, stored by its
@@ -71,6 +73,7 @@ type ClientRefresh struct {
 	Scope     string
 	AuthTime  time.Time
 	AMR       []string
+	ACR       string // the code's, kept by the family
 	CreatedAt time.Time
 }
 

@@ -18,6 +18,20 @@ const (
 	ScopeOfflineAccess = "offline_access"
 )
 
+// Authentication context classes a client may ask for with acr_values,
+// each a rule on the session's amr; the ID token's acr names the one met.
+const (
+	// ACRPhishingResistant: signed in with a passkey (amr hwk).
+	ACRPhishingResistant = "phr"
+	// ACRMultiFactor: a second factor: a one-time code (otp), a passkey
+	// (hwk, two factors in one) or several factors at an upstream provider
+	// with trust-amr (mfa).
+	ACRMultiFactor = "mfa"
+)
+
+// ACRValues lists the classes, strongest first.
+func ACRValues() []string { return []string{ACRPhishingResistant, ACRMultiFactor} }
+
 // ProviderDiscovery is /.well-known/openid-configuration as the issuer
 // serves it: Canopy's own fields (Discovery, unchanged for relying services)
 // plus the OpenID Provider metadata (OpenID Connect Discovery 1.0 §3, RFC
@@ -37,6 +51,7 @@ type ProviderDiscovery struct {
 	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
 	PromptValuesSupported             []string `json:"prompt_values_supported"`
+	ACRValuesSupported                []string `json:"acr_values_supported"`
 	ClaimsParameterSupported          bool     `json:"claims_parameter_supported"`
 	RequestParameterSupported         bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
@@ -59,7 +74,7 @@ func NewProviderDiscovery(issuerURL, cookieName, cookieDomain string) ProviderDi
 		UserinfoEndpoint:                  issuerURL + PathUserinfo,
 		EndSessionEndpoint:                issuerURL + PathEndSession,
 		ScopesSupported:                   []string{ScopeOpenID, ScopeProfile, ScopeGroups, ScopeOfflineAccess},
-		ClaimsSupported:                   []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid", "azp", "preferred_username", "groups"},
+		ClaimsSupported:                   []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr", "sid", "azp", "preferred_username", "groups"},
 		ResponseTypesSupported:            []string{"code"},
 		ResponseModesSupported:            []string{"query"},
 		GrantTypesSupported:               []string{"authorization_code", "refresh_token"},
@@ -67,6 +82,7 @@ func NewProviderDiscovery(issuerURL, cookieName, cookieDomain string) ProviderDi
 		CodeChallengeMethodsSupported:     []string{"S256"},
 		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "none"},
 		PromptValuesSupported:             []string{"none", "login"},
+		ACRValuesSupported:                ACRValues(),
 		BackchannelLogoutSupported:        true,
 		BackchannelLogoutSessionSupported: true,
 	}

@@ -143,6 +143,7 @@ func TestProviderDiscoveryFields(t *testing.T) {
 		"code_challenge_methods_supported":      []any{"S256"},
 		"token_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post", "none"},
 		"prompt_values_supported":               []any{"none", "login"},
+		"acr_values_supported":                  []any{"phr", "mfa"},
 		"claims_parameter_supported":            false,
 		"request_parameter_supported":           false,
 		"request_uri_parameter_supported":       false,

@@ -36,3 +36,9 @@ CREATE TABLE oidc_logout_outbox (
 );
 
 CREATE INDEX oidc_logout_outbox_next ON oidc_logout_outbox (next_at);
+
+-- The acr a code was issued with (an acr_values class the session met, ''
+-- when none was asked for), kept by the refresh tokens of its family, for
+-- the ID tokens' acr claim.
+ALTER TABLE oidc_codes ADD COLUMN acr TEXT NOT NULL DEFAULT '';
+ALTER TABLE oidc_refresh_tokens ADD COLUMN acr TEXT NOT NULL DEFAULT '';

@@ -1,6 +1,6 @@
--- Canopy schema, version 10: OpenID Back-Channel Logout. Which clients
+-- Canopy schema, version 10: OpenID Back-Channel Logout (which clients
 -- received a token in which session, and the outbox of logout tokens still
--- to deliver.
+-- to deliver), and the acr of codes and client refresh tokens.
 
 -- A client that received tokens in a session: written with each client
 -- access token, while the session is locked and still live, so that a
@@ -36,3 +36,9 @@ CREATE TABLE oidc_logout_outbox (
 ) STRICT;
 
 CREATE INDEX oidc_logout_outbox_next ON oidc_logout_outbox (next_at);
+
+-- The acr a code was issued with (an acr_values class the session met, ''
+-- when none was asked for), kept by the refresh tokens of its family, for
+-- the ID tokens' acr claim.
+ALTER TABLE oidc_codes ADD COLUMN acr TEXT NOT NULL DEFAULT '';
+ALTER TABLE oidc_refresh_tokens ADD COLUMN acr TEXT NOT NULL DEFAULT '';
