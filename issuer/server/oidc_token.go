@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -70,7 +71,11 @@ type idTokenClaims struct {
 	ACR       string   `json:"acr,omitempty"`
 	SessionID string   `json:"sid"`
 	Username  string   `json:"preferred_username,omitempty"`
-	Groups    []string `json:"groups,omitempty"`
+	Email     string   `json:"email,omitempty"`
+	// EmailVerified is true whenever Email is set: only addresses an
+	// upstream provider verified are kept.
+	EmailVerified bool     `json:"email_verified,omitempty"`
+	Groups        []string `json:"groups,omitempty"`
 }
 
 // token handles POST /token: grant_type authorization_code and refresh_token.
@@ -178,6 +183,12 @@ func (s *Server) issueTokens(c echo.Context, g grant) error {
 	}
 	if slices.Contains(scope, wire.ScopeProfile) {
 		claims.Username = u.Username
+	}
+	if slices.Contains(scope, wire.ScopeEmail) {
+		if claims.Email, err = s.verifiedEmail(ctx, u.ID); err != nil {
+			return err
+		}
+		claims.EmailVerified = claims.Email != ""
 	}
 	payload, err := json.Marshal(claims)
 	if err != nil {
@@ -350,6 +361,15 @@ func (s *Server) userinfo(c echo.Context) error {
 		}
 		out["groups"] = append([]string{}, groups...)
 	}
+	if slices.Contains(scope, wire.ScopeEmail) {
+		email, err := s.verifiedEmail(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		if email != "" {
+			out["email"], out["email_verified"] = email, true
+		}
+	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusOK, out)
 }
@@ -364,4 +384,21 @@ func (s *Server) providerPreflight(c echo.Context) error {
 	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
 	h.Set("Access-Control-Max-Age", "600")
 	return c.NoContent(http.StatusNoContent)
+}
+
+// verifiedEmail is the user's email for the email scope: the address an
+// upstream provider marked verified when the account was linked to it (the
+// oldest such link), "" when there is none. Canopy accounts have no email
+// of their own.
+func (s *Server) verifiedEmail(ctx context.Context, userID string) (string, error) {
+	ids, err := s.store.Identities(ctx, userID)
+	if err != nil {
+		return "", err
+	}
+	for _, id := range ids {
+		if id.Email != "" {
+			return id.Email, nil
+		}
+	}
+	return "", nil
 }

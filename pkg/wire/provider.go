@@ -14,6 +14,9 @@ const (
 	ScopeOpenID  = "openid"
 	ScopeProfile = "profile"
 	ScopeGroups  = "groups"
+	// ScopeEmail adds email and email_verified when an upstream provider
+	// verified the user's address (the account's first such link).
+	ScopeEmail = "email"
 	// ScopeOfflineAccess asks for a refresh token (OIDC Core §11).
 	ScopeOfflineAccess = "offline_access"
 )
@@ -73,8 +76,8 @@ func NewProviderDiscovery(issuerURL, cookieName, cookieDomain string) ProviderDi
 		TokenEndpoint:                     issuerURL + PathToken,
 		UserinfoEndpoint:                  issuerURL + PathUserinfo,
 		EndSessionEndpoint:                issuerURL + PathEndSession,
-		ScopesSupported:                   []string{ScopeOpenID, ScopeProfile, ScopeGroups, ScopeOfflineAccess},
-		ClaimsSupported:                   []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr", "sid", "azp", "preferred_username", "groups"},
+		ScopesSupported:                   []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopeGroups, ScopeOfflineAccess},
+		ClaimsSupported:                   []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr", "sid", "azp", "preferred_username", "email", "email_verified", "groups"},
 		ResponseTypesSupported:            []string{"code"},
 		ResponseModesSupported:            []string{"query"},
 		GrantTypesSupported:               []string{"authorization_code", "refresh_token"},

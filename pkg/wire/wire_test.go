@@ -135,7 +135,7 @@ func TestProviderDiscoveryFields(t *testing.T) {
 		"token_endpoint":                        "https://domain.example/token",
 		"userinfo_endpoint":                     "https://domain.example/userinfo",
 		"end_session_endpoint":                  "https://domain.example/end-session",
-		"scopes_supported":                      []any{"openid", "profile", "groups", "offline_access"},
+		"scopes_supported":                      []any{"openid", "profile", "email", "groups", "offline_access"},
 		"response_types_supported":              []any{"code"},
 		"response_modes_supported":              []any{"query"},
 		"grant_types_supported":                 []any{"authorization_code", "refresh_token"},
