@@ -122,9 +122,12 @@ func (h *harness) verifyLogoutToken(t *testing.T, c rp, raw string) logoutTokenC
 	if err != nil {
 		t.Fatalf("the logout token does not verify against the issuer's keys: %v", err)
 	}
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(c.IDTokenAlg)})
-	if err != nil || jws.Signatures[0].Header.ExtraHeaders["typ"] != LogoutTokenType {
-		t.Errorf("logout token header: %v %v, want typ %s", err, jws.Signatures[0].Header.ExtraHeaders, LogoutTokenType)
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(c.IDTokenAlg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if typ := jws.Signatures[0].Header.ExtraHeaders["typ"]; typ != LogoutTokenType {
+		t.Errorf("logout token typ %v, want %s", typ, LogoutTokenType)
 	}
 	var cl logoutTokenClaims
 	if err := tok.Claims(&cl); err != nil {
