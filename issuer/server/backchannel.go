@@ -80,7 +80,30 @@ type backchannel struct {
 	housekeep time.Duration
 	wakeC     chan struct{}
 	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	wg        sync.WaitGroup // the worker and the deliveries in flight
+	// slots bounds the deliveries in flight; inflight names them, so that
+	// a slow receiver's row, due again before its attempt ends, is not
+	// sent twice at once.
+	slots    chan struct{}
+	mu       sync.Mutex
+	inflight map[[2]string]bool
+}
+
+// begin marks k in flight; false when it already is.
+func (b *backchannel) begin(k [2]string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.inflight[k] {
+		return false
+	}
+	b.inflight[k] = true
+	return true
+}
+
+func (b *backchannel) end(k [2]string) {
+	b.mu.Lock()
+	delete(b.inflight, k)
+	b.mu.Unlock()
 }
 
 // newBackchannelClient is the delivery HTTP client: bounded in time, and
@@ -110,7 +133,8 @@ func (s *Server) startBackchannel(client *http.Client, poll, housekeep time.Dura
 	if client == nil {
 		client = newBackchannelClient()
 	}
-	s.bc = &backchannel{client: client, poll: poll, housekeep: housekeep, wakeC: make(chan struct{}, 1)}
+	s.bc = &backchannel{client: client, poll: poll, housekeep: housekeep, wakeC: make(chan struct{}, 1),
+		slots: make(chan struct{}, backchannelParallel), inflight: map[[2]string]bool{}}
 	var ctx context.Context
 	ctx, s.bc.cancel = context.WithCancel(context.Background())
 	s.bc.wg.Go(func() { s.runBackchannel(ctx) })
@@ -174,7 +198,10 @@ func (s *Server) housekeepOutbox(ctx context.Context) {
 	}
 }
 
-// deliverDue delivers the rows due now, a bounded number at once.
+// deliverDue starts delivering the rows due now, at most
+// backchannelParallel at once, without waiting for them: a receiver that
+// hangs until the timeout holds one slot, not the worker. Each delivery
+// wakes the worker when it ends, for the rows that waited for a slot.
 func (s *Server) deliverDue(ctx context.Context) {
 	due, err := s.store.DueLogouts(ctx, s.now(), backchannelBatch)
 	if err != nil {
@@ -183,16 +210,26 @@ func (s *Server) deliverDue(ctx context.Context) {
 		}
 		return
 	}
-	sem := make(chan struct{}, backchannelParallel)
-	var wg sync.WaitGroup
 	for _, p := range due {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
+		k := [2]string{p.ClientID, p.SessionID}
+		if !s.bc.begin(k) {
+			continue // its last attempt has not ended yet
+		}
+		select {
+		case s.bc.slots <- struct{}{}:
+		default:
+			s.bc.end(k)
+			return // every slot busy: a delivery that ends wakes the worker
+		}
+		s.bc.wg.Go(func() {
+			defer func() {
+				<-s.bc.slots
+				s.bc.end(k)
+				s.bc.wake()
+			}()
 			s.deliverLogout(ctx, p)
 		})
 	}
-	wg.Wait()
 }
 
 // deliverLogout makes one attempt at p: it claims the attempt (moving the

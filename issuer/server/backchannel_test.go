@@ -370,3 +370,49 @@ func TestBackchannelDiscovery(t *testing.T) {
 			d["backchannel_logout_supported"], d["backchannel_logout_session_supported"])
 	}
 }
+
+// TestBackchannelSlowReceiver: a receiver that does not answer holds one
+// delivery, not the worker: another client's logout goes out meanwhile,
+// and the hanging row, due again, is not sent a second time while its
+// attempt is still open. (The delivery client here waits a minute, so a
+// worker that waited for the slow receiver would miss the deadline.)
+func TestBackchannelSlowReceiver(t *testing.T) {
+	h := newHarness(t, options{idTokenKeys: true, backchannel: 20 * time.Millisecond,
+		bcClient: &http.Client{Timeout: time.Minute, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}})
+	h.createUser("alice", "correct horse battery")
+	release := make(chan struct{})
+	var mu sync.Mutex
+	slowHits := 0
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		slowHits++
+		mu.Unlock()
+		<-release
+	}))
+	t.Cleanup(slow.Close)
+	t.Cleanup(func() { close(release) }) // before Close, which waits for the handler
+	hits := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return slowHits
+	}
+	stuck := h.addClient(clients.Spec{Name: "stuck", RedirectURIs: []string{"https://stuck.example.com/cb"}, BackchannelLogoutURI: slow.URL})
+	wiki, recv, _, _ := h.bcClients(t)
+
+	b1 := h.browser()
+	b1.login("alice", "correct horse battery")
+	b1.signInTo(t, stuck)
+	b1.post("/logout", url.Values{"csrf_token": {b1.token()}})
+	waitUntil(t, "the slow receiver's request", func() bool { return hits() == 1 })
+	h.clock.Advance(backoffCap) // the hanging row is due again
+
+	b2 := h.browser()
+	b2.login("alice", "correct horse battery")
+	b2.signInTo(t, wiki)
+	b2.post("/logout", url.Values{"csrf_token": {b2.token()}})
+	recv.waitTokens(t, 1)
+	time.Sleep(200 * time.Millisecond) // ten polls
+	if n := hits(); n != 1 {
+		t.Errorf("the hanging row was sent %d times while its attempt was open, want 1", n)
+	}
+}

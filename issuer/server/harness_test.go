@@ -71,6 +71,7 @@ type options struct {
 	idTokenKeys    bool                          // keep RS256 keys too, as the issuer does, for ID tokens
 	backchannel    time.Duration                 // Deps.BackchannelPoll; 0: the default
 	housekeep      time.Duration                 // Deps.BackchannelHousekeep; 0: the default
+	bcClient       *http.Client                  // Deps.BackchannelClient; nil: the default
 }
 
 // harness is a real Server (SQLite file, key directory, hasher, throttle)
@@ -165,7 +166,7 @@ func newHarness(t testing.TB, o options) *harness {
 		Now: clock.Now, Metrics: o.metrics, UpstreamTimeout: o.upstreamWait,
 		StreamHeartbeat:      cfg.StreamHeartbeat,
 		StreamMaxSubscribers: o.streamMaxSubs, StreamMaxPerClient: o.streamMaxPer,
-		BackchannelPoll: o.backchannel, BackchannelHousekeep: o.housekeep,
+		BackchannelPoll: o.backchannel, BackchannelHousekeep: o.housekeep, BackchannelClient: o.bcClient,
 	})
 	if err != nil {
 		t.Fatal(err)
