@@ -200,3 +200,51 @@ func TestApacheOIDCSignInFirst(t *testing.T) {
 		t.Fatalf("the app's page says %q", got)
 	}
 }
+
+// TestApacheOIDCBackchannelLogout: signing out at the issuer signs the
+// person out of the app too, by OpenID Back-Channel Logout: the issuer
+// POSTs a logout token to mod_auth_openidc's redirect URI
+// (?logout=backchannel), which ends the app's own session, so the app's
+// next request goes back through the issuer, which asks for a sign-in.
+// Without the logout token the app's session cookie would still let the
+// person in by name.
+func TestApacheOIDCBackchannelLogout(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	port := freePort(t)
+	host := "oidcapp." + s.domain
+	redirect := fmt.Sprintf("http://%s:%d/protected/redirect_uri", host, port)
+	// The issuer reaches the app on loopback by address: *.localhost names
+	// are a browser's convenience, not every resolver's.
+	bcl := fmt.Sprintf("http://127.0.0.1:%d/protected/redirect_uri?logout=backchannel", port)
+	c := s.addClient(t, "apache", "--redirect-uri", redirect, "--backchannel-logout-uri", bcl)
+	base := startApache(t, s, host, port, c.ID, c.Secret)
+	tb := newChrome(t)
+	journey(t)
+	signUpInBrowser(t, s, tb, "alice")
+
+	tb.navigate(base + "/protected/")
+	if got := tb.text(); !strings.Contains(got, "Hello, alice!") {
+		t.Fatalf("the app's page says %q at %s", got, tb.location())
+	}
+	// The app's own session holds: no trip to the issuer on the next visit.
+	tb.forget()
+	tb.navigate(base + "/protected/")
+	if got := tb.text(); !strings.Contains(got, "Hello, alice!") {
+		t.Fatalf("the app's second visit says %q", got)
+	}
+	for _, doc := range tb.documents() {
+		if strings.HasPrefix(doc, s.issuerURL) {
+			t.Fatalf("the app's second visit went to the issuer: %v", tb.documents())
+		}
+	}
+
+	tb.navigate(s.issuerURL + "/logout")
+	tb.clickAndLoad(`form[action="/logout"] button[type=submit]`)
+	waitFor(t, 15*time.Second, "the app asking for a sign-in again", func() bool {
+		tb.navigate(base + "/protected/")
+		return strings.HasPrefix(tb.location(), s.issuerURL+"/login?") && tb.onLoginForm()
+	})
+	if got := tb.text(); strings.Contains(got, "Hello, alice") {
+		t.Fatalf("the app still greets alice after the sign-out: %q", got)
+	}
+}

@@ -35,6 +35,12 @@ const (
 	UpstreamUnknown     = "unknown_provider"
 	// RefreshOverloaded: the store's write queue was full; answered 503.
 	RefreshOverloaded = "overloaded"
+
+	// Outcomes of back-channel logout attempts.
+	BackchannelDelivered = "delivered"
+	BackchannelFailed    = "failed"  // will be retried
+	BackchannelGaveUp    = "gave_up" // failed BackchannelMaxAttempts times
+	BackchannelDropped   = "dropped" // too old, or too many pending for the client
 )
 
 // Issuer holds the issuer's metrics. A nil *Issuer records nothing.
@@ -57,6 +63,8 @@ type Issuer struct {
 	commitErrors  prometheus.Counter
 	// streams is the number of open revocation streams.
 	streams prometheus.Gauge
+	// backchannel counts back-channel logout attempts by outcome.
+	backchannel *prometheus.CounterVec
 }
 
 // NewIssuer registers the issuer's metrics (and Go and process collectors) on a new registry.
@@ -99,11 +107,18 @@ func NewIssuer() *Issuer {
 		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "canopy_issuer_store_commit_errors_total", Help: "Group commits whose COMMIT failed; every rotation in them was answered with an error.",
 		}),
+		backchannel: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "canopy_issuer_backchannel_logouts_total",
+			Help: "Back-channel logout attempts by outcome (delivered, failed, gave_up, dropped).",
+		}, []string{"outcome"}),
 		streams: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "canopy_issuer_revocation_streams", Help: "Revocation streams (Server-Sent Events) open on this instance.",
 		}),
 	}
-	reg.MustRegister(m.upstream)
+	reg.MustRegister(m.upstream, m.backchannel)
+	for _, o := range []string{BackchannelDelivered, BackchannelFailed, BackchannelGaveUp, BackchannelDropped} {
+		m.backchannel.WithLabelValues(o)
+	}
 	reg.MustRegister(m.batchSize, m.commitLatency, m.commitErrors)
 	reg.MustRegister(m.streams, m.logins, m.refreshes, m.requests, m.signups, m.factorThrottled, m.accountCapped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -201,5 +216,12 @@ func (m *Issuer) StreamOpened() {
 func (m *Issuer) StreamClosed() {
 	if m != nil {
 		m.streams.Dec()
+	}
+}
+
+// Backchannel counts a back-channel logout attempt, or a row dropped.
+func (m *Issuer) Backchannel(outcome string) {
+	if m != nil {
+		m.backchannel.WithLabelValues(outcome).Inc()
 	}
 }

@@ -69,6 +69,9 @@ type options struct {
 	streamMaxSubs  int                           // revocation streams per instance; 0: the default
 	streamMaxPer   int                           // revocation streams per client; 0: the default
 	idTokenKeys    bool                          // keep RS256 keys too, as the issuer does, for ID tokens
+	backchannel    time.Duration                 // Deps.BackchannelPoll; 0: the default
+	housekeep      time.Duration                 // Deps.BackchannelHousekeep; 0: the default
+	bcClient       *http.Client                  // Deps.BackchannelClient; nil: the default
 
 	// logTo, when set, receives every log line at debug level instead of the test log.
 	logTo io.Writer
@@ -170,6 +173,7 @@ func newHarness(t testing.TB, o options) *harness {
 		Now: clock.Now, Metrics: o.metrics, UpstreamTimeout: o.upstreamWait,
 		StreamHeartbeat:      cfg.StreamHeartbeat,
 		StreamMaxSubscribers: o.streamMaxSubs, StreamMaxPerClient: o.streamMaxPer,
+		BackchannelPoll: o.backchannel, BackchannelHousekeep: o.housekeep, BackchannelClient: o.bcClient,
 	})
 	if err != nil {
 		t.Fatal(err)

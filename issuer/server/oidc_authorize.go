@@ -62,7 +62,8 @@ type authRequest struct {
 	scope         []string
 	codeChallenge string
 	prompt        []string
-	maxAge        int // -1: absent
+	maxAge        int      // -1: absent
+	acrValues     []string // the known classes of acr_values, in order
 	authAfter     int64
 	round         int
 }
@@ -98,7 +99,8 @@ func (s *Server) authorize(c echo.Context) error {
 	cur, signedIn := s.accountSession(c)
 	needLogin := !signedIn || slices.Contains(r.prompt, "login") ||
 		r.maxAge == 0 || (r.maxAge > 0 && s.now().Sub(cur.Session.AuthTime) > time.Duration(r.maxAge)*time.Second)
-	if signedIn && r.authAfter > 0 && cur.Session.AuthTime.Unix() >= r.authAfter {
+	fresh := signedIn && r.authAfter > 0 && cur.Session.AuthTime.Unix() >= r.authAfter
+	if fresh {
 		needLogin = false // back from the sign-in this request asked for
 	}
 	if needLogin {
@@ -106,6 +108,33 @@ func (s *Server) authorize(c echo.Context) error {
 			return s.authorizeRedirectError(c, r, "login_required", "the user is not signed in, or the sign-in is too old")
 		}
 		return s.authorizeSignIn(c, r, signedIn)
+	}
+	ctx := c.Request().Context()
+	amr, err := s.store.SessionAMR(ctx, cur.Session.ID)
+	if err != nil {
+		return fmt.Errorf("session amr: %w", err)
+	}
+	if amr == nil {
+		amr = []string{wire.AMRPassword} // sessions from before methods were recorded
+	}
+	acr := firstACRMet(r.acrValues, amr)
+	if len(r.acrValues) > 0 && acr == "" {
+		// Step up: a fresh sign-in, which asks for the second factor,
+		// unless the client wants no page or the account has no factor
+		// that could do.
+		if slices.Contains(r.prompt, "none") {
+			return s.authorizeRedirectError(c, r, "login_required", "the sign-in does not meet acr_values; a new one is needed")
+		}
+		can, err := s.canStepUp(ctx, cur.User.ID, r.acrValues)
+		if err != nil {
+			return err
+		}
+		if fresh || !can {
+			s.event(c, "oidc_denied", cur.User, cur.Session.ID, "client "+r.client.Name+": acr_values "+strings.Join(r.acrValues, " ")+" not met")
+			return s.authorizeRedirectError(c, r, "unmet_authentication_requirements",
+				"the sign-in cannot meet acr_values "+strings.Join(r.acrValues, " ")+" (a passkey for phr; a passkey or an authenticator code for mfa)")
+		}
+		return s.authorizeSignIn(c, r, true)
 	}
 	if len(r.client.RequireGroups) > 0 {
 		groups, err := s.store.Groups(c.Request().Context(), cur.User.ID)
@@ -117,7 +146,7 @@ func (s *Server) authorize(c echo.Context) error {
 			return s.authorizeRedirectError(c, r, "access_denied", "the user is not in a group this application requires")
 		}
 	}
-	code, err := s.issueCode(c.Request().Context(), r, cur)
+	code, err := s.issueCode(ctx, r, cur, amr, acr)
 	if err != nil {
 		return err
 	}
@@ -174,6 +203,7 @@ func (s *Server) parseAuthRequest(q url.Values, r *authRequest) (string, string)
 		}
 		r.maxAge = n
 	}
+	r.acrValues = parseACRValues(q.Get("acr_values"))
 	r.authAfter = s.checkAuthAfter(q.Get(authAfterParam))
 	r.round, _ = strconv.Atoi(q.Get(roundParam))
 	return "", ""
@@ -246,19 +276,15 @@ func (s *Server) authorizeContinue(c echo.Context) error {
 }
 
 // issueCode stores a new code for the session and returns it.
-func (s *Server) issueCode(ctx context.Context, r *authRequest, cur *current) (string, error) {
-	amr, err := s.store.SessionAMR(ctx, cur.Session.ID)
-	if err != nil {
-		return "", fmt.Errorf("session amr: %w", err)
-	}
+func (s *Server) issueCode(ctx context.Context, r *authRequest, cur *current, amr []string, acr string) (string, error) {
 	code := randomID(32)
 	now := s.now()
 	ac := store.AuthCode{
 		Hash: hashToken(code), ClientID: r.client.ID, UserID: cur.User.ID, SessionID: cur.Session.ID,
 		RedirectURI: r.redirectURI, Scope: strings.Join(r.scope, " "), Nonce: r.nonce, CodeChallenge: r.codeChallenge,
-		AuthTime: cur.Session.AuthTime, AMR: amr, CreatedAt: now, ExpiresAt: now.Add(codeTTL),
+		AuthTime: cur.Session.AuthTime, AMR: amr, ACR: acr, CreatedAt: now, ExpiresAt: now.Add(codeTTL),
 	}
-	err = s.store.CreateCode(ctx, ac)
+	err := s.store.CreateCode(ctx, ac)
 	if errors.Is(err, store.ErrNotFound) && s.internalClient(r.client.ID) != nil {
 		// Another domain's client row was removed (issuer client remove):
 		// put it back, as a start would.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -67,9 +68,14 @@ type idTokenClaims struct {
 	AuthTime  int64    `json:"auth_time"`
 	Nonce     string   `json:"nonce,omitempty"`
 	AMR       []string `json:"amr,omitempty"`
+	ACR       string   `json:"acr,omitempty"`
 	SessionID string   `json:"sid"`
 	Username  string   `json:"preferred_username,omitempty"`
-	Groups    []string `json:"groups,omitempty"`
+	Email     string   `json:"email,omitempty"`
+	// EmailVerified is true whenever Email is set: only addresses an
+	// upstream provider verified are kept.
+	EmailVerified bool     `json:"email_verified,omitempty"`
+	Groups        []string `json:"groups,omitempty"`
 }
 
 // token handles POST /token: grant_type authorization_code and refresh_token.
@@ -121,11 +127,11 @@ func (s *Server) token(c echo.Context) error {
 		return s.tokenFail(c, *terr)
 	}
 	g := grant{client: client, userID: code.UserID, sessionID: code.SessionID, scope: code.Scope, nonce: code.Nonce,
-		authTime: code.AuthTime, amr: code.AMR, family: codeHash}
+		authTime: code.AuthTime, amr: code.AMR, acr: code.ACR, family: codeHash}
 	if slices.Contains(strings.Fields(code.Scope), wire.ScopeOfflineAccess) {
 		g.refresh = randomID(32)
 		err := s.store.CreateClientRefresh(ctx, store.ClientRefresh{Hash: hashToken(g.refresh), FamilyID: codeHash, ClientID: client.ID,
-			UserID: code.UserID, SessionID: code.SessionID, Scope: code.Scope, AuthTime: code.AuthTime, AMR: code.AMR, CreatedAt: now})
+			UserID: code.UserID, SessionID: code.SessionID, Scope: code.Scope, AuthTime: code.AuthTime, AMR: code.AMR, ACR: code.ACR, CreatedAt: now})
 		if err != nil {
 			return err
 		}
@@ -141,6 +147,7 @@ type grant struct {
 	scope, nonce      string
 	authTime          time.Time
 	amr               []string
+	acr               string // the acr_values class met, if any was asked for
 	family            string // the code's hash: its replay revokes these tokens
 	refresh           string // the refresh token to hand out, if any
 }
@@ -172,10 +179,16 @@ func (s *Server) issueTokens(c echo.Context, g grant) error {
 	claims := idTokenClaims{
 		Issuer: s.cfg.URL, Subject: u.ID, Audience: g.client.ID, AZP: g.client.ID,
 		Expiry: exp.Unix(), IssuedAt: now.Unix(), AuthTime: g.authTime.Unix(),
-		Nonce: g.nonce, AMR: g.amr, SessionID: sess.ID, Groups: groups,
+		Nonce: g.nonce, AMR: g.amr, ACR: g.acr, SessionID: sess.ID, Groups: groups,
 	}
 	if slices.Contains(scope, wire.ScopeProfile) {
 		claims.Username = u.Username
+	}
+	if slices.Contains(scope, wire.ScopeEmail) {
+		if claims.Email, err = s.verifiedEmail(ctx, u.ID); err != nil {
+			return err
+		}
+		claims.EmailVerified = claims.Email != ""
 	}
 	payload, err := json.Marshal(claims)
 	if err != nil {
@@ -188,6 +201,11 @@ func (s *Server) issueTokens(c echo.Context, g grant) error {
 	access := randomID(32)
 	err = s.store.CreateClientToken(ctx, store.ClientToken{Hash: hashToken(access), CodeHash: g.family, ClientID: g.client.ID,
 		UserID: u.ID, SessionID: sess.ID, Scope: g.scope, CreatedAt: now, ExpiresAt: exp})
+	if errors.Is(err, store.ErrSessionEnded) {
+		// Ended since the check above: the revocation did not see this
+		// client, so it gets no token.
+		return s.tokenFail(c, invalidGrant("the sign-in session has ended"))
+	}
 	if err != nil {
 		return err
 	}
@@ -227,7 +245,7 @@ func (s *Server) refreshGrant(c echo.Context, client store.Client, form url.Valu
 		}
 	}
 	return s.issueTokens(c, grant{client: client, userID: rec.UserID, sessionID: rec.SessionID, scope: rec.Scope,
-		authTime: rec.AuthTime, amr: rec.AMR, family: rec.FamilyID, refresh: successor})
+		authTime: rec.AuthTime, amr: rec.AMR, acr: rec.ACR, family: rec.FamilyID, refresh: successor})
 }
 
 // authenticateClient finds the client of a token request: HTTP Basic
@@ -344,6 +362,15 @@ func (s *Server) userinfo(c echo.Context) error {
 		}
 		out["groups"] = append([]string{}, groups...)
 	}
+	if slices.Contains(scope, wire.ScopeEmail) {
+		email, err := s.verifiedEmail(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		if email != "" {
+			out["email"], out["email_verified"] = email, true
+		}
+	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusOK, out)
 }
@@ -358,4 +385,21 @@ func (s *Server) providerPreflight(c echo.Context) error {
 	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
 	h.Set("Access-Control-Max-Age", "600")
 	return c.NoContent(http.StatusNoContent)
+}
+
+// verifiedEmail is the user's email for the email scope: the address an
+// upstream provider marked verified when the account was linked to it (the
+// oldest such link), "" when there is none. Canopy accounts have no email
+// of their own.
+func (s *Server) verifiedEmail(ctx context.Context, userID string) (string, error) {
+	ids, err := s.store.Identities(ctx, userID)
+	if err != nil {
+		return "", err
+	}
+	for _, id := range ids {
+		if id.Email != "" {
+			return id.Email, nil
+		}
+	}
+	return "", nil
 }

@@ -58,6 +58,15 @@ type Deps struct {
 	// StreamMaxSubscribers and StreamMaxPerClient bound the revocation
 	// streams of the instance and of one client address; the defaults when zero.
 	StreamMaxSubscribers, StreamMaxPerClient int
+	// BackchannelClient delivers back-channel logout tokens; nil: a client
+	// with a timeout that follows no redirect.
+	BackchannelClient *http.Client
+	// BackchannelPoll is how often the outbox is read when nothing woke the
+	// worker; DefaultBackchannelPoll when zero.
+	BackchannelPoll time.Duration
+	// BackchannelHousekeep is how often sessions that ran out are found
+	// and the outbox pruned; DefaultBackchannelHousekeep when zero.
+	BackchannelHousekeep time.Duration
 }
 
 // Server serves the issuer's endpoints.
@@ -94,6 +103,7 @@ type Server struct {
 	upstreams  map[string]*upstream // --idp providers by name
 	// domains are the root domains served, the primary first (domains.go).
 	domains []*domain
+	bc      *backchannel // the back-channel logout worker
 }
 
 // New builds a Server. It reads (or creates once) the server secrets in the store.
@@ -121,7 +131,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	s.streamHeartbeat = cmp.Or(d.StreamHeartbeat, DefaultStreamHeartbeat)
 	s.hub = newRevHub(d.Store, d.Log, cmp.Or(d.StreamMaxSubscribers, DefaultStreamMaxSubscribers),
 		cmp.Or(d.StreamMaxPerClient, DefaultStreamMaxPerClient))
-	s.store = notifyingStore{Store: d.Store, committed: func() { s.feeds.invalidate(); s.hub.wake() }}
+	s.store = notifyingStore{Store: d.Store, committed: func() { s.feeds.invalidate(); s.hub.wake(); s.bc.wake() }}
 	if s.factorThrottle == nil {
 		s.factorThrottle = throttle.New(factorThrottleConfig(d.Now))
 	}
@@ -178,6 +188,8 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	}
 	s.prefetchUpstreams(ctx)
 	s.startHub(d.Store)
+	s.startBackchannel(d.BackchannelClient, cmp.Or(d.BackchannelPoll, DefaultBackchannelPoll),
+		cmp.Or(d.BackchannelHousekeep, DefaultBackchannelHousekeep))
 	return s, nil
 }
 
@@ -202,6 +214,7 @@ func (s *Server) Close() {
 	s.hub.close()
 	s.hubCancel()
 	s.hubWG.Wait()
+	s.stopBackchannel()
 }
 
 // Handler returns the issuer's HTTP handler.

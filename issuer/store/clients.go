@@ -41,9 +41,11 @@ type AuthCode struct {
 	CodeChallenge string // S256 challenge; empty when the client sent none
 	AuthTime      time.Time
 	AMR           []string
-	CreatedAt     time.Time
-	ExpiresAt     time.Time
-	UsedAt        *time.Time
+	// ACR is the acr_values class the session met ('' when none was asked for).
+	ACR       string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
 }
 
 // ClientToken is an opaque access token issued to a client, stored by its
@@ -71,6 +73,7 @@ type ClientRefresh struct {
 	Scope     string
 	AuthTime  time.Time
 	AMR       []string
+	ACR       string // the code's, kept by the family
 	CreatedAt time.Time
 }
 
@@ -100,7 +103,11 @@ type ClientStore interface {
 	// and refresh, of its whole family) has been revoked (durably) before this is returned. Expiry is the caller's to
 	// check on the returned code.
 	RedeemCode(ctx context.Context, hash string, now time.Time) (AuthCode, error)
-	// CreateClientToken stores a token issued for a redeemed code.
+	// CreateClientToken stores a token issued for a redeemed code or a
+	// refresh, and records in the same transaction that the client received
+	// a token in t.SessionID (back-channel logout notifies it when the
+	// session ends). ErrSessionEnded: the session is revoked or past its
+	// end, and nothing was stored.
 	CreateClientToken(ctx context.Context, t ClientToken) error
 	// CreateClientRefresh stores the first refresh token of a family.
 	CreateClientRefresh(ctx context.Context, r ClientRefresh) error
@@ -115,4 +122,48 @@ type ClientStore interface {
 	// ClientToken returns a token that is not revoked and not expired at now,
 	// of a client that still exists; ErrNotFound otherwise.
 	ClientToken(ctx context.Context, hash string, now time.Time) (ClientToken, error)
+}
+
+// PendingLogout is a back-channel logout still to deliver (OpenID
+// Back-Channel Logout 1.0): a session ended in which the client received a
+// token. The logout token is made at each attempt from these fields.
+type PendingLogout struct {
+	ClientID   string
+	SessionID  string
+	UserID     string
+	Reason     string // the session's revoke reason, or ReasonExpired
+	CreatedAt  time.Time
+	NextAt     time.Time
+	Attempts   int // attempts made so far
+	URI        string
+	IDTokenAlg string
+}
+
+// ReasonExpired marks a back-channel logout for a session that reached its
+// absolute end or went idle rather than being revoked.
+const ReasonExpired = "expired"
+
+// LogoutOutbox is the durable outbox of back-channel logouts. Rows are
+// written by the transactions that end sessions (every revocation of the
+// Store, and ExpireGrants for sessions that ran out), one per client and
+// session, only for clients with a back-channel URI that received a token
+// in the session.
+type LogoutOutbox interface {
+	// DueLogouts returns at most limit rows whose next attempt is due at
+	// now, the earliest due first, with their client's URI and algorithm.
+	DueLogouts(ctx context.Context, now time.Time, limit int) ([]PendingLogout, error)
+	// ClaimLogout counts an attempt at p and moves its next attempt to
+	// retryAt, if p is still as read (its Attempts unchanged): false when
+	// another delivery claimed it first or it is gone.
+	ClaimLogout(ctx context.Context, p PendingLogout, retryAt time.Time) (bool, error)
+	// DeleteLogout removes a row: delivered, or given up.
+	DeleteLogout(ctx context.Context, clientID, sessionID string) error
+	// ExpireGrants ends the grants of at most limit sessions that ran out
+	// at now (absolute end, idle for idle when idle > 0, or swept) and
+	// were not revoked: their logouts join the outbox. It returns how many
+	// sessions it handled (limit when more may remain).
+	ExpireGrants(ctx context.Context, now time.Time, idle time.Duration, limit int) (int, error)
+	// PruneLogouts drops rows created before olderThan and, for each
+	// client, all but its perClient newest rows; it returns what it dropped.
+	PruneLogouts(ctx context.Context, olderThan time.Time, perClient int) ([]PendingLogout, error)
 }

@@ -169,6 +169,7 @@ type Store interface {
 	IdentityStore
 	RevocationLog
 	ClientStore
+	LogoutOutbox
 
 	// CreateUser inserts u; ErrConflict when the username (even of a deleted user) is taken.
 	CreateUser(ctx context.Context, u User) error

@@ -14,9 +14,26 @@ const (
 	ScopeOpenID  = "openid"
 	ScopeProfile = "profile"
 	ScopeGroups  = "groups"
+	// ScopeEmail adds email and email_verified when an upstream provider
+	// verified the user's address (the account's first such link).
+	ScopeEmail = "email"
 	// ScopeOfflineAccess asks for a refresh token (OIDC Core §11).
 	ScopeOfflineAccess = "offline_access"
 )
+
+// Authentication context classes a client may ask for with acr_values,
+// each a rule on the session's amr; the ID token's acr names the one met.
+const (
+	// ACRPhishingResistant: signed in with a passkey (amr hwk).
+	ACRPhishingResistant = "phr"
+	// ACRMultiFactor: a second factor: a one-time code (otp), a passkey
+	// (hwk, two factors in one) or several factors at an upstream provider
+	// with trust-amr (mfa).
+	ACRMultiFactor = "mfa"
+)
+
+// ACRValues lists the classes, strongest first.
+func ACRValues() []string { return []string{ACRPhishingResistant, ACRMultiFactor} }
 
 // ProviderDiscovery is /.well-known/openid-configuration as the issuer
 // serves it: Canopy's own fields (Discovery, unchanged for relying services)
@@ -37,9 +54,13 @@ type ProviderDiscovery struct {
 	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
 	PromptValuesSupported             []string `json:"prompt_values_supported"`
+	ACRValuesSupported                []string `json:"acr_values_supported"`
 	ClaimsParameterSupported          bool     `json:"claims_parameter_supported"`
 	RequestParameterSupported         bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
+	// OpenID Back-Channel Logout 1.0 §2.1: logout tokens carry sid.
+	BackchannelLogoutSupported        bool `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported bool `json:"backchannel_logout_session_supported"`
 }
 
 // NewProviderDiscovery is NewDiscovery plus the provider metadata. Its
@@ -55,8 +76,8 @@ func NewProviderDiscovery(issuerURL, cookieName, cookieDomain string) ProviderDi
 		TokenEndpoint:                     issuerURL + PathToken,
 		UserinfoEndpoint:                  issuerURL + PathUserinfo,
 		EndSessionEndpoint:                issuerURL + PathEndSession,
-		ScopesSupported:                   []string{ScopeOpenID, ScopeProfile, ScopeGroups, ScopeOfflineAccess},
-		ClaimsSupported:                   []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid", "azp", "preferred_username", "groups"},
+		ScopesSupported:                   []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopeGroups, ScopeOfflineAccess},
+		ClaimsSupported:                   []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr", "sid", "azp", "preferred_username", "email", "email_verified", "groups"},
 		ResponseTypesSupported:            []string{"code"},
 		ResponseModesSupported:            []string{"query"},
 		GrantTypesSupported:               []string{"authorization_code", "refresh_token"},
@@ -64,5 +85,8 @@ func NewProviderDiscovery(issuerURL, cookieName, cookieDomain string) ProviderDi
 		CodeChallengeMethodsSupported:     []string{"S256"},
 		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "none"},
 		PromptValuesSupported:             []string{"none", "login"},
+		ACRValuesSupported:                ACRValues(),
+		BackchannelLogoutSupported:        true,
+		BackchannelLogoutSessionSupported: true,
 	}
 }

@@ -135,7 +135,7 @@ func TestProviderDiscoveryFields(t *testing.T) {
 		"token_endpoint":                        "https://domain.example/token",
 		"userinfo_endpoint":                     "https://domain.example/userinfo",
 		"end_session_endpoint":                  "https://domain.example/end-session",
-		"scopes_supported":                      []any{"openid", "profile", "groups", "offline_access"},
+		"scopes_supported":                      []any{"openid", "profile", "email", "groups", "offline_access"},
 		"response_types_supported":              []any{"code"},
 		"response_modes_supported":              []any{"query"},
 		"grant_types_supported":                 []any{"authorization_code", "refresh_token"},
@@ -143,9 +143,12 @@ func TestProviderDiscoveryFields(t *testing.T) {
 		"code_challenge_methods_supported":      []any{"S256"},
 		"token_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post", "none"},
 		"prompt_values_supported":               []any{"none", "login"},
+		"acr_values_supported":                  []any{"phr", "mfa"},
 		"claims_parameter_supported":            false,
 		"request_parameter_supported":           false,
 		"request_uri_parameter_supported":       false,
+		"backchannel_logout_supported":          true,
+		"backchannel_logout_session_supported":  true,
 	}
 	for k, v := range want {
 		got, _ := json.Marshal(m[k])

@@ -23,7 +23,7 @@ const (
 	clientColumns = `id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris,
 		backchannel_logout_uri, id_token_alg, require_groups, created_at, secret_rotated_at`
 	codeColumns = `hash, client_id, user_id, session_id, redirect_uri, scope, nonce, code_challenge,
-		auth_time, amr, created_at, expires_at, used_at`
+		auth_time, amr, created_at, expires_at, used_at, acr`
 	tokenColumns = `hash, code_hash, client_id, user_id, session_id, scope, created_at, expires_at, revoked_at`
 
 	qInsertClient    = `INSERT INTO oidc_clients (` + clientColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
@@ -36,7 +36,7 @@ const (
 	qRemoveRefresh   = `DELETE FROM oidc_refresh_tokens WHERE client_id = ?`
 	qSetClientSecret = `UPDATE oidc_clients SET secret_hash = ?, secret_rotated_at = ? WHERE id = ? AND public = ?`
 
-	qInsertCode = `INSERT INTO oidc_codes (` + codeColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qInsertCode = `INSERT INTO oidc_codes (` + codeColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qPruneCodes = `DELETE FROM oidc_codes WHERE expires_at < ?`
 	// One conditional UPDATE: of concurrent redemptions exactly one changes
 	// the row.
@@ -52,8 +52,8 @@ const (
 )
 
 const (
-	refreshColumns    = `hash, family_id, client_id, user_id, session_id, scope, auth_time, amr, created_at, superseded_at, revoked_at`
-	qInsertRefresh    = `INSERT INTO oidc_refresh_tokens (` + refreshColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	refreshColumns    = `hash, family_id, client_id, user_id, session_id, scope, auth_time, amr, created_at, superseded_at, revoked_at, acr`
+	qInsertRefresh    = `INSERT INTO oidc_refresh_tokens (` + refreshColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qSupersedeRefresh = `UPDATE oidc_refresh_tokens SET superseded_at = ?
 		WHERE hash = ? AND client_id = ? AND superseded_at IS NULL AND revoked_at IS NULL`
 	qRefreshByHash = `SELECT ` + refreshColumns + ` FROM oidc_refresh_tokens WHERE hash = ? AND client_id = ?`
@@ -72,12 +72,13 @@ type RefreshRow struct {
 	CreatedAt    int64         `db:"created_at"`
 	SupersededAt sql.NullInt64 `db:"superseded_at"`
 	RevokedAt    sql.NullInt64 `db:"revoked_at"`
+	ACR          string        `db:"acr"`
 }
 
 // ClientRefresh is the row as a store.ClientRefresh.
 func (r RefreshRow) ClientRefresh() store.ClientRefresh {
 	return store.ClientRefresh{Hash: r.Hash, FamilyID: r.FamilyID, ClientID: r.ClientID, UserID: r.UserID, SessionID: r.SessionID,
-		Scope: r.Scope, AuthTime: FromDB(r.AuthTime), AMR: decodeList(r.AMR), CreatedAt: FromDB(r.CreatedAt)}
+		Scope: r.Scope, AuthTime: FromDB(r.AuthTime), AMR: decodeList(r.AMR), ACR: r.ACR, CreatedAt: FromDB(r.CreatedAt)}
 }
 
 // ClientRow is an oidc_clients row.
@@ -122,6 +123,7 @@ type CodeRow struct {
 	CreatedAt     int64         `db:"created_at"`
 	ExpiresAt     int64         `db:"expires_at"`
 	UsedAt        sql.NullInt64 `db:"used_at"`
+	ACR           string        `db:"acr"`
 }
 
 // AuthCode is the row as a store.AuthCode.
@@ -129,7 +131,7 @@ func (r CodeRow) AuthCode() store.AuthCode {
 	return store.AuthCode{
 		Hash: r.Hash, ClientID: r.ClientID, UserID: r.UserID, SessionID: r.SessionID,
 		RedirectURI: r.RedirectURI, Scope: r.Scope, Nonce: r.Nonce, CodeChallenge: r.CodeChallenge,
-		AuthTime: FromDB(r.AuthTime), AMR: decodeList(r.AMR), CreatedAt: FromDB(r.CreatedAt),
+		AuthTime: FromDB(r.AuthTime), AMR: decodeList(r.AMR), ACR: r.ACR, CreatedAt: FromDB(r.CreatedAt),
 		ExpiresAt: FromDB(r.ExpiresAt), UsedAt: FromNullDB(r.UsedAt),
 	}
 }
@@ -221,6 +223,12 @@ func (s *Store) RemoveClient(ctx context.Context, id string) error {
 		if _, err := s.exec(ctx, tx, op, s.rebind(qRemoveCodes), id); err != nil {
 			return err
 		}
+		if _, err := s.exec(ctx, tx, op, s.rebind(qRemoveClientGrants), id); err != nil {
+			return err
+		}
+		if _, err := s.exec(ctx, tx, op, s.rebind(qRemoveClientOutbox), id); err != nil {
+			return err
+		}
 		return s.execOne(ctx, tx, op, "", s.rebind(qRemoveClient), id)
 	})
 }
@@ -245,7 +253,7 @@ func (s *Store) CreateCode(ctx context.Context, c store.AuthCode) error {
 		}
 		return s.insert(ctx, tx, op, "", s.rebind(qInsertCode),
 			c.Hash, c.ClientID, c.UserID, c.SessionID, c.RedirectURI, c.Scope, c.Nonce, c.CodeChallenge,
-			ToDB(c.AuthTime), encodeList(c.AMR), ToDB(c.CreatedAt), ToDB(c.ExpiresAt), ToNullDB(c.UsedAt))
+			ToDB(c.AuthTime), encodeList(c.AMR), ToDB(c.CreatedAt), ToDB(c.ExpiresAt), ToNullDB(c.UsedAt), c.ACR)
 	})
 }
 
@@ -298,7 +306,7 @@ func (s *Store) CreateClientRefresh(ctx context.Context, r store.ClientRefresh) 
 		return s.d.errorf("create client refresh token: empty hash or family")
 	}
 	return s.insert(ctx, s.db, "create client refresh token", "", s.rebind(qInsertRefresh),
-		r.Hash, r.FamilyID, r.ClientID, r.UserID, r.SessionID, r.Scope, ToDB(r.AuthTime), encodeList(r.AMR), ToDB(r.CreatedAt), nil, nil)
+		r.Hash, r.FamilyID, r.ClientID, r.UserID, r.SessionID, r.Scope, ToDB(r.AuthTime), encodeList(r.AMR), ToDB(r.CreatedAt), nil, nil, r.ACR)
 }
 
 // RotateClientRefresh implements store.ClientStore: the conditional UPDATE
@@ -321,7 +329,7 @@ func (s *Store) RotateClientRefresh(ctx context.Context, clientID, presentedHash
 		rec = r.ClientRefresh()
 		if n == 1 {
 			return s.insert(ctx, tx, op, "", s.rebind(qInsertRefresh), successorHash, r.FamilyID, r.ClientID, r.UserID,
-				r.SessionID, r.Scope, r.AuthTime, r.AMR, ToDB(now), nil, nil)
+				r.SessionID, r.Scope, r.AuthTime, r.AMR, ToDB(now), nil, nil, r.ACR)
 		}
 		if r.RevokedAt.Valid {
 			return s.d.fail(op, "", store.ErrNotFound)
@@ -346,6 +354,9 @@ func (s *Store) CreateClientToken(ctx context.Context, t store.ClientToken) erro
 	}
 	return s.inTx(ctx, op, func(tx *sqlx.Tx) error {
 		if _, err := s.exec(ctx, tx, op, s.rebind(qPruneTokens), ToDB(t.CreatedAt.Add(-oidcKeep))); err != nil {
+			return err
+		}
+		if err := s.recordGrant(ctx, tx, t); err != nil {
 			return err
 		}
 		return s.insert(ctx, tx, op, "", s.rebind(qInsertToken),

@@ -80,6 +80,9 @@ func (s *Store) rotate(ctx context.Context, tx *sqlx.Tx, r store.RotateRequest) 
 	case store.StepReuse:
 		n, err := s.exec(ctx, tx, "rotate refresh: revoke on reuse", s.q.RevokeSession, ToDB(now), store.ReasonReuse, row.ID)
 		if err == nil && n > 0 {
+			err = s.enqueueSession(ctx, tx, row.ID, store.ReasonReuse, now)
+		}
+		if err == nil && n > 0 {
 			err = s.logSession(ctx, tx, row.ID, now)
 		}
 		if err != nil {

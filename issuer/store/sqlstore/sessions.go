@@ -95,6 +95,11 @@ func (s *Store) RevokeSession(ctx context.Context, sid, reason string, now time.
 		if err != nil {
 			return err
 		}
+		if n > 0 {
+			if err := s.enqueueSession(ctx, tx, sid, reason, now); err != nil {
+				return err
+			}
+		}
 		if n == 0 {
 			var one int
 			if err := s.getTx(ctx, tx, "revoke session", fmt.Sprintf("%q", sid), &one, s.q.SessionExists, sid); err != nil {
@@ -158,6 +163,9 @@ func (s *Store) revokeUserSessions(ctx context.Context, tx *sqlx.Tx, userID, exc
 		return err
 	}
 	if _, err := s.exec(ctx, tx, "revoke user sessions", s.q.RevokeUserSessions, ToDB(now), reason, userID, exceptSID); err != nil {
+		return err
+	}
+	if err := s.enqueueUser(ctx, tx, userID, exceptSID, reason, now); err != nil {
 		return err
 	}
 	return s.logUser(ctx, tx, userID, exceptSID, entry, now)

@@ -24,7 +24,7 @@ import (
 
 // schemaVersion is the schema, on both sides, that the table list below
 // maps. A newer schema on either side needs a new mapping first.
-const schemaVersion = 9
+const schemaVersion = 10
 
 // ErrTargetNotEmpty: the target already holds users, sessions or events.
 // Copying into it would mix two issuers' states.
@@ -52,7 +52,7 @@ type table struct {
 }
 
 // tables lists what is copied, parents before children (foreign keys), with
-// every column of schema version 9 (see both backends' migrations). The
+// every column of schema version 10 (see both backends' migrations). The
 // migrations table is not copied: the target has its own.
 var tables = []table{
 	{"users", cols("id", "username", "password_hash", text, "disabled", boolean, "created_at", "deleted_at", integer), "id"},
@@ -71,11 +71,14 @@ var tables = []table{
 	{"oidc_clients", cols("id", "name", "secret_hash", text, "public", boolean, "redirect_uris", "post_logout_redirect_uris",
 		"backchannel_logout_uri", "id_token_alg", "require_groups", text, "created_at", "secret_rotated_at", integer), "id"},
 	{"oidc_codes", cols("hash", "client_id", "user_id", "session_id", "redirect_uri", "scope", "nonce", "code_challenge", text,
-		"auth_time", integer, "amr", text, "created_at", "expires_at", "used_at", integer), "hash"},
+		"auth_time", integer, "amr", text, "created_at", "expires_at", "used_at", integer, "acr", text), "hash"},
 	{"oidc_tokens", cols("hash", "code_hash", "client_id", "user_id", "session_id", "scope", text,
 		"created_at", "expires_at", "revoked_at", integer), "hash"},
 	{"oidc_refresh_tokens", cols("hash", "family_id", "client_id", "user_id", "session_id", "scope", text, "auth_time", integer,
-		"amr", text, "created_at", "superseded_at", "revoked_at", integer), "hash"},
+		"amr", text, "created_at", "superseded_at", "revoked_at", integer, "acr", text), "hash"},
+	{"oidc_grants", cols("session_id", "client_id", "user_id", text, "created_at", integer), "session_id, client_id"},
+	{"oidc_logout_outbox", cols("client_id", "session_id", "user_id", "reason", text, "created_at", "next_at", "attempts", integer),
+		"client_id, session_id"},
 	{"secrets", cols("name", text, "value", blob, "created_at", integer), "name"},
 	{"revocation_log", cols("pos", integer, "sid", "user_id", text, "before_at", integer, "except_sid", text, "until_at", "created_at", integer), "pos"},
 	{"events", cols("id", "at", integer, "kind", "user_id", "username", "session_id", "ip", "user_agent", "detail", text), "id"},

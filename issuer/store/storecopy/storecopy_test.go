@@ -124,6 +124,12 @@ func seed(t *testing.T, keepOpen bool) seeded {
 	must(rotate("live", 0, 1, base.Add(time.Minute)))
 	rotatedAt := base.Add(2 * time.Minute)
 	must(rotate("live", 1, 2, rotatedAt))
+	// A back-channel client that got a token in the session signed out:
+	// its logout waits in the outbox (and alice's live grant stays).
+	must(s.CreateClient(ctx, store.Client{ID: "client-2", Name: "wiki", SecretHash: hashOf("secret2"), RedirectURIs: []string{"https://w.example.com/cb"},
+		BackchannelLogoutURI: "https://w.example.com/bcl", IDTokenAlg: "RS256", CreatedAt: base}))
+	must(s.CreateClientToken(ctx, store.ClientToken{Hash: hashOf("token2"), CodeHash: hashOf("code2"), ClientID: "client-2", UserID: "uid-alice",
+		SessionID: "logged-out", Scope: "openid", CreatedAt: base, ExpiresAt: base.Add(time.Hour)}))
 	must(s.RevokeSession(ctx, "logged-out", store.ReasonLogout, base.Add(3*time.Minute)))
 	must(rotate("reused", 0, 1, base.Add(time.Minute)))
 	if err := rotate("reused", 0, 1, base.Add(time.Hour)); !errors.Is(err, store.ErrReuse) {
@@ -182,7 +188,8 @@ func TestCopy(t *testing.T) {
 			want := []Count{{"users", 3, 3}, {"user_groups", 2, 2}, {"sessions", 5, 5}, {"user_revocations", 1, 1}, {"session_amr", 1, 1},
 				{"refresh_tokens", 8, 8}, {"totp", 1, 1}, {"recovery_codes", 2, 2}, {"passkeys", 1, 1},
 				{"user_identities", 1, 1}, {"session_upstream", 1, 1}, {"challenges", 1, 1},
-				{"oidc_clients", 1, 1}, {"oidc_codes", 1, 1}, {"oidc_tokens", 1, 1}, {"oidc_refresh_tokens", 1, 1},
+				{"oidc_clients", 2, 2}, {"oidc_codes", 1, 1}, {"oidc_tokens", 2, 2}, {"oidc_refresh_tokens", 1, 1},
+				{"oidc_grants", 1, 1}, {"oidc_logout_outbox", 1, 1},
 				{"secrets", 1, 1}, {"revocation_log", 3, 3}, {"events", 5, 5}, {"throttle_counts", 1, 1}}
 			if !reflect.DeepEqual(res.Counts, want) {
 				t.Errorf("counts = %v, want %v", res.Counts, want)

@@ -111,7 +111,7 @@ func authCode(code string, c store.Client, u store.User, at time.Time) store.Aut
 	return store.AuthCode{
 		Hash: hash(code), ClientID: c.ID, UserID: u.ID, SessionID: "sid-" + code, RedirectURI: c.RedirectURIs[0],
 		Scope: "openid profile", Nonce: "n-" + code, CodeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-		AuthTime: at.Add(-time.Minute), AMR: []string{"pwd"}, CreatedAt: at, ExpiresAt: at.Add(time.Minute),
+		AuthTime: at.Add(-time.Minute), AMR: []string{"pwd"}, ACR: "mfa", CreatedAt: at, ExpiresAt: at.Add(time.Minute),
 	}
 }
 
@@ -127,6 +127,7 @@ func testCodes(t *testing.T, s store.Store) {
 	if err := s.CreateClient(ctx, c); err != nil {
 		t.Fatal(err)
 	}
+	mustSession(t, s, newSession(alice.ID, "sid-code-1", base))
 	code := authCode("code-1", c, alice, base)
 	if err := s.CreateCode(ctx, code); err != nil {
 		t.Fatal(err)
@@ -142,7 +143,7 @@ func testCodes(t *testing.T, s store.Store) {
 	}
 	if got.UsedAt == nil || !got.UsedAt.Equal(base.Add(time.Second)) || got.Nonce != code.Nonce || got.CodeChallenge != code.CodeChallenge ||
 		got.RedirectURI != code.RedirectURI || !slices.Equal(got.AMR, code.AMR) || !got.AuthTime.Equal(code.AuthTime) ||
-		!got.ExpiresAt.Equal(code.ExpiresAt) || got.SessionID != code.SessionID || got.Scope != code.Scope {
+		!got.ExpiresAt.Equal(code.ExpiresAt) || got.SessionID != code.SessionID || got.Scope != code.Scope || got.ACR != "mfa" {
 		t.Errorf("RedeemCode = %+v, want %+v used", got, code)
 	}
 	tok := clientToken("tok-1", "code-1", c, alice, base.Add(time.Second))
@@ -162,6 +163,7 @@ func testCodes(t *testing.T, s store.Store) {
 	wantErr(t, "ClientToken after the code's replay", err, store.ErrNotFound)
 
 	// Removing the client ends its tokens and codes.
+	mustSession(t, s, newSession(alice.ID, "sid-code-2", base))
 	code2 := authCode("code-2", c, alice, base)
 	tok2 := clientToken("tok-2", "code-2", c, alice, base)
 	if err := s.CreateCode(ctx, code2); err != nil {
@@ -223,6 +225,7 @@ func testClientRefresh(t *testing.T, s store.Store) {
 			t.Fatal(err)
 		}
 	}
+	mustSession(t, s, newSession(alice.ID, "sid-code-r", base))
 	code := authCode("code-r", c, alice, base)
 	if err := s.CreateCode(ctx, code); err != nil {
 		t.Fatal(err)
@@ -231,7 +234,7 @@ func testClientRefresh(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	first := store.ClientRefresh{Hash: hash("r0"), FamilyID: code.Hash, ClientID: c.ID, UserID: alice.ID, SessionID: "sid-r",
-		Scope: "openid offline_access", AuthTime: base.Add(-time.Minute), AMR: []string{"pwd", "otp"}, CreatedAt: base}
+		Scope: "openid offline_access", AuthTime: base.Add(-time.Minute), AMR: []string{"pwd", "otp"}, ACR: "phr", CreatedAt: base}
 	if err := s.CreateClientRefresh(ctx, first); err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +251,7 @@ func testClientRefresh(t *testing.T, s store.Store) {
 	wantErr(t, "RotateClientRefresh by another client", err, store.ErrNotFound)
 	_, err = s.RotateClientRefresh(ctx, c.ID, hash("nope"), hash("x"), base.Add(2*time.Second))
 	wantErr(t, "RotateClientRefresh unknown", err, store.ErrNotFound)
-	if got, err := s.RotateClientRefresh(ctx, c.ID, hash("r1"), hash("r2"), base.Add(3*time.Second)); err != nil || !got.AuthTime.Equal(first.AuthTime) {
+	if got, err := s.RotateClientRefresh(ctx, c.ID, hash("r1"), hash("r2"), base.Add(3*time.Second)); err != nil || !got.AuthTime.Equal(first.AuthTime) || got.ACR != "phr" {
 		t.Fatalf("second rotation: %+v, %v", got, err)
 	}
 	tok := clientToken("tok-r", "code-r", c, alice, base.Add(3*time.Second))

@@ -84,6 +84,10 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Codes", testCodes},
 		{"CodeRace", testCodeRace},
 		{"ClientRefresh", testClientRefresh},
+		{"LogoutOutbox", testLogoutOutbox},
+		{"LogoutOutboxUserChanges", testLogoutOutboxUserChanges},
+		{"LogoutOutboxExpiry", testLogoutOutboxExpiry},
+		{"LogoutOutboxPrune", testLogoutOutboxPrune},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
