@@ -25,6 +25,7 @@ type streamConn struct {
 
 func (h *harness) openStream(t *testing.T, lastID string) (*streamConn, *http.Response) {
 	t.Helper()
+	h.waitHubStarted(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.ts.URL+wire.PathRevocationStream, nil)
 	req.Host = h.host
@@ -232,4 +233,22 @@ func (h *harness) getJSON(t *testing.T, path string, v any) int {
 		}
 	}
 	return resp.StatusCode
+}
+
+// waitHubStarted waits until the hub has read the log head, which it does
+// in the background after New: until then a stream is refused with 503,
+// as it should be, but that is not what these tests are about.
+func (h *harness) waitHubStarted(t *testing.T) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		h.srv.hub.mu.Lock()
+		started := h.srv.hub.started
+		h.srv.hub.mu.Unlock()
+		if started {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the revocation hub did not read the log head within 10 s")
+		}
+	}
 }
