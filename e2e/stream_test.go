@@ -95,7 +95,7 @@ func (s *stack) session(t *testing.T, w *streamWatch, name string) (*browser, *s
 }
 
 // logout signs b out through the issuer at base.
-func logout(t *testing.T, b *browser, base string) {
+func logout(t testing.TB, b *browser, base string) {
 	t.Helper()
 	page := b.navigate(base + "/logout")
 	if r := b.post(base+"/logout", url.Values{"csrf_token": {csrf(t, page.body)}}, base); r.status != http.StatusSeeOther {
