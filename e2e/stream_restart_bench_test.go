@@ -76,12 +76,23 @@ func (f *forwardedFor) RoundTrip(r *http.Request) (*http.Response, error) {
 // process (SQLite); it reports the issuer's extra RSS for them. Then a
 // sign-out is posted and the issuer stopped at once (graceful shutdown), two
 // users are disabled by the CLI while it is down, and the issuer starts
-// again on the same database and port. It reports how long after the new
-// process was started every stream was back, how the reconnections were
-// spread (first, median, last, and the most in any 100 ms), and how long
-// until every subscriber held all three revocations: resumed from its
-// cursor with Last-Event-ID, none missing.
+// again on the same database and port: at once (a restart), or after 20 s
+// down (an outage, long enough for every client's backoff to reach its
+// cap). It reports how long after the new process was started every stream
+// was back, how the reconnections were spread (first, median, last, and the
+// most in any 100 ms), and how long until every subscriber held all three
+// revocations: resumed from its cursor with Last-Event-ID, none missing.
 func BenchmarkStreamRestart(b *testing.B) {
+	for _, down := range []time.Duration{0, 20 * time.Second} {
+		name := "restart"
+		if down > 0 {
+			name = fmt.Sprintf("down=%v", down)
+		}
+		b.Run(name, func(b *testing.B) { streamRestart(b, down) })
+	}
+}
+
+func streamRestart(b *testing.B, minDown time.Duration) {
 	for range b.N {
 		b.StopTimer()
 		s := &stack{dir: b.TempDir(), domain: "domain.localhost"}
@@ -180,6 +191,7 @@ func BenchmarkStreamRestart(b *testing.B) {
 				b.Fatalf("user disable %s: %v\n%s", name, err, out)
 			}
 		}
+		time.Sleep(time.Until(stopped.Add(minDown)))
 		b.StartTimer()
 		restarted := time.Now()
 		down := restarted.Sub(stopped)
