@@ -104,15 +104,17 @@ func (p *propagation) run(b *testing.B) {
 	b.Helper()
 	// The relying services, spread over the instances in turn.
 	svcURLs := make([]string, propagationServices)
+	var svcMetrics []string
 	for i := range propagationServices {
-		port := freePort(b)
+		port, mport := freePort(b), freePort(b)
+		svcMetrics = append(svcMetrics, fmt.Sprintf("http://127.0.0.1:%d/metrics", mport))
 		var env []string
 		if via := p.instances[i%len(p.instances)]; via != p.instances[0] {
 			proxy := fmt.Sprintf("http://127.0.0.1:%d", via)
 			env = []string{"HTTP_PROXY=" + proxy, "http_proxy=" + proxy, "NO_PROXY=", "no_proxy="}
 		}
 		pr := startEnv(b, env, "relying", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--issuer", p.issuerURL,
-			"--host", "app.domain.localhost")
+			"--host", "app.domain.localhost", "--metrics-listen", fmt.Sprintf("127.0.0.1:%d", mport))
 		waitHTTP(b, fmt.Sprintf("http://127.0.0.1:%d/.canopy/readyz", port), pr)
 		svcURLs[i] = fmt.Sprintf("http://app.domain.localhost:%d/", port)
 	}
@@ -122,10 +124,10 @@ func (p *propagation) run(b *testing.B) {
 			return gauge(b, m, "canopy_issuer_revocation_streams") == float64(perInstance)
 		})
 	}
-	if p.metrics == nil {
-		// One instance: every service's stream is up once the issuer
-		// would deliver to it; the first sign-out below proves it.
-		time.Sleep(time.Second)
+	for i, m := range svcMetrics {
+		waitFor(b, 20*time.Second, fmt.Sprintf("service %d's revocation stream", i), func() bool {
+			return gauge(b, m, "canopy_relying_revocation_stream_connected") == 1
+		})
 	}
 
 	// The sessions, signed in before the clock starts.
