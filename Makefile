@@ -67,7 +67,7 @@ test: fmt-check vet staticcheck
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 # The benchmarks and the load test, summarised in one table of medians,
-# ratios and targets (about six minutes on 2 cores). bench/ is a nested module,
+# ratios and targets (about nine minutes on 2 cores). bench/ is a nested module,
 # so the comparison libraries never enter this module's dependencies. For raw
 # figures: go test -run '^$$' -bench . -benchmem ./...
 bench: build

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/canopy-sso/canopy/pkg/sso"
 )
 
 // nginxStreamConf is an unprivileged nginx on loopback in front of one backend,
@@ -113,4 +115,56 @@ func TestStreamThroughNginx(t *testing.T) {
 	logout(t, b2, s.issuerURL)
 	w.waitRevoked(t, c2, 15*time.Second, "sign-out while nginx cut the stream")
 	waitFor(t, 15*time.Second, "the stream to resume through nginx", func() bool { return w.up.Load() && w.connects.Load() >= 2 })
+}
+
+// TestStreamNginxIdleCut: nginx's proxy_read_timeout (1 s) shorter than
+// the issuer's heartbeat (5 s), the misconfiguration the README warns of:
+// nginx closes every idle stream. Each cut costs a reconnection only: the
+// client resumes from its cursor, and sign-outs committed while the stream
+// is down arrive through the resumed stream (polls are an hour apart).
+func TestStreamNginxIdleCut(t *testing.T) {
+	t.Parallel()
+	nginxPath(t)
+	s := &stack{dir: t.TempDir(), domain: "domain.localhost"}
+	backend := freePort(t)
+	s.issuerPort = freePort(t)
+	s.issuerURL = fmt.Sprintf("http://%s:%d", s.domain, s.issuerPort)
+	s.issuerArgs = []string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", backend), "--url", s.issuerURL,
+		"--db", filepath.Join(s.dir, "issuer.db"), "--keys", filepath.Join(s.dir, "keys"), "--stream-heartbeat", "5s"}
+	s.issuer = start(t, "issuer", s.issuerArgs...)
+	waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", backend), s.issuer)
+	startNginx(t, s.issuerPort, backend, "1s")
+	waitHTTP(t, s.issuerURL+"/healthz", s.issuer)
+	if out, err := s.issuerCmd(t, alicePW+"\n", "user", "add", "alice"); err != nil {
+		t.Fatalf("user add: %v\n%s", err, out)
+	}
+
+	w := watchStream(t, s.issuerURL, nil)
+	var sessions []*browser
+	var claims []*sso.Claims
+	for range 6 {
+		b, c := s.session(t, w, "alice")
+		sessions, claims = append(sessions, b), append(claims, c)
+	}
+	// Each sign-out is posted as soon as nginx has cut the stream, so it
+	// commits while the client waits to reconnect (its wait grows with each
+	// cut); the resume with Last-Event-ID must bring it.
+	inGap := 0
+	for i := range sessions {
+		waitFor(t, 20*time.Second, "nginx to cut the idle stream", func() bool { return !w.up.Load() })
+		logout(t, sessions[i], s.issuerURL)
+		if !w.up.Load() {
+			inGap++
+		}
+		w.waitRevoked(t, claims[i], 20*time.Second, fmt.Sprintf("sign-out %d while nginx cuts idle streams", i))
+		if inGap == 2 {
+			break
+		}
+	}
+	if inGap == 0 {
+		t.Error("no sign-out was committed while the stream was down: the test did not exercise the resume")
+	}
+	if n := w.connects.Load(); n < 3 {
+		t.Errorf("the stream connected %d times: nginx was expected to cut it at least twice", n)
+	}
 }

@@ -4,12 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,7 +35,7 @@ func (w *streamWatch) RevocationStreamConnected(up bool) {
 }
 
 // watchStream starts a Client of issuerURL; hc (nil: the default) talks to it.
-func watchStream(t *testing.T, issuerURL string, hc *http.Client) *streamWatch {
+func watchStream(t testing.TB, issuerURL string, hc *http.Client) *streamWatch {
 	t.Helper()
 	w := &streamWatch{revoked: make(chan sso.Revocations, 100)}
 	c, err := sso.New(t.Context(), sso.Options{Issuer: issuerURL, RevocationPoll: time.Hour, HTTPClient: hc,
@@ -60,7 +56,7 @@ func watchStream(t *testing.T, issuerURL string, hc *http.Client) *streamWatch {
 }
 
 // waitRevoked waits until the Client learns that claims are revoked.
-func (w *streamWatch) waitRevoked(t *testing.T, claims *sso.Claims, within time.Duration, what string) {
+func (w *streamWatch) waitRevoked(t testing.TB, claims *sso.Claims, within time.Duration, what string) {
 	t.Helper()
 	deadline := time.After(within)
 	for {
@@ -77,7 +73,7 @@ func (w *streamWatch) waitRevoked(t *testing.T, claims *sso.Claims, within time.
 }
 
 // session signs name in with a new browser and returns it with its claims.
-func (s *stack) session(t *testing.T, w *streamWatch, name string) (*browser, *sso.Claims) {
+func (s *stack) session(t testing.TB, w *streamWatch, name string) (*browser, *sso.Claims) {
 	t.Helper()
 	b := newBrowser(t)
 	if r := s.signIn(t, b, name, alicePW, s.issuerURL+"/"); r.status != http.StatusSeeOther {
@@ -95,7 +91,7 @@ func (s *stack) session(t *testing.T, w *streamWatch, name string) (*browser, *s
 }
 
 // logout signs b out through the issuer at base.
-func logout(t *testing.T, b *browser, base string) {
+func logout(t testing.TB, b *browser, base string) {
 	t.Helper()
 	page := b.navigate(base + "/logout")
 	if r := b.post(base+"/logout", url.Values{"csrf_token": {csrf(t, page.body)}}, base); r.status != http.StatusSeeOther {
@@ -137,8 +133,12 @@ func TestStreamIssuerRestart(t *testing.T) {
 }
 
 // TestStreamTwoInstancesPostgres: two issuer instances on one PostgreSQL
-// database; a subscriber of instance B learns of a sign-out made through
-// instance A at once (LISTEN/NOTIFY: B's own recheck is 30 s apart).
+// database behind a load balancer. A subscriber on instance B learns of
+// sign-outs made through instance A at once (LISTEN/NOTIFY: B's own recheck
+// is 30 s apart). Then B dies (SIGKILL: the stream is lost, not closed), a
+// sign-out commits through A while the subscriber has no stream, the
+// balancer moves to A, and the subscriber resumes there from the cursor B
+// gave it and gets the sign-out: the database is the source of truth.
 func TestStreamTwoInstancesPostgres(t *testing.T) {
 	t.Parallel()
 	cluster, err := pgtest.StartCluster()
@@ -146,33 +146,36 @@ func TestStreamTwoInstancesPostgres(t *testing.T) {
 		pgtest.SkipOrFail(t, err)
 	}
 	t.Cleanup(func() { _ = cluster.Close() })
-	dsn := pgtest.Database(t, cluster)
-	s := &stack{dir: t.TempDir(), domain: "domain.localhost"}
-	portA, portB := freePort(t), freePort(t)
-	s.issuerURL = fmt.Sprintf("http://%s:%d", s.domain, portA) // both sign as A's URL
-	keys := filepath.Join(s.dir, "keys")
-	var inst [2]*proc
-	for i, port := range []int{portA, portB} {
-		inst[i] = start(t, "issuer", "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--url", s.issuerURL,
-			"--db", dsn, "--keys", keys)
-		waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", port), inst[i])
-	}
-	s.issuer = inst[0]
-	cmd := exec.Command(filepath.Join(binDir, "issuer"), "user", "add", "alice", "--db", dsn, "--keys", keys, "--url", s.issuerURL)
-	cmd.Stdin = strings.NewReader(alicePW + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
+	p := newPGStack(t, cluster)
+	if out, err := issuerCLI(t, alicePW+"\n", "user", "add", "alice", "--db", p.dsn, "--keys", p.keys, "--url", p.issuerURL); err != nil {
 		t.Fatalf("user add: %v\n%s", err, out)
 	}
-	// The subscriber reaches only instance B, whatever host a URL names.
-	toB := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, fmt.Sprintf("127.0.0.1:%d", portB))
-		},
-	}}
-	w := watchStream(t, s.issuerURL, toB)
+	p.proxy.use(1)
+	w := watchStream(t, p.issuerURL, nil) // through the balancer: its stream is on B
+	viaA := func(b *browser) *browser {
+		b.client.Transport = dialOnly(p.port[0])
+		return b
+	}
 	for i := range 3 {
-		b, c := s.session(t, w, "alice") // through A
-		logout(t, b, s.issuerURL)
+		b, c := p.session(t, w, "alice")
+		logout(t, viaA(b), p.issuerURL)
 		w.waitRevoked(t, c, 5*time.Second, fmt.Sprintf("sign-out %d through instance A, subscriber on B", i))
 	}
+
+	// B dies; until the balancer moves to A the subscriber's reconnections
+	// fail (502), and a sign-out commits through A meanwhile.
+	b, c := p.session(t, w, "alice")
+	p.inst[1].Kill()
+	waitFor(t, 10*time.Second, "the subscriber to lose its stream", func() bool { return !w.up.Load() })
+	logout(t, viaA(b), p.issuerURL)
+	time.Sleep(500 * time.Millisecond)
+	if w.client.RevokedClaims(c) {
+		t.Fatal("the sign-out arrived with no stream and no poll")
+	}
+	p.proxy.use(0)
+	w.waitRevoked(t, c, 15*time.Second, "sign-out through A while the subscriber's stream on B was lost")
+	waitFor(t, 15*time.Second, "the stream to resume on instance A", func() bool { return w.up.Load() && w.connects.Load() >= 2 })
+	b, c = p.session(t, w, "alice")
+	logout(t, viaA(b), p.issuerURL)
+	w.waitRevoked(t, c, 5*time.Second, "sign-out on the stream resumed on A")
 }

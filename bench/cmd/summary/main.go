@@ -40,7 +40,7 @@ var suites = []suite{
 	{pkg: "issuer/store/sqlite", bench: "^BenchmarkRotateScale$", benchtime: "1500x", inProcessCount: true},
 	{pkg: "issuer/store/sqlite", bench: "^BenchmarkRevocationPoll$", benchtime: "100x", inProcessCount: true},
 	{pkg: "pkg/sso", bench: "^BenchmarkRevocationSetMemory$", benchtime: "2x"},
-	{pkg: "e2e", bench: "^Benchmark(LoginBurst|SignOutPropagation|StreamSubscribers)$", benchtime: "1x", once: true},
+	{pkg: "e2e", bench: "^Benchmark(LoginBurst|SignOutPropagation(Relying|TwoInstances)?|StreamSubscribers|StreamRestart|CLIRevocationToStream)$", benchtime: "1x", once: true},
 }
 
 // peerSuite is make bench-peers: the nested module's own package.
