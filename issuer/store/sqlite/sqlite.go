@@ -151,7 +151,7 @@ func Open(path string, opts Options) (*Store, error) {
 // the cache holding the tables' upper levels and the pages recent batches
 // touched, those are memory reads rather than one read(2) from the WAL or
 // the file per page.
-const writerCacheKiB = 64 << 10
+const writerCacheKiB = 16 << 10
 
 // writerSetup is the group writer's connection setup (GroupCommit.ConnSetup).
 func writerSetup(ctx context.Context, conn *sqlx.Conn) error {
