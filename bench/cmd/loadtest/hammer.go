@@ -21,7 +21,13 @@ type stats struct {
 	P99      time.Duration `json:"p99_ns"`
 	Max      time.Duration `json:"max_ns"`
 	FirstErr string        `json:"first_error,omitempty"`
-	lat      []time.Duration
+	// ServerCPU and ClientCPU are the CPU time (user and system) the
+	// server under load and the load generator itself spent during the
+	// scenario, where measured (the SQLite refresh rounds): per request,
+	// they show whether the server or the client bounds the rate.
+	ServerCPU time.Duration `json:"server_cpu_ns,omitempty"`
+	ClientCPU time.Duration `json:"client_cpu_ns,omitempty"`
+	lat       []time.Duration
 }
 
 // verbose logs every round.
@@ -85,6 +91,8 @@ func (s *stats) merge(o stats) {
 	s.lat = append(s.lat, o.lat...)
 	s.Errors += o.Errors
 	s.Elapsed += o.Elapsed
+	s.ServerCPU += o.ServerCPU
+	s.ClientCPU += o.ClientCPU
 	if s.FirstErr == "" {
 		s.FirstErr = o.FirstErr
 	}

@@ -179,7 +179,14 @@ func refreshRound(ctx context.Context, o options, dir, issuerBin string, common 
 	c := loadClient(o.refreshConc)
 	u := issuerURL + "/refresh"
 	rotate := func(w int) error { return refreshOnce(ctx, c, u, refreshCookie, chains, w) }
-	return hammer(ctx, mode, o.refreshConc, d, rotate), nil
+	pid := iss.cmd.Process.Pid
+	server, client := procCPU(pid), selfCPU()
+	st := hammer(ctx, mode, o.refreshConc, d, rotate)
+	st.ServerCPU, st.ClientCPU = procCPU(pid)-server, selfCPU()-client
+	if verbose {
+		logf("%s: CPU per rotation: issuer %s, load generator %s", mode, cpuPer(st.ServerCPU, st), cpuPer(st.ClientCPU, st))
+	}
+	return st, nil
 }
 
 // refreshOnce presents worker w's refresh cookie to POST u and, on 204,
@@ -244,6 +251,10 @@ func printReport(w io.Writer, rep *report, o options) {
 		if strings.HasSuffix(s.Name, "group commit") {
 			fmt.Fprintf(w, "refresh rotations/s with group commit: %.0f, p99 %v (target ≥ 5000/s, p99 ≤ 50 ms, 0 errors: %s), errors %d\n",
 				s.PerSec, s.P99.Round(time.Microsecond), metOrMissed(s.PerSec >= 5000 && s.P99 <= 50*time.Millisecond && s.Errors == 0), s.Errors)
+		}
+		if s.ServerCPU > 0 {
+			fmt.Fprintf(w, "%s: CPU per rotation: issuer %s, load generator %s (%.0f%% of the two)\n", s.Name,
+				cpuPer(s.ServerCPU, s), cpuPer(s.ClientCPU, s), 100*s.ClientCPU.Seconds()/(s.ServerCPU+s.ClientCPU).Seconds())
 		}
 		if s.FirstErr != "" {
 			fmt.Fprintf(w, "%s: first error: %s\n", s.Name, s.FirstErr)

@@ -114,6 +114,9 @@ func Open(path string, opts Options) (*Store, error) {
 	if maxOpen <= 0 {
 		maxOpen = defaultMaxOpenConns
 	}
+	if !opts.CommitEach {
+		maxOpen = max(maxOpen, 2) // the group writer holds one of them
+	}
 	db.SetMaxOpenConns(maxOpen)
 	db.SetMaxIdleConns(maxOpen)
 	// Idle connections are cheap but hold file descriptors and page caches;
@@ -128,13 +131,32 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 	}
 	if !opts.CommitEach {
-		if err := s.StartGroupCommit(opts.Group); err != nil {
+		g := opts.Group
+		if g.ConnSetup == nil {
+			g.ConnSetup = writerSetup
+		}
+		if err := s.StartGroupCommit(g); err != nil {
 			_ = db.Close()
 			return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 		}
 		s.ckpt = startCheckpointer(s, abs)
 	}
 	return s, nil
+}
+
+// writerCacheKiB bounds the page cache of the group writer's connection,
+// the one that runs every rotation: the other connections keep SQLite's
+// default (2 MiB). A rotation reads the presented token, its session and
+// user, and the session's newest tokens, and inserts the successor; with
+// the cache holding the tables' upper levels and the pages recent batches
+// touched, those are memory reads rather than one read(2) from the WAL or
+// the file per page.
+const writerCacheKiB = 16 << 10
+
+// writerSetup is the group writer's connection setup (GroupCommit.ConnSetup).
+func writerSetup(ctx context.Context, conn *sqlx.Conn) error {
+	_, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = -%d", writerCacheKiB))
+	return err
 }
 
 // dsn builds a file: URI so that any character in the path (even '?' or
@@ -258,40 +280,62 @@ type ConnPragmas struct {
 // checked out at once so that each is a distinct connection. It lets a test
 // (or an operator's check) prove that no connection runs with SQLite's unsafe
 // defaults.
+//
+// Under group commit the writer holds one connection of the pool as its
+// own; it is read too, between two batches, as the last one.
 func (s *Store) Pragmas(ctx context.Context) ([]ConnPragmas, error) {
-	conns := make([]*sqlx.Conn, 0, s.maxOpen)
+	pooled := s.maxOpen
+	if s.ckpt != nil { // group commit
+		pooled--
+	}
+	conns := make([]*sqlx.Conn, 0, pooled)
 	defer func() {
 		for _, c := range conns {
 			_ = c.Close() // returns the connection to the pool
 		}
 	}()
-	for range s.maxOpen {
+	for range pooled {
 		c, err := s.db.Connx(ctx)
 		if err != nil {
 			return nil, dialect.Wrap("pragmas: connect", err)
 		}
 		conns = append(conns, c)
 	}
-	out := make([]ConnPragmas, 0, len(conns))
+	out := make([]ConnPragmas, 0, s.maxOpen)
 	for _, c := range conns {
-		var p ConnPragmas
-		for _, q := range []struct {
-			pragma string
-			dst    any
-		}{
-			{"journal_mode", &p.JournalMode},
-			{"synchronous", &p.Synchronous},
-			{"foreign_keys", &p.ForeignKeys},
-			{"busy_timeout", &p.BusyTimeout},
-			{"wal_autocheckpoint", &p.AutoCheckpoint},
-		} {
-			if err := c.QueryRowContext(ctx, "PRAGMA "+q.pragma).Scan(q.dst); err != nil {
-				return nil, dialect.Wrap("pragma "+q.pragma, err)
-			}
+		p, err := connPragmas(ctx, c)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, p)
 	}
+	if _, err := s.WithWriterConn(ctx, func(c *sqlx.Conn) error {
+		p, err := connPragmas(ctx, c)
+		out = append(out, p)
+		return err
+	}); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+func connPragmas(ctx context.Context, c *sqlx.Conn) (ConnPragmas, error) {
+	var p ConnPragmas
+	for _, q := range []struct {
+		pragma string
+		dst    any
+	}{
+		{"journal_mode", &p.JournalMode},
+		{"synchronous", &p.Synchronous},
+		{"foreign_keys", &p.ForeignKeys},
+		{"busy_timeout", &p.BusyTimeout},
+		{"wal_autocheckpoint", &p.AutoCheckpoint},
+	} {
+		if err := c.QueryRowContext(ctx, "PRAGMA "+q.pragma).Scan(q.dst); err != nil {
+			return ConnPragmas{}, dialect.Wrap("pragma "+q.pragma, err)
+		}
+	}
+	return p, nil
 }
 
 // unavailable reports whether err means the database file is gone, broken or

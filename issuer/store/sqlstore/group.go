@@ -37,6 +37,11 @@ type GroupCommit struct {
 	// Observer, when set, is told about every batch.
 	Observer CommitObserver
 
+	// ConnSetup, when set, runs once on the writer's own connection when
+	// the writer takes it from the pool (see groupWriter.conn): settings
+	// only the writer needs, such as a larger page cache.
+	ConnSetup func(ctx context.Context, conn *sqlx.Conn) error
+
 	// BeforeCommit, when set, runs in each batch's transaction after its
 	// last rotation and before COMMIT; an error fails the whole batch. It
 	// is how a test makes the real COMMIT fail (a deferred constraint);
@@ -87,6 +92,16 @@ type groupWriter struct {
 	stop    chan struct{}
 	stopped chan struct{}
 	once    sync.Once
+	// conn is the writer's own pooled connection, held from its first
+	// batch until Close (nil before, or after it broke): SQLite drops a
+	// connection's whole page cache whenever another connection has
+	// committed since its last transaction, so batches that ran on
+	// whichever connection the pool handed out each began cold and read
+	// their pages again from the file. Owned by the writer goroutine,
+	// and by WithWriterConn while it holds the write lock.
+	conn *sqlx.Conn
+	// connDone: the writer has stopped and given its connection back.
+	connDone bool
 }
 
 // StartGroupCommit switches RotateRefresh to group commit (see
@@ -188,6 +203,12 @@ func (g *groupWriter) close() {
 
 func (g *groupWriter) run() {
 	defer close(g.stopped)
+	defer func() {
+		g.s.writer <- struct{}{}
+		g.dropConn()
+		g.connDone = true
+		<-g.s.writer
+	}()
 	batch := make([]*rotateJob, 0, g.cfg.Batch)
 	for {
 		batch = batch[:0]
@@ -252,7 +273,7 @@ func (g *groupWriter) commit(batch []*rotateJob) {
 	// revocations) still take it one at a time in inTx.
 	s.writer <- struct{}{}
 	defer func() { <-s.writer }()
-	tx, err := s.db.BeginTxx(ctx, nil)
+	tx, err := g.begin(ctx)
 	if err != nil {
 		fail(s.d.Wrap("rotate refresh: begin", err))
 		return
@@ -294,6 +315,75 @@ func (g *groupWriter) commit(batch []*rotateJob) {
 		}
 		j.done <- a
 	}
+}
+
+// begin starts a batch's transaction on the writer's own connection,
+// taking one from the pool first when it has none; a connection that
+// cannot begin is given back (database/sql discards a broken one) and one
+// new connection is tried, as inTx does with a BEGIN on a dead one.
+func (g *groupWriter) begin(ctx context.Context) (*sqlx.Tx, error) {
+	for attempt := 1; ; attempt++ {
+		if err := g.connect(ctx); err != nil {
+			return nil, err
+		}
+		tx, err := g.conn.BeginTxx(ctx, nil)
+		if err == nil || attempt == 2 {
+			return tx, err
+		}
+		g.dropConn()
+	}
+}
+
+// connect takes the writer's connection from the pool, when it has none.
+func (g *groupWriter) connect(ctx context.Context) error {
+	if g.conn != nil {
+		return nil
+	}
+	conn, err := g.s.db.Connx(ctx)
+	if err != nil {
+		return err
+	}
+	if g.cfg.ConnSetup != nil {
+		if err := g.cfg.ConnSetup(ctx, conn); err != nil {
+			_ = conn.Close()
+			return err
+		}
+	}
+	g.conn = conn
+	return nil
+}
+
+// dropConn gives the writer's connection back to the pool.
+func (g *groupWriter) dropConn() {
+	if g.conn != nil {
+		_ = g.conn.Close()
+		g.conn = nil
+	}
+}
+
+// WithWriterConn runs fn on the group writer's own connection, between
+// two batches (it holds the write lock meanwhile), and reports whether
+// there is a group writer at all; without one fn is not run. It lets a
+// backend check that connection's settings like those of the pool's
+// others (the writer holds it out of the pool).
+func (s *Store) WithWriterConn(ctx context.Context, fn func(*sqlx.Conn) error) (bool, error) {
+	g := s.group
+	if g == nil {
+		return false, nil
+	}
+	select {
+	case s.writer <- struct{}{}:
+		defer func() { <-s.writer }()
+	case <-ctx.Done():
+		return true, s.d.Wrap("writer connection", ctx.Err())
+	}
+	if g.connDone {
+		return true, g.closed()
+	}
+	if err := g.connect(ctx); err != nil {
+		return true, s.d.Wrap("writer connection", err)
+	}
+	return true, fn(g.conn)
 }
 
 // one runs a rotation under its own savepoint inside the batch's tx: its

@@ -24,8 +24,11 @@ type Queries struct {
 
 	// Rotation: RotationState reads all a rotation decides on (locking the
 	// session where the dialect locks rows); Rotate advances the chain and
-	// records the use in one round trip; RecordUse records a converged use.
-	RotationState, Rotate, RecordUse string
+	// records the use in one round trip, pruning the oldest ancestors too
+	// unless the dialect has one writer (then Ancestors lists them and
+	// DeleteToken drops those beyond the kept ones, see pruneAncestors);
+	// RecordUse records a converged use.
+	RotationState, Rotate, RecordUse, Ancestors, DeleteToken string
 
 	// Events, secrets and migrations.
 	InsertEvent, Events, UserEvents, SweepEvents, Secret, InsertSecret, SchemaVersion, RecordMigration string
@@ -90,13 +93,10 @@ func NewQueries(d Dialect) *Queries {
 			WHERE t.hash = ?` + d.LockUpdate),
 		// Every token stays in refresh_tokens, so that presenting it later
 		// is recognised as reuse.
-		Rotate: r(d.chain(
-			insertRefreshToken,
-			`UPDATE refresh_tokens SET superseded_at = ? WHERE hash = ?`,
-			pruneAncestors,
-			`UPDATE sessions SET current_hash = ?, prev_hash = ?, rotated_at = ?,
-				`+greatest("last_used_at")+`, `+greatest("access_until")+` WHERE id = ?`)),
-		RecordUse: r(`UPDATE sessions SET ` + greatest("last_used_at") + `, ` + greatest("access_until") + ` WHERE id = ?`),
+		Rotate:      r(d.chain(rotateStatements(d, greatest)...)),
+		RecordUse:   r(`UPDATE sessions SET ` + greatest("last_used_at") + `, ` + greatest("access_until") + ` WHERE id = ?`),
+		Ancestors:   r(`SELECT hash, superseded_at FROM refresh_tokens WHERE session_id = ? AND superseded_at IS NOT NULL`),
+		DeleteToken: r(`DELETE FROM refresh_tokens WHERE hash = ?`),
 
 		InsertEvent: r(`INSERT INTO events (at, kind, user_id, username, session_id, ip, user_agent, detail)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -143,6 +143,19 @@ func NewQueries(d Dialect) *Queries {
 			WHERE id = ? AND (? > sign_count OR (? AND sign_count = 0))`),
 		RemovePasskey: r(`DELETE FROM passkeys WHERE user_id = ? AND id = ?`),
 	}
+}
+
+// rotateStatements are the writes of Queries.Rotate, in order: the
+// successor inserted, the presented token superseded, (where the dialect
+// admits several writers) the oldest ancestors pruned, and the session
+// advanced and used.
+func rotateStatements(d Dialect, greatest func(string) string) []string {
+	stmts := []string{insertRefreshToken, `UPDATE refresh_tokens SET superseded_at = ? WHERE hash = ?`}
+	if !d.OneWriter {
+		stmts = append(stmts, pruneAncestors)
+	}
+	return append(stmts, `UPDATE sessions SET current_hash = ?, prev_hash = ?, rotated_at = ?,
+				`+greatest("last_used_at")+`, `+greatest("access_until")+` WHERE id = ?`)
 }
 
 // pruneAncestors keeps the newest store.KeptAncestors superseded tokens of
