@@ -83,19 +83,7 @@ func startNginx(t *testing.T, port, backend int, readTimeout string) *exec.Cmd {
 func TestStreamThroughNginx(t *testing.T) {
 	t.Parallel()
 	nginxPath(t)
-	s := &stack{dir: t.TempDir(), domain: "domain.localhost"}
-	backend := freePort(t)
-	s.issuerPort = freePort(t)
-	s.issuerURL = fmt.Sprintf("http://%s:%d", s.domain, s.issuerPort)
-	s.issuerArgs = []string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", backend), "--url", s.issuerURL,
-		"--db", filepath.Join(s.dir, "issuer.db"), "--keys", filepath.Join(s.dir, "keys"), "--stream-heartbeat", "500ms"}
-	s.issuer = start(t, "issuer", s.issuerArgs...)
-	waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", backend), s.issuer)
-	master := startNginx(t, s.issuerPort, backend, "2s")
-	waitHTTP(t, s.issuerURL+"/healthz", s.issuer)
-	if out, err := s.issuerCmd(t, alicePW+"\n", "user", "add", "alice"); err != nil {
-		t.Fatalf("user add: %v\n%s", err, out)
-	}
+	s, master := issuerBehindNginx(t, "500ms", "2s")
 
 	w := watchStream(t, s.issuerURL, nil)
 	b1, c1 := s.session(t, w, "alice")
@@ -125,19 +113,7 @@ func TestStreamThroughNginx(t *testing.T) {
 func TestStreamNginxIdleCut(t *testing.T) {
 	t.Parallel()
 	nginxPath(t)
-	s := &stack{dir: t.TempDir(), domain: "domain.localhost"}
-	backend := freePort(t)
-	s.issuerPort = freePort(t)
-	s.issuerURL = fmt.Sprintf("http://%s:%d", s.domain, s.issuerPort)
-	s.issuerArgs = []string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", backend), "--url", s.issuerURL,
-		"--db", filepath.Join(s.dir, "issuer.db"), "--keys", filepath.Join(s.dir, "keys"), "--stream-heartbeat", "5s"}
-	s.issuer = start(t, "issuer", s.issuerArgs...)
-	waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", backend), s.issuer)
-	startNginx(t, s.issuerPort, backend, "1s")
-	waitHTTP(t, s.issuerURL+"/healthz", s.issuer)
-	if out, err := s.issuerCmd(t, alicePW+"\n", "user", "add", "alice"); err != nil {
-		t.Fatalf("user add: %v\n%s", err, out)
-	}
+	s, _ := issuerBehindNginx(t, "5s", "1s")
 
 	w := watchStream(t, s.issuerURL, nil)
 	var sessions []*browser
@@ -167,4 +143,25 @@ func TestStreamNginxIdleCut(t *testing.T) {
 	if n := w.connects.Load(); n < 3 {
 		t.Errorf("the stream connected %d times: nginx was expected to cut it at least twice", n)
 	}
+}
+
+// issuerBehindNginx starts an issuer with the given stream heartbeat behind
+// nginx with the given proxy_read_timeout, its URL nginx's port, and the
+// user alice; it returns the stack and nginx's master process.
+func issuerBehindNginx(t *testing.T, heartbeat, readTimeout string) (*stack, *exec.Cmd) {
+	t.Helper()
+	s := &stack{dir: t.TempDir(), domain: "domain.localhost"}
+	backend := freePort(t)
+	s.issuerPort = freePort(t)
+	s.issuerURL = fmt.Sprintf("http://%s:%d", s.domain, s.issuerPort)
+	s.issuerArgs = []string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", backend), "--url", s.issuerURL,
+		"--db", filepath.Join(s.dir, "issuer.db"), "--keys", filepath.Join(s.dir, "keys"), "--stream-heartbeat", heartbeat}
+	s.issuer = start(t, "issuer", s.issuerArgs...)
+	waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", backend), s.issuer)
+	master := startNginx(t, s.issuerPort, backend, readTimeout)
+	waitHTTP(t, s.issuerURL+"/healthz", s.issuer)
+	if out, err := s.issuerCmd(t, alicePW+"\n", "user", "add", "alice"); err != nil {
+		t.Fatalf("user add: %v\n%s", err, out)
+	}
+	return s, master
 }

@@ -38,12 +38,7 @@ const (
 func BenchmarkSignOutPropagationRelying(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
-		s := &stack{dir: b.TempDir(), domain: "domain.localhost"}
-		s.issuerPort = freePort(b)
-		s.issuerURL = fmt.Sprintf("http://%s:%d", s.domain, s.issuerPort)
-		s.issuerArgs = []string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", s.issuerPort), "--url", s.issuerURL,
-			"--db", filepath.Join(s.dir, "issuer.db"), "--keys", filepath.Join(s.dir, "keys")}
-		s.startIssuer(b)
+		s := benchIssuer(b)
 		if out, err := s.issuerCmd(b, alicePW+"\n", "user", "add", "alice"); err != nil {
 			b.Fatalf("user add: %v\n%s", err, out)
 		}

@@ -23,12 +23,7 @@ func BenchmarkSignOutPropagation(b *testing.B) {
 	const clients, signOuts = 20, 100
 	for range b.N {
 		b.StopTimer()
-		s := &stack{dir: b.TempDir(), domain: "domain.localhost"}
-		s.issuerPort = freePort(b)
-		s.issuerURL = fmt.Sprintf("http://%s:%d", s.domain, s.issuerPort)
-		s.issuerArgs = []string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", s.issuerPort), "--url", s.issuerURL,
-			"--db", filepath.Join(s.dir, "issuer.db"), "--keys", filepath.Join(s.dir, "keys")}
-		s.startIssuer(b)
+		s := benchIssuer(b)
 		if out, err := s.issuerCmd(b, alicePW+"\n", "user", "add", "alice"); err != nil {
 			b.Fatalf("user add: %v\n%s", err, out)
 		}
@@ -106,12 +101,7 @@ func BenchmarkStreamSubscribers(b *testing.B) {
 	const n = 1000
 	for range b.N {
 		b.StopTimer()
-		s := &stack{dir: b.TempDir(), domain: "domain.localhost"}
-		s.issuerPort = freePort(b)
-		s.issuerURL = fmt.Sprintf("http://%s:%d", s.domain, s.issuerPort)
-		s.issuerArgs = []string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", s.issuerPort), "--url", s.issuerURL,
-			"--db", filepath.Join(s.dir, "issuer.db"), "--keys", filepath.Join(s.dir, "keys"), "--trusted-proxies", "127.0.0.1/32"}
-		s.startIssuer(b)
+		s := benchIssuer(b, "--trusted-proxies", "127.0.0.1/32")
 		// Warm the process up with a few streams, so the baseline holds the
 		// code paths and buffers every stream shares.
 		tr := &http.Transport{MaxConnsPerHost: 0, MaxIdleConnsPerHost: 0}
@@ -154,4 +144,17 @@ func BenchmarkStreamSubscribers(b *testing.B) {
 		}
 		s.issuer.Stop()
 	}
+}
+
+// benchIssuer starts one issuer process on SQLite in a fresh directory,
+// with extra serve flags, for the stream benchmarks.
+func benchIssuer(b *testing.B, extra ...string) *stack {
+	b.Helper()
+	s := &stack{dir: b.TempDir(), domain: "domain.localhost"}
+	s.issuerPort = freePort(b)
+	s.issuerURL = fmt.Sprintf("http://%s:%d", s.domain, s.issuerPort)
+	s.issuerArgs = append([]string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", s.issuerPort), "--url", s.issuerURL,
+		"--db", filepath.Join(s.dir, "issuer.db"), "--keys", filepath.Join(s.dir, "keys")}, extra...)
+	s.startIssuer(b)
+	return s
 }

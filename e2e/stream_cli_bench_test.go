@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,12 +19,7 @@ func BenchmarkCLIRevocationToStream(b *testing.B) {
 	const rounds = 20
 	for range b.N {
 		b.StopTimer()
-		s := &stack{dir: b.TempDir(), domain: "domain.localhost"}
-		s.issuerPort = freePort(b)
-		s.issuerURL = fmt.Sprintf("http://%s:%d", s.domain, s.issuerPort)
-		s.issuerArgs = []string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", s.issuerPort), "--url", s.issuerURL,
-			"--db", filepath.Join(s.dir, "issuer.db"), "--keys", filepath.Join(s.dir, "keys")}
-		s.startIssuer(b)
+		s := benchIssuer(b)
 		if out, err := s.issuerCmd(b, alicePW+"\n", "user", "add", "alice"); err != nil {
 			b.Fatalf("user add: %v\n%s", err, out)
 		}

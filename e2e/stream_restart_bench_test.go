@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -95,12 +94,7 @@ func BenchmarkStreamRestart(b *testing.B) {
 func streamRestart(b *testing.B, minDown time.Duration) {
 	for range b.N {
 		b.StopTimer()
-		s := &stack{dir: b.TempDir(), domain: "domain.localhost"}
-		s.issuerPort = freePort(b)
-		s.issuerURL = fmt.Sprintf("http://%s:%d", s.domain, s.issuerPort)
-		s.issuerArgs = []string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", s.issuerPort), "--url", s.issuerURL,
-			"--db", filepath.Join(s.dir, "issuer.db"), "--keys", filepath.Join(s.dir, "keys"), "--trusted-proxies", "127.0.0.1/32"}
-		s.startIssuer(b)
+		s := benchIssuer(b, "--trusted-proxies", "127.0.0.1/32")
 		for _, name := range []string{"alice", "bob", "carol"} {
 			if out, err := s.issuerCmd(b, alicePW+"\n", "user", "add", name); err != nil {
 				b.Fatalf("user add %s: %v\n%s", name, err, out)
