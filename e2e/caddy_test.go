@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -57,14 +58,15 @@ http://:{port} {
 }
 `
 
-// TestCaddyForwardAuth puts Debian's Caddy on loopback in front of several
-// hosts of one policy file, with relying answering Caddy's forward_auth.
-func TestCaddyForwardAuth(t *testing.T) {
-	bin := caddyPath(t)
+// proxyRecipeStack starts what the Caddy and nginx recipe tests put a
+// proxy in front of: an issuer, the app, and relying answering the proxy's
+// auth requests for several hosts of one policy file. The entries need no
+// upstream: the proxy's own pass to the app is the app's way in.
+func proxyRecipeStack(t *testing.T) (*stack, *httptest.Server, int) {
+	t.Helper()
 	s := issuerStack(t)
 	app := upstreamApp(t)
 	file := filepath.Join(t.TempDir(), "relying.yaml")
-	// The forward-auth entries need no upstream: Caddy's reverse_proxy is the app's way in.
 	writePolicy(t, file, "issuer: "+s.issuerURL+`
 hosts:
   - host: "{username}.domain.localhost"
@@ -75,6 +77,14 @@ hosts:
   - host: "*.tools.domain.localhost"
 `)
 	_, rport := startPolicyRelying(t, file, nil)
+	return s, app, rport
+}
+
+// TestCaddyForwardAuth puts Debian's Caddy on loopback in front of several
+// hosts of one policy file, with relying answering Caddy's forward_auth.
+func TestCaddyForwardAuth(t *testing.T) {
+	bin := caddyPath(t)
+	s, app, rport := proxyRecipeStack(t)
 
 	dir := t.TempDir()
 	port := freePort(t)

@@ -80,19 +80,7 @@ http {
 // one policy file, with relying answering auth_request.
 func TestNginxAuthRequest(t *testing.T) {
 	bin := nginxPath(t)
-	s := issuerStack(t)
-	app := upstreamApp(t)
-	file := filepath.Join(t.TempDir(), "relying.yaml")
-	writePolicy(t, file, "issuer: "+s.issuerURL+`
-hosts:
-  - host: "{username}.domain.localhost"
-  - host: staff.domain.localhost
-    require_groups: [staff]
-  - host: docs.domain.localhost
-    public_paths: [/public/]
-  - host: "*.tools.domain.localhost"
-`)
-	_, rport := startPolicyRelying(t, file, nil)
+	s, app, rport := proxyRecipeStack(t)
 
 	dir := t.TempDir()
 	_ = os.Chmod(dir, 0o755) // nginx's workers may run as nobody
