@@ -48,15 +48,7 @@ func TestCheckGroupName(t *testing.T) {
 // TestDiscoveryFields pins the discovery document's field names: relying
 // services deployed today read them.
 func TestDiscoveryFields(t *testing.T) {
-	d := NewDiscovery("https://domain.example", "__Secure-canopy", "domain.example")
-	b, err := json.Marshal(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
+	m, b := asFields(t, NewDiscovery("https://domain.example", "__Secure-canopy", "domain.example"))
 	want := map[string]any{
 		"issuer":                                "https://domain.example",
 		"jwks_uri":                              "https://domain.example/.well-known/jwks.json",
@@ -73,13 +65,7 @@ func TestDiscoveryFields(t *testing.T) {
 	if len(m) != len(want) {
 		t.Errorf("discovery has %d fields, want %d: %s", len(m), len(want), b)
 	}
-	for k, v := range want {
-		got, _ := json.Marshal(m[k])
-		exp, _ := json.Marshal(v)
-		if string(got) != string(exp) {
-			t.Errorf("%s = %s, want %s", k, got, exp)
-		}
-	}
+	checkFields(t, m, want)
 }
 
 func TestAlgorithmsAndMethods(t *testing.T) {
@@ -111,14 +97,7 @@ func TestAlgorithmsAndMethods(t *testing.T) {
 // TestProviderDiscoveryFields: the provider document keeps every canopy_
 // field and adds the OpenID Provider metadata clients read.
 func TestProviderDiscoveryFields(t *testing.T) {
-	b, err := json.Marshal(NewProviderDiscovery("https://domain.example", "__Secure-canopy", "domain.example"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
+	m, b := asFields(t, NewProviderDiscovery("https://domain.example", "__Secure-canopy", "domain.example"))
 	want := map[string]any{
 		"issuer":                                "https://domain.example",
 		"jwks_uri":                              "https://domain.example/.well-known/jwks.json",
@@ -150,17 +129,37 @@ func TestProviderDiscoveryFields(t *testing.T) {
 		"backchannel_logout_supported":          true,
 		"backchannel_logout_session_supported":  true,
 	}
+	checkFields(t, m, want)
+	if claims, _ := m["claims_supported"].([]any); len(claims) < 8 {
+		t.Errorf("claims_supported = %v", m["claims_supported"])
+	}
+	if len(m) != len(want)+1 {
+		t.Errorf("discovery has %d fields, want %d: %s", len(m), len(want)+1, b)
+	}
+}
+
+// asFields is a document's JSON as a field map, and the JSON itself.
+func asFields(t *testing.T, doc any) (map[string]any, []byte) {
+	t.Helper()
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m, b
+}
+
+// checkFields reports each field of want that m lacks or holds otherwise.
+func checkFields(t *testing.T, m, want map[string]any) {
+	t.Helper()
 	for k, v := range want {
 		got, _ := json.Marshal(m[k])
 		exp, _ := json.Marshal(v)
 		if string(got) != string(exp) {
 			t.Errorf("%s = %s, want %s", k, got, exp)
 		}
-	}
-	if claims, _ := m["claims_supported"].([]any); len(claims) < 8 {
-		t.Errorf("claims_supported = %v", m["claims_supported"])
-	}
-	if len(m) != len(want)+1 {
-		t.Errorf("discovery has %d fields, want %d: %s", len(m), len(want)+1, b)
 	}
 }
