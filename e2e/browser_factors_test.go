@@ -28,21 +28,7 @@ func TestBrowserTOTPStepUp(t *testing.T) {
 	signUpInBrowser(t, s, tb, "erin")
 
 	// Set up the authenticator app.
-	tb.navigate(s.issuerURL + "/account/totp")
-	secret := eval[string](tb, `(document.querySelector("code.secret") || {}).textContent || ""`)
-	if secret == "" || !eval[bool](tb, `!!document.querySelector('img[src^="data:image/png;base64,"]')`) {
-		t.Fatalf("enrolment page shows no key or QR code:\n%s", tb.text())
-	}
-	first, err := totp.GenerateCode(secret, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tb.typeInto("Code from the app", first)
-	tb.typeInto("Your password, to confirm", alicePW)
-	tb.clickAndLoad(`form[action="/account/totp"] button[type=submit]`)
-	if n := eval[int](tb, `document.querySelectorAll("main li code").length`); n != 10 {
-		t.Fatalf("after enrolment %d recovery codes are shown, want 10:\n%s", n, tb.text())
-	}
+	secret := enrolTOTP(t, tb, s.issuerURL)
 
 	// The password session is sent to sign in again (prompt=login asks even
 	// with a session): the password, then a code.
@@ -104,4 +90,27 @@ func TestBrowserGroupRule(t *testing.T) {
 	if groups := checkToken(t, s, tb.cookie("canopy").Value, "frank")["groups"]; !reflect.DeepEqual(groups, []any{"admins"}) {
 		t.Fatalf("groups = %v, want [admins]", groups)
 	}
+}
+
+// enrolTOTP sets up an authenticator app for the signed-in browser, whose
+// password is alicePW, from the account page: it checks the page shows the
+// key and its QR code and, once done, ten recovery codes; it returns the key.
+func enrolTOTP(t *testing.T, tb *tab, issuerURL string) string {
+	t.Helper()
+	tb.navigate(issuerURL + "/account/totp")
+	secret := eval[string](tb, `(document.querySelector("code.secret") || {}).textContent || ""`)
+	if secret == "" || !eval[bool](tb, `!!document.querySelector('img[src^="data:image/png;base64,"]')`) {
+		t.Fatalf("enrolment page shows no key or QR code:\n%s", tb.text())
+	}
+	first, err := totp.GenerateCode(secret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb.typeInto("Code from the app", first)
+	tb.typeInto("Your password, to confirm", alicePW)
+	tb.clickAndLoad(`form[action="/account/totp"] button[type=submit]`)
+	if n := eval[int](tb, `document.querySelectorAll("main li code").length`); n != 10 {
+		t.Fatalf("after enrolment %d recovery codes are shown, want 10:\n%s", n, tb.text())
+	}
+	return secret
 }

@@ -6,9 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/pquerna/otp/totp"
 
 	"github.com/canopy-sso/canopy/issuer/oidctest"
 )
@@ -85,21 +82,7 @@ func TestBrowserUpstreamSignIn(t *testing.T) {
 	tb.typeInto("Username", "alice")
 	tb.typeInto("Password", alicePW)
 	tb.clickAndLoad(`form[action="/login"] button[type=submit]`)
-	tb.navigate(s.issuerURL + "/account/totp")
-	key := eval[string](tb, `(document.querySelector("code.secret") || {}).textContent || ""`)
-	if key == "" {
-		t.Fatalf("no authenticator key offered:\n%s", tb.text())
-	}
-	first, err := totp.GenerateCode(key, time.Now()) // the sign-in below uses the next step
-	if err != nil {
-		t.Fatal(err)
-	}
-	tb.typeInto("Code from the app", first)
-	tb.typeInto("Your password, to confirm", alicePW)
-	tb.clickAndLoad(`form[action="/account/totp"] button[type=submit]`)
-	if n := eval[int](tb, `document.querySelectorAll("main li code").length`); n != 10 {
-		t.Fatalf("enrolment did not finish:\n%s", tb.text())
-	}
+	key := enrolTOTP(t, tb, s.issuerURL) // the sign-in below uses the next step
 	tb.navigate(s.issuerURL + "/login/upstream/corp?return_to=" + url.QueryEscape(home))
 	if loc := tb.location(); !strings.HasPrefix(loc, op.URL+"/login/username") {
 		t.Fatalf("the second provider sign-in went to %s, want the provider's login page", loc)
