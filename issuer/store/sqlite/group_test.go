@@ -351,3 +351,56 @@ func TestBackgroundCheckpoint(t *testing.T) {
 		return err == nil && fi.Size() > before.Size()+checkpointPassiveAt
 	})
 }
+
+// TestCheckpointNeverHoldsWriters: a reader holding an old snapshot keeps
+// the checkpointer from copying a large WAL, and rotations still commit
+// meanwhile: a checkpoint that takes the write lock (RESTART, TRUNCATE)
+// would hold it while it waits for that reader, stalling every rotation
+// for up to the busy timeout (the group's 2 s queue limit answers them
+// ErrUnavailable first). Once the reader is gone the WAL is copied, and
+// the next write starts it over, truncated to walSizeLimit.
+func TestCheckpointNeverHoldsWriters(t *testing.T) {
+	s, path := groupStore(t, sqlstore.GroupCommit{}, 2)
+	ctx := t.Context()
+	conn, err := s.db.Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close() }()
+	rows, err := conn.QueryContext(ctx, `SELECT id FROM sessions`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = rows.Close() }()
+	if !rows.Next() { // the statement stays open on its snapshot
+		t.Fatal("no session read")
+	}
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// About 70 MiB of events: past what any checkpoint mode once
+	// switched on, none of it copyable while the reader stays.
+	_, err = s.db.ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 70000)
+		INSERT INTO events (at, kind, detail) SELECT i, 'fill', hex(randomblob(500)) FROM n`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * checkpointEvery) // the checkpointer has looked at the WAL
+	mustOutcome(t, s, groupReq("session-0", 0, 1, 0), store.Rotated)
+
+	if err := errors.Join(rows.Close(), conn.Close()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the checkpointer to copy the WAL once the reader left", func() bool {
+		fi, err := os.Stat(path)
+		return err == nil && fi.Size() > before.Size()+60<<20
+	})
+	gen := 1
+	waitFor(t, "a write to start the WAL over, truncated", func() bool {
+		mustOutcome(t, s, groupReq("session-1", gen-1, gen, 0), store.Rotated)
+		gen++
+		fi, err := os.Stat(path + "-wal")
+		return err == nil && fi.Size() <= walSizeLimit
+	})
+}

@@ -201,7 +201,10 @@ func newConnector(abs string, backgroundCheckpoint bool) connector {
 			if err := enableWAL(conn); err != nil {
 				return err
 			}
-			_, err := conn.Exec("PRAGMA wal_autocheckpoint = 0", nil)
+			if _, err := conn.Exec("PRAGMA wal_autocheckpoint = 0", nil); err != nil {
+				return err
+			}
+			_, err := conn.Exec(fmt.Sprintf("PRAGMA journal_size_limit = %d", walSizeLimit), nil)
 			return err
 		}
 	}
