@@ -73,7 +73,7 @@ test: fmt-check vet staticcheck
 bench: build
 	cd bench && $(GO) run ./cmd/summary -repo .. -bin ../bin
 
-# Canopy's verifier beside go-oidc, jwx and golang-jwt+keyfunc, on one token.
+# Canopy's verifier beside go-oidc, jwx and golang-jwt+keyfunc, one token per algorithm (EdDSA, ES256).
 bench-peers:
 	cd bench && $(GO) run ./cmd/summary -peers
 
