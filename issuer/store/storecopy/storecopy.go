@@ -24,7 +24,7 @@ import (
 
 // schemaVersion is the schema, on both sides, that the table list below
 // maps. A newer schema on either side needs a new mapping first.
-const schemaVersion = 11
+const schemaVersion = 12
 
 // ErrTargetNotEmpty: the target already holds users, sessions or events.
 // Copying into it would mix two issuers' states.
