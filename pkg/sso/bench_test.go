@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"math/big"
-	"os"
 	"strings"
 	"testing"
 
@@ -93,31 +92,5 @@ func BenchmarkRawES256(b *testing.B) {
 		if !ecdsa.Verify(pub, h[:], r, s) {
 			b.Fatal("bad signature")
 		}
-	}
-}
-
-// TestPerformanceTargets checks the ratios; it is opt-in (CANOPY_PERF=1)
-// because shared CI machines are too noisy for a 25% bound.
-func TestPerformanceTargets(t *testing.T) {
-	if os.Getenv("CANOPY_PERF") == "" {
-		t.Skip("set CANOPY_PERF=1 to check the performance targets")
-	}
-	ratio := func(cold, raw func(*testing.B)) float64 {
-		c, r := testing.Benchmark(cold), testing.Benchmark(raw)
-		return float64(c.NsPerOp()) / float64(r.NsPerOp())
-	}
-	if r := ratio(BenchmarkVerifyColdEdDSA, BenchmarkRawEd25519); r > 1.25 {
-		t.Errorf("cold EdDSA verify is %.2f× raw Ed25519, want ≤ 1.25×", r)
-	} else {
-		t.Logf("cold EdDSA: %.2f× raw", r)
-	}
-	if r := ratio(BenchmarkVerifyColdES256, BenchmarkRawES256); r > 1.25 {
-		t.Errorf("cold ES256 verify is %.2f× raw ECDSA, want ≤ 1.25×", r)
-	} else {
-		t.Logf("cold ES256: %.2f× raw", r)
-	}
-	w := testing.Benchmark(BenchmarkVerifyWarm)
-	if w.NsPerOp() > 1000 || w.AllocsPerOp() > 2 {
-		t.Errorf("warm verify: %d ns, %d allocs; want ≤ 1000 ns, ≤ 2 allocs", w.NsPerOp(), w.AllocsPerOp())
 	}
 }
