@@ -15,9 +15,9 @@ import (
 
 // TestPruneKeepsExactlyTheNewest: after every rotation a session holds its
 // current token and exactly the store.KeptAncestors newest superseded ones,
-// newest by (superseded_at, hash), the rule pruneAncestors writes in SQL for
+// newest by (created_at, hash), the rule pruneAncestors writes in SQL for
 // the other dialects; rotations share a time three at a time, so ties on
-// superseded_at are broken by the hash. Both commit paths.
+// created_at are broken by the hash. Both commit paths.
 func TestPruneKeepsExactlyTheNewest(t *testing.T) {
 	for _, each := range []bool{false, true} {
 		t.Run(fmt.Sprintf("each=%v", each), func(t *testing.T) {
@@ -40,7 +40,8 @@ func TestPruneKeepsExactlyTheNewest(t *testing.T) {
 				hash string
 				at   time.Time
 			}
-			var superseded []token // the model: what must remain
+			var superseded []token                               // the model: what must remain
+			created := token{storetest.BenchHash("s1", 0), base} // the current token
 			for i := range 3*store.KeptAncestors + 7 {
 				now := base.Add(time.Duration(1+i/3) * time.Second)
 				_, err := s.RotateRefresh(ctx, store.RotateRequest{PresentedHash: storetest.BenchHash("s1", i),
@@ -49,7 +50,8 @@ func TestPruneKeepsExactlyTheNewest(t *testing.T) {
 				if err != nil {
 					t.Fatalf("rotation %d: %v", i, err)
 				}
-				superseded = append(superseded, token{storetest.BenchHash("s1", i), now})
+				superseded = append(superseded, created)
+				created = token{storetest.BenchHash("s1", i+1), now}
 				slices.SortFunc(superseded, func(a, b token) int {
 					return cmp.Or(b.at.Compare(a.at), strings.Compare(b.hash, a.hash))
 				})

@@ -92,10 +92,14 @@ func NewQueries(d Dialect) *Queries {
 			FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id
 			WHERE t.hash = ?` + d.LockUpdate),
 		// Every token stays in refresh_tokens, so that presenting it later
-		// is recognised as reuse.
+		// is recognised as reuse. A token's row is written once, when it is
+		// issued: the session's current_hash says which one is current, and
+		// every other token of the session is superseded (so a rotation
+		// writes no row of the token it replaces, a page of its own in a
+		// large table; superseded_at is no longer written, since schema 12).
 		Rotate:      r(d.chain(rotateStatements(d, greatest)...)),
 		RecordUse:   r(`UPDATE sessions SET ` + greatest("last_used_at") + `, ` + greatest("access_until") + ` WHERE id = ?`),
-		Ancestors:   r(`SELECT hash, superseded_at FROM refresh_tokens WHERE session_id = ? AND superseded_at IS NOT NULL`),
+		Ancestors:   r(`SELECT hash, created_at FROM refresh_tokens WHERE session_id = ? AND hash <> ?`),
 		DeleteToken: r(`DELETE FROM refresh_tokens WHERE hash = ?`),
 
 		InsertEvent: r(`INSERT INTO events (at, kind, user_id, username, session_id, ip, user_agent, detail)
@@ -146,11 +150,10 @@ func NewQueries(d Dialect) *Queries {
 }
 
 // rotateStatements are the writes of Queries.Rotate, in order: the
-// successor inserted, the presented token superseded, (where the dialect
-// admits several writers) the oldest ancestors pruned, and the session
-// advanced and used.
+// successor inserted, (where the dialect admits several writers) the oldest
+// ancestors pruned, and the session advanced and used.
 func rotateStatements(d Dialect, greatest func(string) string) []string {
-	stmts := []string{insertRefreshToken, `UPDATE refresh_tokens SET superseded_at = ? WHERE hash = ?`}
+	stmts := []string{insertRefreshToken}
 	if !d.OneWriter {
 		stmts = append(stmts, pruneAncestors)
 	}
@@ -159,13 +162,16 @@ func rotateStatements(d Dialect, greatest func(string) string) []string {
 }
 
 // pruneAncestors keeps the newest store.KeptAncestors superseded tokens of
-// a session and deletes the older ones, so a session holds a bounded number
-// of rows however often it rotates. (On PostgreSQL it runs in the same
-// statement as the rotation and sees the snapshot before it, so one more
-// may stay until the next rotation.)
-var pruneAncestors = fmt.Sprintf(`DELETE FROM refresh_tokens WHERE session_id = ? AND superseded_at IS NOT NULL AND hash NOT IN (
-	SELECT hash FROM refresh_tokens WHERE session_id = ? AND superseded_at IS NOT NULL
-	ORDER BY superseded_at DESC, hash DESC LIMIT %d)`, store.KeptAncestors)
+// a session, newest by (created_at, hash), and deletes the older ones, so
+// a session holds a bounded number of rows however often it rotates. A
+// token's created_at is when the one before it was superseded, so this is
+// also the order in which they were superseded. On PostgreSQL it runs in
+// the same statement as the rotation and sees the snapshot before it:
+// every token there (the presented one included) is superseded once the
+// rotation commits, and the successor it inserts is not among them.
+var pruneAncestors = fmt.Sprintf(`DELETE FROM refresh_tokens WHERE session_id = ? AND hash NOT IN (
+	SELECT hash FROM refresh_tokens WHERE session_id = ?
+	ORDER BY created_at DESC, hash DESC LIMIT %d)`, store.KeptAncestors)
 
 const insertRefreshToken = `INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?)`
 

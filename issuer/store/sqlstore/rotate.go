@@ -97,8 +97,7 @@ func (s *Store) rotate(ctx context.Context, tx *sqlx.Tx, r store.RotateRequest) 
 		return res, step, nil // the caller commits the revocation before reporting the reuse
 	case store.StepRotate:
 		t := ToDB(now)
-		args := []any{r.SuccessorHash, row.ID, t, // the successor's row
-			t, r.PresentedHash} // the presented token superseded
+		args := []any{r.SuccessorHash, row.ID, t} // the successor's row
 		if !s.d.OneWriter {
 			args = append(args, row.ID, row.ID) // the oldest ancestors pruned
 		}
@@ -111,7 +110,7 @@ func (s *Store) rotate(ctx context.Context, tx *sqlx.Tx, r store.RotateRequest) 
 			return res, step, s.d.Wrap("rotate refresh: advance", err)
 		}
 		if s.d.OneWriter {
-			if err := s.pruneAncestors(ctx, tx, row.ID); err != nil {
+			if err := s.pruneAncestors(ctx, tx, row.ID, r.SuccessorHash); err != nil {
 				return res, step, err
 			}
 		}
@@ -131,17 +130,18 @@ func (s *Store) rotate(ctx context.Context, tx *sqlx.Tx, r store.RotateRequest) 
 
 // pruneAncestors is the pruning step of Queries.Rotate where the dialect
 // has one writer (SQLite): it keeps the session's newest
-// store.KeptAncestors superseded tokens, newest by (superseded_at, hash)
-// as in the SQL of the other dialects, and deletes the older ones. In
-// SQL, finding the newest takes an ORDER BY … LIMIT that SQLite runs
-// through a temporary b-tree of its own for every rotation, whose page
-// cache is allocated and freed each time: in the load test that was most
-// of the rotation's CPU. Here the session's few superseded tokens are read
-// through its index and ordered in Go, inside the same transaction,
-// which nothing else writes meanwhile.
-func (s *Store) pruneAncestors(ctx context.Context, tx *sqlx.Tx, sid string) error {
+// store.KeptAncestors superseded tokens (every token but current), newest
+// by (created_at, hash) as in the SQL of the other dialects, and deletes
+// the older ones. In SQL, finding the newest takes an ORDER BY … LIMIT
+// that SQLite runs through a temporary b-tree of its own for every
+// rotation, whose page cache is allocated and freed each time: in the load
+// test that was most of the rotation's CPU. Here the session's few tokens
+// are read through its index (session_id, created_at), which holds all
+// that is read, and ordered in Go, inside the same transaction, which
+// nothing else writes meanwhile.
+func (s *Store) pruneAncestors(ctx context.Context, tx *sqlx.Tx, sid, current string) error {
 	const op = "rotate refresh: prune ancestors"
-	rows, err := tx.QueryContext(ctx, s.q.Ancestors, sid)
+	rows, err := tx.QueryContext(ctx, s.q.Ancestors, sid, current)
 	if err != nil {
 		return s.d.Wrap(op, err)
 	}

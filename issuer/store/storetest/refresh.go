@@ -156,16 +156,17 @@ func testRotateKeepsRecentAncestors(t *testing.T, s store.Store) {
 		mustRotate(t, s, rotateReq(sess.ID, i, i+1, at), store.Rotated)
 	}
 	// The first token and those that followed it, long superseded: unknown,
-	// and presenting them ends nothing.
-	for _, old := range []int{0, 1, n - store.KeptAncestors - 2} {
+	// and presenting them ends nothing. After n rotations tokens 0..n-1 are
+	// superseded and exactly the newest store.KeptAncestors of them kept.
+	for _, old := range []int{0, 1, n - store.KeptAncestors - 1} {
 		_, err := s.RotateRefresh(ctx, rotateReq(sess.ID, old, old+1, at.Add(2*time.Second)))
 		wantErr(t, "RotateRefresh(pruned ancestor)", err, store.ErrNotFound)
 	}
 	if got := mustGetSession(t, s, sess.ID); got.RevokedAt != nil {
 		t.Fatalf("a pruned ancestor revoked the session: %+v", viewSession(got))
 	}
-	// An ancestor within the kept window is still reuse.
-	_, err := s.RotateRefresh(ctx, rotateReq(sess.ID, n-store.KeptAncestors+1, n-store.KeptAncestors+2, at.Add(2*time.Second)))
+	// The oldest ancestor kept is still reuse.
+	_, err := s.RotateRefresh(ctx, rotateReq(sess.ID, n-store.KeptAncestors, n-store.KeptAncestors+1, at.Add(2*time.Second)))
 	wantErr(t, "RotateRefresh(recent ancestor)", err, store.ErrReuse)
 	if got := mustGetSession(t, s, sess.ID); got.RevokedAt == nil || got.RevokeReason != store.ReasonReuse {
 		t.Fatalf("session after reuse of a recent ancestor = %+v, want revoked", viewSession(got))
