@@ -335,21 +335,25 @@ func mustOutcome(t *testing.T, s *Store, r store.RotateRequest, want store.Rotat
 // checkpointer within moments.
 func TestBackgroundCheckpoint(t *testing.T) {
 	s, path := groupStore(t, sqlstore.GroupCommit{}, 0)
-	ctx := t.Context()
 	before, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// About 6 MiB of events in one transaction: past the threshold.
-	_, err = s.db.ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6000)
-		INSERT INTO events (at, kind, detail) SELECT i, 'fill', hex(randomblob(500)) FROM n`)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fillWAL(t, s, 6) // past the threshold
 	waitFor(t, "the checkpointer to copy the WAL into the file", func() bool {
 		fi, err := os.Stat(path)
 		return err == nil && fi.Size() > before.Size()+checkpointPassiveAt
 	})
+}
+
+// fillWAL writes about mib MiB of events in one transaction.
+func fillWAL(t *testing.T, s *Store, mib int) {
+	t.Helper()
+	_, err := s.db.ExecContext(t.Context(), `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+		INSERT INTO events (at, kind, detail) SELECT i, 'fill', hex(randomblob(500)) FROM n`, mib*1000)
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestCheckpointNeverHoldsWriters: a reader holding an old snapshot keeps
@@ -379,13 +383,9 @@ func TestCheckpointNeverHoldsWriters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// About 70 MiB of events: past what any checkpoint mode once
-	// switched on, none of it copyable while the reader stays.
-	_, err = s.db.ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 70000)
-		INSERT INTO events (at, kind, detail) SELECT i, 'fill', hex(randomblob(500)) FROM n`)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Past what any checkpoint mode once switched on, none of it
+	// copyable while the reader stays.
+	fillWAL(t, s, 70)
 	time.Sleep(3 * checkpointEvery) // the checkpointer has looked at the WAL
 	mustOutcome(t, s, groupReq("session-0", 0, 1, 0), store.Rotated)
 
