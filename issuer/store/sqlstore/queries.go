@@ -25,8 +25,8 @@ type Queries struct {
 	// Rotation: RotationState reads all a rotation decides on (locking the
 	// session where the dialect locks rows); Rotate advances the chain and
 	// records the use in one round trip, pruning the oldest ancestors too
-	// unless the dialect has one writer (then Ancestors lists them and
-	// DeleteToken drops those beyond the kept ones, see pruneAncestors);
+	// unless the dialect has one writer (then Ancestors lists those beyond
+	// the kept ones and DeleteToken drops them, see pruneAncestors);
 	// RecordUse records a converged use.
 	RotationState, Rotate, RecordUse, Ancestors, DeleteToken string
 
@@ -97,9 +97,12 @@ func NewQueries(d Dialect) *Queries {
 		// every other token of the session is superseded (so a rotation
 		// writes no row of the token it replaces, a page of its own in a
 		// large table; superseded_at is no longer written, since schema 12).
-		Rotate:      r(d.chain(rotateStatements(d, greatest)...)),
-		RecordUse:   r(`UPDATE sessions SET ` + greatest("last_used_at") + `, ` + greatest("access_until") + ` WHERE id = ?`),
-		Ancestors:   r(`SELECT hash, created_at FROM refresh_tokens WHERE session_id = ? AND hash <> ?`),
+		Rotate:    r(d.chain(rotateStatements(d, greatest)...)),
+		RecordUse: r(`UPDATE sessions SET ` + greatest("last_used_at") + `, ` + greatest("access_until") + ` WHERE id = ?`),
+		// The session's superseded tokens beyond the newest kept ones (see
+		// pruneAncestors); SQLite's syntax, used only there.
+		Ancestors: r(fmt.Sprintf(`SELECT hash FROM refresh_tokens WHERE session_id = ? AND hash <> ?
+			ORDER BY created_at DESC, hash DESC LIMIT -1 OFFSET %d`, store.KeptAncestors)),
 		DeleteToken: r(`DELETE FROM refresh_tokens WHERE hash = ?`),
 
 		InsertEvent: r(`INSERT INTO events (at, kind, user_id, username, session_id, ip, user_agent, detail)
